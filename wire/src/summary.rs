@@ -6,6 +6,10 @@
 //! IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), so that one key type and
 //! one range type serve both families.
 
+use crate::bytes::be16;
+use crate::error::{need, Error, Layer};
+use crate::{icmpv4, icmpv6, ipv4, ipv6, tcp, udp};
+
 /// IP version of the inner packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IpVersion {
@@ -118,6 +122,256 @@ pub const fn ipv4_unmapped(addr: u128) -> Option<[u8; 4]> {
     } else {
         None
     }
+}
+
+/// Summarizes an inner IP packet for the firewall. Runs once per packet:
+/// no allocation, one pass over the headers.
+///
+/// Errors in the IP header itself are reported as [`Layer::InnerIp`]; an
+/// L4 header that does not fit is reported at its own layer. Later
+/// fragments get [`L4Summary::Other`]; an IPv4 first fragment must still
+/// hold the whole L4 header.
+#[inline]
+pub fn summarize(inner: &[u8], version: IpVersion) -> Result<InnerSummary, Error> {
+    match version {
+        IpVersion::V4 => summarize_v4(inner),
+        IpVersion::V6 => summarize_v6(inner),
+    }
+}
+
+#[inline]
+fn summarize_v4(inner: &[u8]) -> Result<InnerSummary, Error> {
+    let ip = ipv4::Packet::new_checked(inner).map_err(|e| e.at_layer(Layer::InnerIp))?;
+    let fragment = if ip.frag_offset() != 0 {
+        Fragment::Later
+    } else if ip.more_frags() {
+        Fragment::First
+    } else {
+        Fragment::None
+    };
+    let protocol = ip.protocol();
+    let l4 = match fragment {
+        Fragment::Later => L4Summary::Other,
+        _ => l4_summary(protocol, ip.payload(), IpVersion::V4, fragment)?,
+    };
+    Ok(InnerSummary {
+        version: IpVersion::V4,
+        src: ipv4_mapped(ip.src_addr()),
+        dst: ipv4_mapped(ip.dst_addr()),
+        protocol,
+        fragment,
+        l4,
+        // The IHL is 4 bits: at most 60.
+        l4_offset: ip.header_len() as u16,
+        total_len: ip.total_len(),
+    })
+}
+
+#[inline]
+fn summarize_v6(inner: &[u8]) -> Result<InnerSummary, Error> {
+    let ip = ipv6::Packet::new_checked(inner).map_err(|e| e.at_layer(Layer::InnerIp))?;
+    let total_len = u16::try_from(ip.total_len())
+        .map_err(|_| Error::malformed(Layer::InnerIp, "IPv6 packet longer than 65535 bytes"))?;
+    let upper = ip.upper_layer().map_err(|e| e.at_layer(Layer::InnerIp))?;
+    let fragment = match upper.fragment {
+        Some(f) if f.offset != 0 => Fragment::Later,
+        Some(f) if f.more_frags => Fragment::First,
+        // No fragment header, or an atomic fragment (offset 0, M clear).
+        _ => Fragment::None,
+    };
+    let l4 = match fragment {
+        Fragment::Later => L4Summary::Other,
+        _ => l4_summary(
+            upper.protocol,
+            &inner[upper.offset..ip.total_len()],
+            IpVersion::V6,
+            fragment,
+        )?,
+    };
+    Ok(InnerSummary {
+        version: IpVersion::V6,
+        src: u128::from_be_bytes(ip.src_addr()),
+        dst: u128::from_be_bytes(ip.dst_addr()),
+        protocol: upper.protocol,
+        fragment,
+        l4,
+        // Below total_len, which fits u16.
+        l4_offset: upper.offset as u16,
+        total_len,
+    })
+}
+
+#[inline]
+fn l4_summary(
+    protocol: u8,
+    l4: &[u8],
+    version: IpVersion,
+    fragment: Fragment,
+) -> Result<L4Summary, Error> {
+    Ok(match (protocol, version) {
+        (ipv4::protocol::TCP, _) => {
+            let t = tcp::Packet::new_checked(l4)?;
+            L4Summary::Tcp {
+                src_port: t.src_port(),
+                dst_port: t.dst_port(),
+                flags: t.flags(),
+                seq: t.seq(),
+                ack: t.ack(),
+                window: t.window(),
+                // Below the IP total length, which is a u16.
+                payload_len: t.payload().len() as u16,
+            }
+        }
+        (ipv4::protocol::UDP, _) => {
+            // A first fragment holds the header but not the whole datagram
+            // its length field describes.
+            let u = if fragment == Fragment::First {
+                need(Layer::Udp, udp::HEADER_LEN, l4.len())?;
+                udp::Packet::new_unchecked(l4)
+            } else {
+                udp::Packet::new_checked(l4)?
+            };
+            L4Summary::Udp {
+                src_port: u.src_port(),
+                dst_port: u.dst_port(),
+            }
+        }
+        (ipv4::protocol::ICMP, IpVersion::V4) => {
+            let m = icmpv4::Packet::new_checked(l4)?;
+            let (t, code) = (m.msg_type(), m.code());
+            match t {
+                icmpv4::msg_type::ECHO_REQUEST | icmpv4::msg_type::ECHO_REPLY => {
+                    L4Summary::IcmpEcho {
+                        request: t == icmpv4::msg_type::ECHO_REQUEST,
+                        ident: m.echo_ident(),
+                    }
+                }
+                t if icmpv4::is_error(t) => L4Summary::IcmpError {
+                    icmp_type: t,
+                    code,
+                    quoted: quoted_v4(m.payload())?,
+                },
+                _ => L4Summary::IcmpOther { icmp_type: t, code },
+            }
+        }
+        (ipv4::protocol::ICMPV6, IpVersion::V6) => {
+            let m = icmpv6::Packet::new_checked(l4)?;
+            let (t, code) = (m.msg_type(), m.code());
+            match t {
+                icmpv6::msg_type::ECHO_REQUEST | icmpv6::msg_type::ECHO_REPLY => {
+                    L4Summary::IcmpEcho {
+                        request: t == icmpv6::msg_type::ECHO_REQUEST,
+                        ident: m.echo_ident(),
+                    }
+                }
+                t if icmpv6::is_error(t) => L4Summary::IcmpError {
+                    icmp_type: t,
+                    code,
+                    quoted: quoted_v6(m.payload())?,
+                },
+                _ => L4Summary::IcmpOther { icmp_type: t, code },
+            }
+        }
+        _ => L4Summary::Other,
+    })
+}
+
+/// Ports of a quoted L4 header: TCP/UDP ports (first 4 bytes), the echo
+/// identifier in both for a quoted echo, 0 otherwise. `layer` is the ICMP
+/// layer the quote belongs to.
+#[inline]
+fn quoted_ports(
+    protocol: u8,
+    l4: &[u8],
+    echo_types: [u8; 2],
+    icmp_protocol: u8,
+    quote_len: usize,
+    layer: Layer,
+) -> Result<(u16, u16), Error> {
+    if protocol == ipv4::protocol::TCP || protocol == ipv4::protocol::UDP {
+        need(layer, quote_len - l4.len() + 4, quote_len)?;
+        return Ok((be16(&l4[0..2]), be16(&l4[2..4])));
+    }
+    if protocol == icmp_protocol {
+        need(layer, quote_len - l4.len() + 8, quote_len)?;
+        if echo_types.contains(&l4[0]) {
+            let ident = be16(&l4[4..6]);
+            return Ok((ident, ident));
+        }
+    }
+    Ok((0, 0))
+}
+
+/// The flow of the IPv4 datagram an ICMPv4 error quotes (header, then at
+/// least 8 bytes of L4 per RFC 792; the total length may exceed the quote).
+#[inline]
+fn quoted_v4(q: &[u8]) -> Result<QuotedFlow, Error> {
+    need(Layer::Icmpv4, ipv4::MIN_HEADER_LEN, q.len())?;
+    let ip = ipv4::Packet::new_unchecked(q);
+    if ip.version() != 4 {
+        return Err(Error::malformed(Layer::Icmpv4, "quoted packet is not IPv4"));
+    }
+    let hl = ip.header_len();
+    if hl < ipv4::MIN_HEADER_LEN {
+        return Err(Error::malformed(
+            Layer::Icmpv4,
+            "quoted IPv4 header length below 20 bytes",
+        ));
+    }
+    need(Layer::Icmpv4, hl, q.len())?;
+    let protocol = ip.protocol();
+    let (src_port, dst_port) = if ip.frag_offset() != 0 {
+        (0, 0)
+    } else {
+        quoted_ports(
+            protocol,
+            &q[hl..],
+            [icmpv4::msg_type::ECHO_REQUEST, icmpv4::msg_type::ECHO_REPLY],
+            ipv4::protocol::ICMP,
+            q.len(),
+            Layer::Icmpv4,
+        )?
+    };
+    Ok(QuotedFlow {
+        src: ipv4_mapped(ip.src_addr()),
+        dst: ipv4_mapped(ip.dst_addr()),
+        protocol,
+        src_port,
+        dst_port,
+    })
+}
+
+/// The flow of the IPv6 packet an ICMPv6 error quotes, extension headers
+/// walked within the quote.
+#[inline]
+fn quoted_v6(q: &[u8]) -> Result<QuotedFlow, Error> {
+    need(Layer::Icmpv6, ipv6::HEADER_LEN, q.len())?;
+    let ip = ipv6::Packet::new_unchecked(q);
+    if ip.version() != 6 {
+        return Err(Error::malformed(Layer::Icmpv6, "quoted packet is not IPv6"));
+    }
+    let upper =
+        ipv6::walk_extension_headers(ip.next_header(), q).map_err(|e| e.at_layer(Layer::Icmpv6))?;
+    let later = matches!(upper.fragment, Some(f) if f.offset != 0);
+    let (src_port, dst_port) = if later {
+        (0, 0)
+    } else {
+        quoted_ports(
+            upper.protocol,
+            &q[upper.offset..],
+            [icmpv6::msg_type::ECHO_REQUEST, icmpv6::msg_type::ECHO_REPLY],
+            ipv4::protocol::ICMPV6,
+            q.len(),
+            Layer::Icmpv6,
+        )?
+    };
+    Ok(QuotedFlow {
+        src: u128::from_be_bytes(ip.src_addr()),
+        dst: u128::from_be_bytes(ip.dst_addr()),
+        protocol: upper.protocol,
+        src_port,
+        dst_port,
+    })
 }
 
 #[cfg(test)]
