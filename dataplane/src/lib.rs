@@ -1,1 +1,4 @@
-//! placeholder
+//! The tollgate dataplane library: a safe layer over DPDK and, above it, the
+//! poll-mode workers.
+
+pub mod dpdk;

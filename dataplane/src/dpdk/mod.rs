@@ -1,0 +1,33 @@
+//! A small safe layer over DPDK 22.11 (`tollgate-ffi`).
+//!
+//! Ownership model:
+//! - [`Eal`] is the process-wide environment; it is started once and its drop
+//!   runs `rte_eal_cleanup`, so it must outlive every other handle here.
+//! - [`Mempool`] owns a packet pool; [`Mbuf`] owns one packet and frees it on
+//!   drop; [`MbufBurst`] owns up to `N` packets in a fixed array (no heap).
+//! - [`Port`] configures a device; [`RxQueue`]/[`TxQueue`] are handed out once
+//!   per queue pair and belong to exactly one worker (`Send`, not `Sync`).
+//!
+//! Every fallible DPDK call maps to [`DpdkError`], which names the operation,
+//! its subject and DPDK's own error text.
+
+mod burst;
+mod eal;
+mod error;
+mod ids;
+mod lcore;
+mod mbuf;
+mod mempool;
+pub mod offload;
+mod port;
+mod queue;
+
+pub use burst::{Drain, MbufBurst};
+pub use eal::Eal;
+pub use error::DpdkError;
+pub use ids::{LcoreId, PortId, QueueId, SocketId};
+pub use lcore::LcoreExit;
+pub use mbuf::{CksumStatus, Mbuf, MbufError};
+pub use mempool::Mempool;
+pub use port::{rx_offload_name, tx_offload_name, Link, Port, PortConfig, PortInfo, PortStats, Xstats};
+pub use queue::{RxQueue, TxQueue};

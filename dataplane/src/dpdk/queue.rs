@@ -1,0 +1,100 @@
+//! Per-worker RX and TX queue handles.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+use tollgate_ffi as ffi;
+
+use super::burst::MbufBurst;
+use super::ids::{PortId, QueueId};
+
+/// The receive side of one queue pair. `Send` so it can move to its worker,
+/// not `Sync` or `Clone`: DPDK queues are single-consumer.
+#[derive(Debug)]
+pub struct RxQueue {
+    port: PortId,
+    queue: QueueId,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// The transmit side of one queue pair; one owner, like [`RxQueue`].
+#[derive(Debug)]
+pub struct TxQueue {
+    port: PortId,
+    queue: QueueId,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl RxQueue {
+    pub(crate) fn new(port: PortId, queue: QueueId) -> Self {
+        RxQueue {
+            port,
+            queue,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> PortId {
+        self.port
+    }
+
+    /// The queue number.
+    pub fn queue(&self) -> QueueId {
+        self.queue
+    }
+
+    /// Receives into the burst's free slots; returns how many arrived.
+    #[inline]
+    pub fn rx_burst<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
+        let (slots, spare) = burst.spare_raw();
+        if spare == 0 {
+            return 0;
+        }
+        // SAFETY: the port and queue were set up and started (RxQueue is
+        // only made by Port::queue_pair); `slots` has room for `spare`
+        // pointers; this handle is the queue's only user.
+        let n = unsafe { ffi::rte_eth_rx_burst(self.port.0, self.queue.0, slots, spare) };
+        let n = usize::from(n);
+        // SAFETY: rte_eth_rx_burst wrote n owned mbuf pointers into the slots.
+        unsafe { burst.commit_rx(n) };
+        n
+    }
+}
+
+impl TxQueue {
+    pub(crate) fn new(port: PortId, queue: QueueId) -> Self {
+        TxQueue {
+            port,
+            queue,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> PortId {
+        self.port
+    }
+
+    /// The queue number.
+    pub fn queue(&self) -> QueueId {
+        self.queue
+    }
+
+    /// Hands the burst's mbufs to the NIC, front first. The `k` it accepts
+    /// (returned) now belong to DPDK; the rest stay in the burst, moved to
+    /// the front, for the caller to retry or `drop_unsent`.
+    #[inline]
+    pub fn tx_burst<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
+        let (pkts, n) = burst.owned_raw();
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: port and queue set up and started; `pkts` holds n owned
+        // mbufs; the driver takes ownership of exactly the first k returned.
+        let k = unsafe { ffi::rte_eth_tx_burst(self.port.0, self.queue.0, pkts, n) };
+        let k = usize::from(k.min(n));
+        burst.consume_front(k);
+        k
+    }
+}
