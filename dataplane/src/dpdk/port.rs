@@ -277,8 +277,9 @@ impl Port {
         }
         if cfg.rss {
             conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
-            conf.rx_adv_conf.rss_conf.rss_hf = (offload::RSS_IP | offload::RSS_UDP | offload::RSS_TCP)
-                & info.flow_type_rss_offloads;
+            conf.rx_adv_conf.rss_conf.rss_hf =
+                (offload::RSS_IP | offload::RSS_UDP | offload::RSS_TCP)
+                    & info.flow_type_rss_offloads;
         } else {
             conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_NONE;
         }
@@ -366,7 +367,12 @@ impl Port {
 
     /// Sets up RX queue `q` with `descs` descriptors, receiving into `pool`
     /// (which must outlive the port's use of the queue).
-    pub fn setup_rx_queue(&mut self, q: QueueId, descs: u16, pool: &Mempool) -> Result<(), DpdkError> {
+    pub fn setup_rx_queue(
+        &mut self,
+        q: QueueId,
+        descs: u16,
+        pool: &Mempool,
+    ) -> Result<(), DpdkError> {
         self.check_queue(q, self.rx_queues)?;
         let socket = self.socket();
         // SAFETY: the port is configured with more than q RX queues; a NULL
@@ -382,7 +388,15 @@ impl Port {
                 pool.as_ptr(),
             )
         };
-        check(|| format!("rte_eth_rx_queue_setup(port {} {}, queue {})", self.id.0, self.name, q.0), ret)?;
+        check(
+            || {
+                format!(
+                    "rte_eth_rx_queue_setup(port {} {}, queue {})",
+                    self.id.0, self.name, q.0
+                )
+            },
+            ret,
+        )?;
         self.rx_ready[usize::from(q.0)] = true;
         Ok(())
     }
@@ -396,7 +410,15 @@ impl Port {
         let ret = unsafe {
             ffi::rte_eth_tx_queue_setup(self.id.0, q.0, descs, socket.0 as u32, std::ptr::null())
         };
-        check(|| format!("rte_eth_tx_queue_setup(port {} {}, queue {})", self.id.0, self.name, q.0), ret)?;
+        check(
+            || {
+                format!(
+                    "rte_eth_tx_queue_setup(port {} {}, queue {})",
+                    self.id.0, self.name, q.0
+                )
+            },
+            ret,
+        )?;
         self.tx_ready[usize::from(q.0)] = true;
         Ok(())
     }
@@ -483,7 +505,15 @@ impl Port {
     pub fn set_mtu(&mut self, mtu: u16) -> Result<(), DpdkError> {
         // SAFETY: plain ethdev call on a valid port id.
         let ret = unsafe { ffi::rte_eth_dev_set_mtu(self.id.0, mtu) };
-        check(|| format!("rte_eth_dev_set_mtu(port {} {}, {mtu})", self.id.0, self.name), ret)?;
+        check(
+            || {
+                format!(
+                    "rte_eth_dev_set_mtu(port {} {}, {mtu})",
+                    self.id.0, self.name
+                )
+            },
+            ret,
+        )?;
         Ok(())
     }
 
@@ -560,7 +590,11 @@ fn name_of(id: PortId) -> Option<String> {
 }
 
 fn c_array_to_string(buf: &[c_char]) -> String {
-    let bytes: Vec<u8> = buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -574,7 +608,10 @@ fn offload_names(mask: u64, name_of_bit: unsafe extern "C" fn(u64) -> *const c_c
         .join(", ")
 }
 
-pub(crate) fn offload_name(bit: u64, name_of_bit: unsafe extern "C" fn(u64) -> *const c_char) -> String {
+pub(crate) fn offload_name(
+    bit: u64,
+    name_of_bit: unsafe extern "C" fn(u64) -> *const c_char,
+) -> String {
     // SAFETY: the name functions return a static C string ("UNKNOWN" for
     // bits they do not know) and have no other preconditions.
     let p = unsafe { name_of_bit(bit) };
