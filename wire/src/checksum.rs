@@ -212,6 +212,15 @@ mod tests {
     }
 
     #[test]
+    fn incremental_update_of_all_zero_data_gives_the_other_zero() {
+        // Field 0x0001 -> 0x0000 in otherwise zero data: recomputation gives
+        // 0xffff, RFC 1624 eqn. 3 gives 0x0000, the same ones-complement value.
+        let c = !sum(&[0, 1, 0, 0]);
+        assert_eq!(update16(c, 1, 0), 0x0000);
+        assert_eq!(!sum(&[0, 0, 0, 0]), 0xffff);
+    }
+
+    #[test]
     fn incremental_update_matches_recompute() {
         let mut h = [
             0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
