@@ -128,6 +128,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Parsed, RuleErrors> {
     }
 
     if !cx.errors.is_empty() {
+        // Checks run per key, not in text order; operators read top to bottom.
+        cx.errors.sort_by_key(|e| e.line);
         return Err(RuleErrors(cx.errors));
     }
     let warnings = shadow_warnings(&rules, origin);
