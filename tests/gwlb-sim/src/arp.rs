@@ -45,7 +45,7 @@ impl Arp {
     }
 
     /// Encodes the message in an Ethernet frame to `eth_dst` (padded to 60 bytes).
-    pub fn to_frame(&self, eth_dst: [u8; 6]) -> Vec<u8> {
+    pub fn to_frame(self, eth_dst: [u8; 6]) -> Vec<u8> {
         let mut f = Vec::with_capacity(60);
         f.extend_from_slice(&eth_dst);
         f.extend_from_slice(&self.sender_mac);
@@ -115,7 +115,11 @@ mod tests {
     #[test]
     fn request_layout_and_answer() {
         let me = [2, 0, 0, 0, 0, 0x60];
-        let req = Arp::request(me, Ipv4Addr::new(10, 254, 11, 60), Ipv4Addr::new(10, 254, 11, 101));
+        let req = Arp::request(
+            me,
+            Ipv4Addr::new(10, 254, 11, 60),
+            Ipv4Addr::new(10, 254, 11, 101),
+        );
         let frame = req.to_frame([0xff; 6]);
         assert_eq!(frame.len(), 60);
         assert_eq!(&frame[12..22], &[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);

@@ -43,7 +43,10 @@ pub fn pseudo_header_sum(src: &[u8], dst: &[u8], protocol: u8, l4_len: u32) -> u
 /// Transport checksum (TCP, UDP, ICMPv6) of `segment` whose checksum field is zero.
 pub fn transport_checksum(src: &[u8], dst: &[u8], protocol: u8, segment: &[u8]) -> u16 {
     let len = u32::try_from(segment.len()).unwrap_or(u32::MAX);
-    finish(sum_words(pseudo_header_sum(src, dst, protocol, len), segment))
+    finish(sum_words(
+        pseudo_header_sum(src, dst, protocol, len),
+        segment,
+    ))
 }
 
 /// True when `data` (with its checksum field filled in) sums to 0xffff, i.e. verifies.
@@ -78,7 +81,10 @@ mod tests {
 
     #[test]
     fn odd_length_pads_with_zero() {
-        assert_eq!(checksum(&[0x12, 0x34, 0x56]), checksum(&[0x12, 0x34, 0x56, 0x00]));
+        assert_eq!(
+            checksum(&[0x12, 0x34, 0x56]),
+            checksum(&[0x12, 0x34, 0x56, 0x00])
+        );
     }
 
     #[test]

@@ -45,7 +45,8 @@ impl RawSocket {
         }
         let protocol = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, libc::c_int::from(protocol)) };
+        let raw =
+            unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, libc::c_int::from(protocol)) };
         if raw < 0 {
             return Err(last_error("socket(AF_PACKET)", iface));
         }
@@ -77,7 +78,10 @@ impl RawSocket {
             (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
             (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
         ] {
-            if socket.set_int(libc::SOL_SOCKET, force, SOCKET_BUFFER).is_err() {
+            if socket
+                .set_int(libc::SOL_SOCKET, force, SOCKET_BUFFER)
+                .is_err()
+            {
                 socket.set_int(libc::SOL_SOCKET, plain, SOCKET_BUFFER)?;
             }
         }
@@ -114,7 +118,8 @@ impl RawSocket {
         // SAFETY: SIOCGIFHWADDR fills the ifreq we pass, which lives across the call.
         let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) };
         if rc < 0 {
-            let text = std::fs::read_to_string(&path).map_err(|_| last_error("SIOCGIFHWADDR", &self.name))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|_| last_error("SIOCGIFHWADDR", &self.name))?;
             return parse_mac(text.trim()).ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidData, format!("bad MAC in {path}"))
             });
@@ -155,9 +160,8 @@ impl RawSocket {
         loop {
             // SAFETY: the buffer is valid for frame.len() bytes; the socket is bound, so no
             // destination address is needed.
-            let rc = unsafe {
-                libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0)
-            };
+            let rc =
+                unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
             if rc >= 0 {
                 return Ok(());
             }
@@ -195,7 +199,7 @@ impl RawSocket {
                 _ => Err(last_error("recv", &self.name)),
             };
         }
-        let direction = if addr.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+        let direction = if addr.sll_pkttype == libc::PACKET_OUTGOING {
             Direction::Outgoing
         } else {
             Direction::Incoming
@@ -216,7 +220,10 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
 }
 
 pub fn format_mac(mac: &[u8]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]

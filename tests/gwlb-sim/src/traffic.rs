@@ -28,7 +28,9 @@ impl std::str::FromStr for Protocol {
             "tcp" => Ok(Protocol::Tcp),
             "udp" => Ok(Protocol::Udp),
             "icmp" | "icmpv6" => Ok(Protocol::Icmp),
-            other => Err(format!("unknown protocol {other:?}: expected tcp, udp or icmp")),
+            other => Err(format!(
+                "unknown protocol {other:?}: expected tcp, udp or icmp"
+            )),
         }
     }
 }
@@ -49,9 +51,9 @@ impl SizePlan {
                 "min" => choices.push((MIN_INNER, 1)),
                 "imix" => choices.extend([(MIN_INNER, 7), (576, 4), (1500, 1)]),
                 number => {
-                    let size: usize = number
-                        .parse()
-                        .map_err(|_| format!("bad size {number:?}: expected min, imix or a number"))?;
+                    let size: usize = number.parse().map_err(|_| {
+                        format!("bad size {number:?}: expected min, imix or a number")
+                    })?;
                     if !(MIN_INNER..=MAX_INNER).contains(&size) {
                         return Err(format!(
                             "inner size {size} outside {MIN_INNER}..={MAX_INNER}"
@@ -167,10 +169,6 @@ impl Flow {
         self.step >= self.script_len()
     }
 
-    pub fn packets_sent(&self) -> usize {
-        self.step
-    }
-
     /// Packets in the whole script.
     pub fn script_len(&self) -> usize {
         let exchanges = self.spec.exchanges.max(1);
@@ -226,21 +224,45 @@ impl Flow {
                     (s, c, self.server_next, self.client_next)
                 };
                 let ack = if flags & TCP_ACK != 0 { ack } else { 0 };
-                (from_client, L4::Tcp { src_port, dst_port, seq, ack, flags }, data)
+                (
+                    from_client,
+                    L4::Tcp {
+                        src_port,
+                        dst_port,
+                        seq,
+                        ack,
+                        flags,
+                    },
+                    data,
+                )
             }
             Protocol::Udp => {
-                let from_client = step % 2 == 0;
+                let from_client = step & 1 == 0;
                 let l4 = if from_client {
-                    L4::Udp { src_port: c, dst_port: s }
+                    L4::Udp {
+                        src_port: c,
+                        dst_port: s,
+                    }
                 } else {
-                    L4::Udp { src_port: s, dst_port: c }
+                    L4::Udp {
+                        src_port: s,
+                        dst_port: c,
+                    }
                 };
                 (from_client, l4, true)
             }
             Protocol::Icmp => {
-                let request = step % 2 == 0;
+                let request = step & 1 == 0;
                 // The echo identifier plays the role of the client port.
-                (request, L4::Echo { request, ident: c, seq: (step / 2) as u16 }, true)
+                (
+                    request,
+                    L4::Echo {
+                        request,
+                        ident: c,
+                        seq: (step / 2) as u16,
+                    },
+                    true,
+                )
             }
         };
         let headers = inner_headers_len(ipv6, &l4);
@@ -260,7 +282,11 @@ impl Flow {
             let consumed = payload.len() as u32
                 + u32::from(flags & TCP_SYN != 0)
                 + u32::from(flags & TCP_FIN != 0);
-            let next = if from_client { &mut self.client_next } else { &mut self.server_next };
+            let next = if from_client {
+                &mut self.client_next
+            } else {
+                &mut self.server_next
+            };
             *next = next.wrapping_add(consumed);
         }
         let (src, dst) = if from_client {
@@ -271,7 +297,11 @@ impl Flow {
         let flow_label = u32::from(self.spec.client_port) ^ (self.spec.cookie & 0xf_ffff);
         let inner = wire::inner_packet(src, dst, &l4, &payload, rng.next() as u16, flow_label)?;
         self.step += 1;
-        Ok(Some(FlowPacket { inner, from_client, l4 }))
+        Ok(Some(FlowPacket {
+            inner,
+            from_client,
+            l4,
+        }))
     }
 }
 
@@ -310,7 +340,7 @@ pub fn endpoint_id(index: usize) -> u64 {
 
 /// Attachment ID of an endpoint: 0 for even endpoints, a value for odd ones.
 pub fn attachment_id(index: usize) -> u64 {
-    if index % 2 == 0 {
+    if index & 1 == 0 {
         0
     } else {
         0x0fed_cba9_8765_0000 + index as u64
@@ -345,7 +375,9 @@ impl Generator {
         for slot in 0..generator.cfg.flows.max(1) {
             let spec = generator.fresh_spec(slot);
             let flow = Flow::new(spec, &mut rng);
-            generator.flows.push((slot % generator.cfg.endpoints.max(1), flow));
+            generator
+                .flows
+                .push((slot % generator.cfg.endpoints.max(1), flow));
         }
         generator.rng = rng;
         generator
@@ -356,12 +388,22 @@ impl Generator {
         self.instances += 1;
         let endpoint = slot % self.cfg.endpoints.max(1);
         let ipv6 = self.cfg.families_v6[instance % self.cfg.families_v6.len()];
-        let protocol = self.cfg.protocols[(instance / self.cfg.families_v6.len()) % self.cfg.protocols.len()];
+        let protocol =
+            self.cfg.protocols[(instance / self.cfg.families_v6.len()) % self.cfg.protocols.len()];
         let host = self.rng.below(65_000) as u16 + 1;
         let (client, server) = if ipv6 {
             (
                 IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, host)),
-                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, (slot % 200) as u16 + 1)),
+                IpAddr::V6(Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    2,
+                    0,
+                    0,
+                    0,
+                    0,
+                    (slot % 200) as u16 + 1,
+                )),
             )
         } else {
             let [hi, lo] = host.to_be_bytes();
@@ -448,7 +490,12 @@ impl Generator {
         };
         let inner_len = packet.inner.len();
         let frame = wire::encapsulate(&outer, &options, &packet.inner)?;
-        Ok(SentFrame { seq, frame, endpoint, inner_len })
+        Ok(SentFrame {
+            seq,
+            frame,
+            endpoint,
+            inner_len,
+        })
     }
 }
 
@@ -486,7 +533,10 @@ mod tests {
     fn size_plan_parsing() {
         assert_eq!(SizePlan::parse("min").unwrap().choices, vec![(46, 1)]);
         assert_eq!(SizePlan::parse("imix").unwrap().choices.len(), 3);
-        assert_eq!(SizePlan::parse("100, 8500").unwrap().choices, vec![(100, 1), (8500, 1)]);
+        assert_eq!(
+            SizePlan::parse("100, 8500").unwrap().choices,
+            vec![(100, 1), (8500, 1)]
+        );
         assert!(SizePlan::parse("8501").is_err());
         assert!(SizePlan::parse("45").is_err());
         assert!(SizePlan::parse("big").is_err());
@@ -541,7 +591,10 @@ mod tests {
         // Every packet acknowledges exactly what the other side has sent so far.
         let mut sent_end = [0u32; 2];
         for p in &packets {
-            if let L4::Tcp { seq, ack, flags, .. } = p.l4 {
+            if let L4::Tcp {
+                seq, ack, flags, ..
+            } = p.l4
+            {
                 let me = usize::from(!p.from_client);
                 if flags & TCP_SYN == 0 {
                     assert_eq!(seq, sent_end[me], "sequence continues");
@@ -550,7 +603,8 @@ mod tests {
                     assert_eq!(ack, sent_end[1 - me]);
                 }
                 let len = p.inner.len() as u32 - 40;
-                sent_end[me] = seq + len + u32::from(flags & TCP_SYN != 0) + u32::from(flags & TCP_FIN != 0);
+                sent_end[me] =
+                    seq + len + u32::from(flags & TCP_SYN != 0) + u32::from(flags & TCP_FIN != 0);
             }
         }
         assert_eq!(packets[3].inner.len(), 100);
@@ -559,8 +613,12 @@ mod tests {
 
     #[test]
     fn generator_frames_are_valid_and_varied() {
-        let mut generator = Generator::new(config(vec![false, true], vec![Protocol::Tcp, Protocol::Udp, Protocol::Icmp]));
-        let mut cookies_per_tuple = std::collections::HashMap::<Vec<u8>, std::collections::HashSet<u32>>::new();
+        let mut generator = Generator::new(config(
+            vec![false, true],
+            vec![Protocol::Tcp, Protocol::Udp, Protocol::Icmp],
+        ));
+        let mut cookies_per_tuple =
+            std::collections::HashMap::<Vec<u8>, std::collections::HashSet<u32>>::new();
         let mut endpoints = std::collections::HashSet::new();
         let mut ports = std::collections::HashSet::new();
         let mut max_inner = 0;
@@ -582,7 +640,11 @@ mod tests {
             ports.insert(u16::from_be_bytes([f[34], f[35]]));
             let cookie = u32::from_be_bytes([f[78], f[79], f[80], f[81]]);
             let v6 = inner[0] >> 4 == 6;
-            let (addrs, l4) = if v6 { (&inner[8..40], &inner[40..]) } else { (&inner[12..20], &inner[20..]) };
+            let (addrs, l4) = if v6 {
+                (&inner[8..40], &inner[40..])
+            } else {
+                (&inner[12..20], &inner[20..])
+            };
             let mut key = addrs.to_vec();
             key.extend_from_slice(&l4[..4]);
             cookies_per_tuple.entry(key).or_default().insert(cookie);

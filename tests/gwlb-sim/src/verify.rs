@@ -216,7 +216,10 @@ mod tests {
 
     fn sample(ipv6: bool, extra_option: bool) -> Vec<u8> {
         let (src, dst): (IpAddr, IpAddr) = if ipv6 {
-            ("2001:db8:1::10".parse().unwrap(), "2001:db8:2::20".parse().unwrap())
+            (
+                "2001:db8:1::10".parse().unwrap(),
+                "2001:db8:2::20".parse().unwrap(),
+            )
         } else {
             ("10.1.11.10".parse().unwrap(), "10.2.11.20".parse().unwrap())
         };
@@ -225,15 +228,30 @@ mod tests {
         let inner = inner_packet(
             src,
             dst,
-            &L4::Tcp { src_port: 40000, dst_port: 443, seq: 1, ack: 2, flags: 0x18 },
+            &L4::Tcp {
+                src_port: 40000,
+                dst_port: 443,
+                seq: 1,
+                ack: 2,
+                flags: 0x18,
+            },
             &payload,
             9,
             3,
         )
         .unwrap();
-        let mut options = GwlbMeta { endpoint_id: 0xabc, attachment_id: 7, flow_cookie: 99 }.options();
+        let mut options = GwlbMeta {
+            endpoint_id: 0xabc,
+            attachment_id: 7,
+            flow_cookie: 99,
+        }
+        .options();
         if extra_option {
-            options.push(GeneveOption { class: 0xff01, kind: 0x42, data: vec![1, 2, 3, 4] });
+            options.push(GeneveOption {
+                class: 0xff01,
+                kind: 0x42,
+                data: vec![1, 2, 3, 4],
+            });
         }
         let outer = Outer {
             src_mac: [2, 0, 0, 0, 0, 0x60],
@@ -316,7 +334,10 @@ mod tests {
         let sent = sample(true, false);
         let good = hairpin(&sent);
         let err = verify_hairpin(&sent, &good[..good.len() - 3]).unwrap_err();
-        assert_eq!((err.offset, err.layer), (good.len() - 3, Layer::InnerPayload));
+        assert_eq!(
+            (err.offset, err.layer),
+            (good.len() - 3, Layer::InnerPayload)
+        );
         let err = verify_hairpin(&sent, &good[..60]).unwrap_err();
         assert_eq!(err.layer, Layer::GeneveOptions);
         let mut long = good.clone();

@@ -217,7 +217,11 @@ pub enum L4 {
         dst_port: u16,
     },
     /// ICMP or ICMPv6 echo request (`request`) or reply.
-    Echo { request: bool, ident: u16, seq: u16 },
+    Echo {
+        request: bool,
+        ident: u16,
+        seq: u16,
+    },
 }
 
 impl L4 {
@@ -306,19 +310,27 @@ pub fn inner_packet(
         _ => return Err(BuildError::MixedFamilies { src, dst }),
     };
     let (sum_offset, sum) = match protocol {
-        PROTO_TCP => (16, checksum::transport_checksum(&src_bytes, &dst_bytes, protocol, &segment)),
+        PROTO_TCP => (
+            16,
+            checksum::transport_checksum(&src_bytes, &dst_bytes, protocol, &segment),
+        ),
         PROTO_UDP => {
             let sum = checksum::transport_checksum(&src_bytes, &dst_bytes, protocol, &segment);
             // A computed zero is sent as all ones (RFC 768).
             (6, if sum == 0 { 0xffff } else { sum })
         }
-        PROTO_ICMPV6 => (2, checksum::transport_checksum(&src_bytes, &dst_bytes, protocol, &segment)),
+        PROTO_ICMPV6 => (
+            2,
+            checksum::transport_checksum(&src_bytes, &dst_bytes, protocol, &segment),
+        ),
         _ => (2, checksum::checksum(&segment)),
     };
     segment[sum_offset..sum_offset + 2].copy_from_slice(&sum.to_be_bytes());
     let mut packet = Vec::with_capacity(total);
     match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => push_ipv4_header(&mut packet, total, ip_id, 64, protocol, s, d),
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            push_ipv4_header(&mut packet, total, ip_id, 64, protocol, s, d)
+        }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             let first = 0x6000_0000u32 | (flow_label & 0x000f_ffff);
             packet.extend_from_slice(&first.to_be_bytes());
@@ -379,7 +391,13 @@ mod tests {
         let inner = inner_packet(
             "10.1.0.1".parse().unwrap(),
             "10.2.0.1".parse().unwrap(),
-            &L4::Tcp { src_port: 1, dst_port: 2, seq: 0, ack: 0, flags: TCP_SYN },
+            &L4::Tcp {
+                src_port: 1,
+                dst_port: 2,
+                seq: 0,
+                ack: 0,
+                flags: TCP_SYN,
+            },
             &[0; 6],
             0,
             0,
@@ -396,7 +414,10 @@ mod tests {
         let inner = inner_packet(
             "2001:db8::1".parse().unwrap(),
             "2001:db8::2".parse().unwrap(),
-            &L4::Udp { src_port: 53, dst_port: 53 },
+            &L4::Udp {
+                src_port: 53,
+                dst_port: 53,
+            },
             &[1, 2, 3, 4],
             0,
             0x12345,
@@ -409,13 +430,25 @@ mod tests {
         assert_eq!(&frame[g + 2..g + 4], &[0x86, 0xdd]);
         assert_eq!(&frame[g + 4..g + 8], &[0, 0, 0, 0], "VNI 0");
         assert_eq!(&frame[g + 8..g + 12], &[0x01, 0x08, 1, 2]);
-        assert_eq!(&frame[g + 12..g + 20], &0x0123_4567_89ab_cdefu64.to_be_bytes());
+        assert_eq!(
+            &frame[g + 12..g + 20],
+            &0x0123_4567_89ab_cdefu64.to_be_bytes()
+        );
         assert_eq!(&frame[g + 20..g + 24], &[0x01, 0x08, 2, 2]);
         assert_eq!(&frame[g + 32..g + 36], &[0x01, 0x08, 3, 1]);
         assert_eq!(&frame[g + 36..g + 40], &[0xde, 0xad, 0xbe, 0xef]);
-        assert_eq!(&frame[OUTER_UDP_OFFSET + 2..OUTER_UDP_OFFSET + 4], &[0x17, 0xc1]);
-        assert_eq!(&frame[OUTER_UDP_OFFSET + 6..OUTER_UDP_OFFSET + 8], &[0, 0], "UDP checksum 0");
-        assert!(checksum::verifies(&frame[OUTER_IP_OFFSET..OUTER_UDP_OFFSET]));
+        assert_eq!(
+            &frame[OUTER_UDP_OFFSET + 2..OUTER_UDP_OFFSET + 4],
+            &[0x17, 0xc1]
+        );
+        assert_eq!(
+            &frame[OUTER_UDP_OFFSET + 6..OUTER_UDP_OFFSET + 8],
+            &[0, 0],
+            "UDP checksum 0"
+        );
+        assert!(checksum::verifies(
+            &frame[OUTER_IP_OFFSET..OUTER_UDP_OFFSET]
+        ));
         // IPv6 flow label and payload length.
         assert_eq!(&frame[g + 40..g + 44], &[0x60, 0x01, 0x23, 0x45]);
         assert_eq!(&frame[g + 44..g + 46], &12u16.to_be_bytes());
@@ -429,15 +462,21 @@ mod tests {
         let packet = inner_packet(
             "10.1.0.1".parse().unwrap(),
             "10.2.0.1".parse().unwrap(),
-            &L4::Udp { src_port: 1234, dst_port: 5678 },
+            &L4::Udp {
+                src_port: 1234,
+                dst_port: 5678,
+            },
             b"hi!!",
             1,
             0,
         )
         .unwrap();
-        let words: u32 = [0x0a01u32, 0x0001, 0x0a02, 0x0001, 0x0011, 0x000c, 0x04d2, 0x162e, 0x000c, 0x6869, 0x2121]
-            .iter()
-            .sum();
+        let words: u32 = [
+            0x0a01u32, 0x0001, 0x0a02, 0x0001, 0x0011, 0x000c, 0x04d2, 0x162e, 0x000c, 0x6869,
+            0x2121,
+        ]
+        .iter()
+        .sum();
         let folded = (words & 0xffff) + (words >> 16);
         let expected = !(folded as u16);
         assert_eq!(u16::from_be_bytes([packet[26], packet[27]]), expected);
@@ -454,17 +493,40 @@ mod tests {
             ),
         ];
         let l4s = [
-            L4::Tcp { src_port: 40000, dst_port: 443, seq: 7, ack: 9, flags: TCP_ACK | TCP_PSH },
-            L4::Udp { src_port: 40000, dst_port: 53 },
-            L4::Echo { request: true, ident: 77, seq: 3 },
+            L4::Tcp {
+                src_port: 40000,
+                dst_port: 443,
+                seq: 7,
+                ack: 9,
+                flags: TCP_ACK | TCP_PSH,
+            },
+            L4::Udp {
+                src_port: 40000,
+                dst_port: 53,
+            },
+            L4::Echo {
+                request: true,
+                ident: 77,
+                seq: 3,
+            },
         ];
         for (src, dst) in pairs {
             for l4 in &l4s {
                 let packet = inner_packet(src, dst, l4, &[0xa5; 33], 5, 1).unwrap();
                 let (hl, s, d, proto) = if src.is_ipv4() {
-                    (20, packet[12..16].to_vec(), packet[16..20].to_vec(), packet[9])
+                    (
+                        20,
+                        packet[12..16].to_vec(),
+                        packet[16..20].to_vec(),
+                        packet[9],
+                    )
                 } else {
-                    (40, packet[8..24].to_vec(), packet[24..40].to_vec(), packet[6])
+                    (
+                        40,
+                        packet[8..24].to_vec(),
+                        packet[24..40].to_vec(),
+                        packet[6],
+                    )
                 };
                 let segment = &packet[hl..];
                 let sum = if proto == PROTO_ICMP {
@@ -485,24 +547,63 @@ mod tests {
         let v4: IpAddr = "10.0.0.1".parse().unwrap();
         let v6: IpAddr = "::1".parse().unwrap();
         assert!(matches!(
-            inner_packet(v4, v6, &L4::Udp { src_port: 1, dst_port: 1 }, &[], 0, 0),
+            inner_packet(
+                v4,
+                v6,
+                &L4::Udp {
+                    src_port: 1,
+                    dst_port: 1
+                },
+                &[],
+                0,
+                0
+            ),
             Err(BuildError::MixedFamilies { .. })
         ));
         assert_eq!(
-            inner_packet(v4, v4, &L4::Udp { src_port: 1, dst_port: 1 }, &[0; 8500], 0, 0),
+            inner_packet(
+                v4,
+                v4,
+                &L4::Udp {
+                    src_port: 1,
+                    dst_port: 1
+                },
+                &[0; 8500],
+                0,
+                0
+            ),
             Err(BuildError::TooLarge(8528))
         );
-        let bad = GeneveOption { class: 1, kind: 1, data: vec![0; 3] };
-        assert_eq!(encapsulate(&outer(), &[bad], &[0x45]), Err(BuildError::BadOptionLength(3)));
+        let bad = GeneveOption {
+            class: 1,
+            kind: 1,
+            data: vec![0; 3],
+        };
+        assert_eq!(
+            encapsulate(&outer(), &[bad], &[0x45]),
+            Err(BuildError::BadOptionLength(3))
+        );
     }
 
     #[test]
     fn endpoint_names_round_trip() {
-        assert_eq!(endpoint_name(0x0123_4567_89ab_cdef), "vpce-00123456789abcdef");
-        assert_eq!(parse_endpoint("vpce-00123456789abcdef"), Some(0x0123_4567_89ab_cdef));
-        assert_eq!(parse_endpoint("0123456789abcdef"), Some(0x0123_4567_89ab_cdef));
+        assert_eq!(
+            endpoint_name(0x0123_4567_89ab_cdef),
+            "vpce-00123456789abcdef"
+        );
+        assert_eq!(
+            parse_endpoint("vpce-00123456789abcdef"),
+            Some(0x0123_4567_89ab_cdef)
+        );
+        assert_eq!(
+            parse_endpoint("0123456789abcdef"),
+            Some(0x0123_4567_89ab_cdef)
+        );
         assert_eq!(parse_endpoint("vpce-0xyz"), None);
-        assert_eq!(parse_endpoint("vpce-0123456789abcdef0"), Some(0x1234_5678_9abc_def0));
+        assert_eq!(
+            parse_endpoint("vpce-0123456789abcdef0"),
+            Some(0x1234_5678_9abc_def0)
+        );
     }
 
     #[test]
