@@ -1,0 +1,163 @@
+//! Firewall configuration: capacity, timeouts, pickup and expiry budgets.
+
+use std::time::Duration;
+
+use crate::state::{FlowState, STATE_CODES};
+
+/// Idle timeouts per state. Every packet that a state accepts restarts its
+/// state's timer, as in Linux conntrack.
+///
+/// Defaults are Linux's (`nf_conntrack_tcp_timeout_*` etc.), with UDP stream
+/// at 120 s (GWLB's UDP idle timeout) and ESTABLISHED at Linux's 5 days,
+/// well above GWLB's TCP idle timeout (350 s default, at most 6000 s): the
+/// appliance must never forget a flow GWLB still forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp_syn_sent: Duration,
+    pub tcp_syn_recv: Duration,
+    pub tcp_established: Duration,
+    pub tcp_fin_wait: Duration,
+    pub tcp_close_wait: Duration,
+    pub tcp_last_ack: Duration,
+    pub tcp_time_wait: Duration,
+    pub tcp_close: Duration,
+    /// UDP seen one way only.
+    pub udp_single: Duration,
+    /// UDP seen both ways.
+    pub udp_stream: Duration,
+    pub icmp_echo: Duration,
+    /// Other protocols (conntrack's "generic").
+    pub generic: Duration,
+    /// How long a denied or flushed flow is remembered after its last packet.
+    pub denied: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Timeouts {
+            tcp_syn_sent: s(120),
+            tcp_syn_recv: s(60),
+            tcp_established: s(432_000),
+            tcp_fin_wait: s(120),
+            tcp_close_wait: s(60),
+            tcp_last_ack: s(30),
+            tcp_time_wait: s(120),
+            tcp_close: s(10),
+            udp_single: s(30),
+            udp_stream: s(120),
+            icmp_echo: s(30),
+            generic: s(600),
+            denied: s(30),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The timeout of a state.
+    pub fn of(&self, state: FlowState) -> Duration {
+        match state {
+            FlowState::TcpSynSent => self.tcp_syn_sent,
+            FlowState::TcpSynRecv => self.tcp_syn_recv,
+            FlowState::TcpEstablished => self.tcp_established,
+            FlowState::TcpFinWait => self.tcp_fin_wait,
+            FlowState::TcpCloseWait => self.tcp_close_wait,
+            FlowState::TcpLastAck => self.tcp_last_ack,
+            FlowState::TcpTimeWait => self.tcp_time_wait,
+            FlowState::TcpClose => self.tcp_close,
+            FlowState::UdpSingle => self.udp_single,
+            FlowState::UdpStream => self.udp_stream,
+            FlowState::IcmpEcho => self.icmp_echo,
+            FlowState::Generic => self.generic,
+            FlowState::Denied => self.denied,
+        }
+    }
+
+    /// Nanoseconds per state code, for the per-packet path.
+    pub(crate) fn table_ns(&self) -> [u64; STATE_CODES] {
+        let mut out = [0u64; STATE_CODES];
+        for state in FlowState::ALL {
+            let ns = u64::try_from(self.of(state).as_nanos()).unwrap_or(u64::MAX);
+            out[usize::from(state as u8)] = ns;
+        }
+        out
+    }
+}
+
+/// Everything the firewall is built with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallConfig {
+    /// Flows the table holds at most (all memory is allocated up front).
+    pub capacity: u32,
+    pub timeouts: Timeouts,
+    /// Create a flow from a non-SYN TCP packet (GWLB moves flows between
+    /// appliances on failover and rebalance, without their handshake).
+    pub mid_stream_pickup: bool,
+    /// When a picked-up packet's own direction is denied, also try the
+    /// reverse direction as the initiator's (the first packet after a
+    /// failover is as likely to be a server's reply as a client's request).
+    pub pickup_try_reverse: bool,
+    /// Slots the expiry clock hand examines per processed packet.
+    pub expiry_slots_per_packet: u32,
+    /// Slots examined, at most, to find a reclaimable flow when the table
+    /// is full.
+    pub reclaim_scan_slots: u32,
+    /// Seed of the table's hash (randomise it per run against collision
+    /// flooding; it need not agree between workers).
+    pub hash_seed: u64,
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        FirewallConfig {
+            capacity: 1_000_000,
+            timeouts: Timeouts::default(),
+            mid_stream_pickup: true,
+            pickup_try_reverse: true,
+            expiry_slots_per_packet: 2,
+            reclaim_scan_slots: 64,
+            hash_seed: 0x7011_6a7e_5eed_0001,
+        }
+    }
+}
+
+/// A configuration the firewall cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("capacity must be between 1 and {max} flows, got {got}")]
+    Capacity { got: u32, max: u32 },
+    #[error("timeout for {state} must be between 1 ms and {max_days} days, got {got:?}")]
+    Timeout {
+        state: &'static str,
+        got: Duration,
+        max_days: u64,
+    },
+}
+
+/// The longest timeout: half the 32-bit tick range, so that expiry times
+/// stay far from saturation.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60 * 24 * 365);
+
+impl FirewallConfig {
+    /// Check the configuration.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let max = crate::table::MAX_CAPACITY;
+        if self.capacity == 0 || self.capacity > max {
+            return Err(ConfigError::Capacity {
+                got: self.capacity,
+                max,
+            });
+        }
+        for state in FlowState::ALL {
+            let t = self.timeouts.of(state);
+            if t < Duration::from_millis(1) || t > MAX_TIMEOUT {
+                return Err(ConfigError::Timeout {
+                    state: state.name(),
+                    got: t,
+                    max_days: MAX_TIMEOUT.as_secs() / 86_400,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! What the firewall says about a packet, and the counters it keeps.
+
+/// Why a packet was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// No rule set loaded yet: nothing is forwarded.
+    NoRuleSet = 0,
+    /// A rule (or the default action) denied the flow, now or earlier.
+    RuleDenied,
+    /// The flow was killed by a rule change with `on_rule_change = flush`.
+    Flushed,
+    /// A new flow was allowed but the table is full and nothing could be
+    /// reclaimed.
+    TableFull,
+    /// A non-SYN TCP packet of an unknown flow, with mid-stream pickup off.
+    MidStreamPickupOff,
+    /// A TCP packet that is invalid for the flow's state (bad flag
+    /// combination, a SYN/ACK or handshake ACK that acknowledges the wrong
+    /// sequence number, data before the handshake finished).
+    TcpInvalid,
+    /// A RST in SYN_SENT that does not acknowledge the SYN (RFC 793 says to
+    /// ignore it; it is how blind reset attacks look).
+    TcpInvalidRst,
+    /// An ICMP echo reply without a request.
+    UnsolicitedEchoReply,
+    /// An ICMP error quoting a packet of no allowed flow, or not sent to the
+    /// quoted packet's sender.
+    IcmpErrorUnrelated,
+    /// A non-first fragment: without reassembly it cannot be tied to a flow.
+    Fragment,
+    /// The summary contradicts the flow (e.g. a UDP packet for a flow key
+    /// that a TCP flow holds, possible only with a malformed summary).
+    Inconsistent,
+}
+
+impl DropReason {
+    /// Number of reasons (the length of [`FirewallCounters::drops`]).
+    pub const COUNT: usize = 11;
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::NoRuleSet,
+        DropReason::RuleDenied,
+        DropReason::Flushed,
+        DropReason::TableFull,
+        DropReason::MidStreamPickupOff,
+        DropReason::TcpInvalid,
+        DropReason::TcpInvalidRst,
+        DropReason::UnsolicitedEchoReply,
+        DropReason::IcmpErrorUnrelated,
+        DropReason::Fragment,
+        DropReason::Inconsistent,
+    ];
+
+    /// A stable snake_case name for metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::NoRuleSet => "no_rule_set",
+            DropReason::RuleDenied => "rule_denied",
+            DropReason::Flushed => "flushed",
+            DropReason::TableFull => "table_full",
+            DropReason::MidStreamPickupOff => "mid_stream_pickup_off",
+            DropReason::TcpInvalid => "tcp_invalid",
+            DropReason::TcpInvalidRst => "tcp_invalid_rst",
+            DropReason::UnsolicitedEchoReply => "unsolicited_echo_reply",
+            DropReason::IcmpErrorUnrelated => "icmp_error_unrelated",
+            DropReason::Fragment => "fragment",
+            DropReason::Inconsistent => "inconsistent",
+        }
+    }
+}
+
+/// What to do with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Drop(DropReason),
+    /// Drop and answer the initiator (TCP RST or ICMP unreachable).
+    Reject,
+}
+
+/// The firewall's answer for one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// The rule that decided, when rules were evaluated for this packet (a
+    /// new flow, a revalidated flow, or a stateless ICMP message); `None`
+    /// when the flow's state decided or the default action did.
+    pub rule: Option<u32>,
+    /// This packet created a flow entry (allowed or denied).
+    pub flow_created: bool,
+}
+
+impl Decision {
+    pub(crate) const fn drop(reason: DropReason) -> Decision {
+        Decision {
+            verdict: Verdict::Drop(reason),
+            rule: None,
+            flow_created: false,
+        }
+    }
+
+    pub(crate) const PASS: Decision = Decision {
+        verdict: Verdict::Pass,
+        rule: None,
+        flow_created: false,
+    };
+}
+
+/// Counters of one firewall (one worker). Plain integers, one writer; the
+/// worker copies them to its stats block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirewallCounters {
+    pub packets: u64,
+    pub passed: u64,
+    pub dropped: u64,
+    pub rejected: u64,
+    /// Drops by [`DropReason`] (index = `reason as usize`).
+    pub drops: [u64; DropReason::COUNT],
+    /// Flow entries created (allowed and denied).
+    pub created: u64,
+    /// Flows removed because they timed out.
+    pub expired: u64,
+    /// Live reclaimable flows removed to admit a new one.
+    pub evicted: u64,
+    /// Allowed new flows refused because the table was full.
+    pub refused: u64,
+    /// Flow entries in the table now (including expired ones not yet
+    /// reclaimed).
+    pub active: u64,
+    /// Flows created from a mid-stream TCP packet.
+    pub picked_up: u64,
+    /// ICMP errors passed as related to a flow.
+    pub related: u64,
+    /// Flows re-classified after a `revalidate` rule change.
+    pub revalidated: u64,
+    /// Flows killed by a `flush` rule change.
+    pub flushed: u64,
+    /// Flows removed by the control plane (`flush_matching`).
+    pub removed: u64,
+}
+
+impl FirewallCounters {
+    #[inline]
+    pub(crate) fn count(&mut self, d: &Decision) {
+        self.packets += 1;
+        match d.verdict {
+            Verdict::Pass => self.passed += 1,
+            Verdict::Reject => self.rejected += 1,
+            Verdict::Drop(r) => {
+                self.dropped += 1;
+                self.drops[r as usize] += 1;
+            }
+        }
+    }
+
+    /// Drops for one reason.
+    pub fn drops_for(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+}

@@ -1,0 +1,322 @@
+//! The per-worker firewall: a flow table, its tracker and a rule snapshot.
+
+use std::sync::Arc;
+
+use tollgate_wire::summary::{Fragment, L4Summary};
+use tollgate_wire::InnerSummary;
+
+use crate::classify::{Action, Classify, OnRuleChange, RuleMatch};
+use crate::clock::Clock;
+use crate::config::{ConfigError, FirewallConfig};
+use crate::decision::{Decision, DropReason, FirewallCounters, Verdict};
+use crate::key::FlowKey;
+use crate::state::{FlowState, STATE_CODES};
+use crate::table::{flag, FlowTable};
+
+/// A stateful firewall for one worker. Not shared: each worker owns one,
+/// and each flow is processed by its owner (see [`crate::owner_hash`]).
+pub struct Firewall<C: Classify> {
+    rules: Option<Arc<C>>,
+    generation: u64,
+    pub(crate) tracker: Tracker,
+}
+
+/// Everything but the rules, so the per-packet path can borrow the rule
+/// snapshot and the table at once.
+pub(crate) struct Tracker {
+    pub table: FlowTable,
+    pub config: FirewallConfig,
+    pub timeouts_ns: [u64; STATE_CODES],
+    pub clock: Clock,
+    /// Incremented by every `set_rules`.
+    pub rules_epoch: u32,
+    /// Flows decided under an epoch below this are re-classified.
+    pub revalidate_below: u32,
+    /// Flows decided under an epoch below this are killed.
+    pub flush_below: u32,
+    pub counters: FirewallCounters,
+}
+
+impl<C: Classify> Firewall<C> {
+    /// A firewall with an empty table of `config.capacity` flows (allocated
+    /// now) and no rule set: it drops everything until [`Self::set_rules`].
+    pub fn new(config: FirewallConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let tracker = Tracker {
+            table: FlowTable::new(config.capacity, config.hash_seed),
+            timeouts_ns: config.timeouts.table_ns(),
+            config,
+            clock: Clock::default(),
+            rules_epoch: 0,
+            revalidate_below: 0,
+            flush_below: 0,
+            counters: FirewallCounters::default(),
+        };
+        Ok(Firewall {
+            rules: None,
+            generation: 0,
+            tracker,
+        })
+    }
+
+    /// Replace the rule set (call between bursts). `on_change` says what
+    /// happens to flows decided under earlier sets; it is applied lazily,
+    /// at each flow's next packet, so this call is O(1).
+    pub fn set_rules(&mut self, rules: Arc<C>, generation: u64, on_change: OnRuleChange) {
+        let t = &mut self.tracker;
+        t.rules_epoch = t.rules_epoch.saturating_add(1);
+        match on_change {
+            OnRuleChange::Keep => {}
+            OnRuleChange::Revalidate => t.revalidate_below = t.rules_epoch,
+            OnRuleChange::Flush => t.flush_below = t.rules_epoch,
+        }
+        self.rules = Some(rules);
+        self.generation = generation;
+    }
+
+    /// The generation of the loaded rule set, if any.
+    pub fn generation(&self) -> Option<u64> {
+        self.rules.as_ref().map(|_| self.generation)
+    }
+
+    pub fn rules(&self) -> Option<&Arc<C>> {
+        self.rules.as_ref()
+    }
+
+    pub fn config(&self) -> &FirewallConfig {
+        &self.tracker.config
+    }
+
+    pub fn counters(&self) -> &FirewallCounters {
+        &self.tracker.counters
+    }
+
+    /// The most flows the table holds.
+    pub fn capacity(&self) -> u32 {
+        self.tracker.table.capacity()
+    }
+
+    /// Bytes allocated by the flow table.
+    pub fn memory_bytes(&self) -> usize {
+        self.tracker.table.memory_bytes()
+    }
+
+    /// Slots in the flow table (capacity plus headroom).
+    pub fn slots(&self) -> usize {
+        self.tracker.table.slots()
+    }
+
+    /// Decide one packet seen at `now_ns` on GWLB endpoint `endpoint`.
+    /// No allocation, no syscall; bounded work (see the crate doc).
+    #[inline]
+    pub fn process(&mut self, now_ns: u64, endpoint: u64, pkt: &InnerSummary) -> Decision {
+        let decision = match self.rules.as_deref() {
+            None => Decision::drop(DropReason::NoRuleSet),
+            Some(rules) => self.tracker.decide(now_ns, endpoint, pkt, rules),
+        };
+        let c = &mut self.tracker.counters;
+        c.count(&decision);
+        c.active = u64::from(self.tracker.table.active());
+        decision
+    }
+
+    /// Start loading the table buckets `pkt` will need; call for a whole
+    /// burst before processing it.
+    #[inline]
+    pub fn prefetch(&self, endpoint: u64, pkt: &InnerSummary) {
+        let key = match pkt.l4 {
+            L4Summary::IcmpError { quoted, .. } => {
+                FlowKey::of_quoted(endpoint, pkt.version, &quoted).0
+            }
+            _ => FlowKey::of_packet(endpoint, pkt).0,
+        };
+        let t = &self.tracker.table;
+        t.prefetch(t.hash(&key));
+    }
+
+    /// Expire up to `slots` slots' worth of flows (for a worker with idle
+    /// time; [`Self::process`] already does a little per packet).
+    pub fn expire(&mut self, now_ns: u64, slots: u32) -> u32 {
+        let t = &mut self.tracker;
+        let now_tick = t.clock.advance(now_ns);
+        let removed = t.table.expire_step(now_tick, slots);
+        t.counters.expired += u64::from(removed);
+        t.counters.active = u64::from(t.table.active());
+        removed
+    }
+}
+
+/// What a hit on an existing entry led to.
+pub(crate) enum Hit {
+    Decided(Decision),
+    /// The entry was removed; handle the packet as a new flow.
+    Gone,
+}
+
+impl Tracker {
+    #[inline]
+    fn decide<C: Classify + ?Sized>(
+        &mut self,
+        now_ns: u64,
+        endpoint: u64,
+        pkt: &InnerSummary,
+        rules: &C,
+    ) -> Decision {
+        let now_tick = self.clock.advance(now_ns);
+        let expired = self
+            .table
+            .expire_step(now_tick, self.config.expiry_slots_per_packet);
+        self.counters.expired += u64::from(expired);
+        if pkt.fragment == Fragment::Later {
+            return Decision::drop(DropReason::Fragment);
+        }
+        match pkt.l4 {
+            L4Summary::IcmpError { ref quoted, .. } => {
+                self.related(now_tick, endpoint, pkt, quoted)
+            }
+            L4Summary::IcmpOther { .. } => stateless(rules.classify(endpoint, pkt)),
+            _ => self.tracked(now_tick, endpoint, pkt, rules),
+        }
+    }
+
+    fn tracked<C: Classify + ?Sized>(
+        &mut self,
+        now_tick: u32,
+        endpoint: u64,
+        pkt: &InnerSummary,
+        rules: &C,
+    ) -> Decision {
+        let (key, sender) = FlowKey::of_packet(endpoint, pkt);
+        let hash = self.table.hash(&key);
+        if let Some(slot) = self.table.find(&key, hash) {
+            let hit = self.on_hit(slot, now_tick, endpoint, sender, pkt, rules);
+            if let Hit::Decided(d) = hit {
+                return d;
+            }
+        }
+        self.new_flow(now_tick, &key, hash, sender, endpoint, pkt, rules)
+    }
+
+    /// A packet of a flow in the table: expiry, rule-change handling, then
+    /// the flow's tracker.
+    fn on_hit<C: Classify + ?Sized>(
+        &mut self,
+        slot: usize,
+        now_tick: u32,
+        endpoint: u64,
+        sender: crate::key::Side,
+        pkt: &InnerSummary,
+        rules: &C,
+    ) -> Hit {
+        let e = self.table.entry(slot);
+        if e.is_expired(now_tick) {
+            self.table.remove(slot);
+            self.counters.expired += 1;
+            return Hit::Gone;
+        }
+        let mut rule = None;
+        if e.rules_epoch < self.flush_below {
+            self.kill(slot);
+        } else if e.rules_epoch < self.revalidate_below {
+            match self.revalidate(slot, endpoint, pkt, rules) {
+                Ok(m) => rule = m.rule,
+                Err(hit) => return hit,
+            }
+        }
+        match self.existing(slot, sender, pkt) {
+            Hit::Decided(mut d) => {
+                if rule.is_some() {
+                    d.rule = rule;
+                }
+                Hit::Decided(d)
+            }
+            Hit::Gone => Hit::Gone,
+        }
+    }
+
+    /// Turn a flow decided before a flush into a killed (denied) one.
+    fn kill(&mut self, slot: usize) {
+        let expires = self
+            .clock
+            .expiry(self.timeouts_ns[FlowState::Denied as usize]);
+        let epoch = self.rules_epoch;
+        let e = self.table.entry_mut(slot);
+        e.state = FlowState::Denied as u8;
+        e.flags = (e.flags & flag::INITIATOR_A) | flag::FLUSHED;
+        e.rules_epoch = epoch;
+        e.expires = expires;
+        self.counters.flushed += 1;
+    }
+
+    /// Re-classify a flow decided before a revalidating rule change, with
+    /// its initiator's tuple. `Ok` when it is still allowed.
+    fn revalidate<C: Classify + ?Sized>(
+        &mut self,
+        slot: usize,
+        endpoint: u64,
+        pkt: &InnerSummary,
+        rules: &C,
+    ) -> Result<RuleMatch, Hit> {
+        let e = *self.table.entry(slot);
+        let Some(kind) = e.state().and_then(FlowState::kind) else {
+            // A denied flow holds no connection state: decide afresh.
+            self.table.remove(slot);
+            self.counters.revalidated += 1;
+            return Err(Hit::Gone);
+        };
+        let opening = crate::key::opening_summary(&e.key(), e.initiator(), kind, pkt);
+        let m = rules.classify(endpoint, &opening);
+        self.counters.revalidated += 1;
+        let expires = self
+            .clock
+            .expiry(self.timeouts_ns[FlowState::Denied as usize]);
+        let epoch = self.rules_epoch;
+        let em = self.table.entry_mut(slot);
+        em.rules_epoch = epoch;
+        em.rule = m.rule.unwrap_or(crate::table::NO_RULE);
+        if m.action == Action::Pass {
+            return Ok(m);
+        }
+        em.state = FlowState::Denied as u8;
+        em.flags &= flag::INITIATOR_A;
+        if m.action == Action::Reject {
+            em.flags |= flag::REJECT;
+        }
+        em.expires = expires;
+        let mut d = denied_decision(m.action, pkt);
+        d.rule = m.rule;
+        Err(Hit::Decided(d))
+    }
+}
+
+/// The decision for a packet of a denied flow. Never reject a RST (that
+/// would answer a reset with a reset).
+pub(crate) fn denied_decision(action: Action, pkt: &InnerSummary) -> Decision {
+    let is_rst = matches!(pkt.l4, L4Summary::Tcp { flags, .. }
+        if flags & tollgate_wire::summary::tcp_flags::RST != 0);
+    let verdict = if action == Action::Reject && !is_rst {
+        Verdict::Reject
+    } else {
+        Verdict::Drop(DropReason::RuleDenied)
+    };
+    Decision {
+        verdict,
+        rule: None,
+        flow_created: false,
+    }
+}
+
+/// A packet decided by the rules alone, with no flow (ICMP informational
+/// messages other than echo).
+fn stateless(m: RuleMatch) -> Decision {
+    let verdict = match m.action {
+        Action::Pass => Verdict::Pass,
+        Action::Drop => Verdict::Drop(DropReason::RuleDenied),
+        Action::Reject => Verdict::Reject,
+    };
+    Decision {
+        verdict,
+        rule: m.rule,
+        flow_created: false,
+    }
+}

@@ -1,0 +1,42 @@
+//! Which worker owns a flow.
+//!
+//! GWLB may carry the two directions of one inner flow with different outer
+//! UDP source ports (unconfirmed either way, see `shared/gwlb.md`), so RSS
+//! can put them on different NIC queues, hence different workers. Rather
+//! than share one table between workers (atomics or locks on every packet,
+//! cache lines bouncing between cores), every flow has exactly one owning
+//! worker and a private table there:
+//!
+//! 1. The dataplane computes [`owner_hash`] for each received packet; the
+//!    owner is `owner_hash % workers` (or an indirection table on it).
+//! 2. A packet that arrived on another worker's queue is handed to the
+//!    owner through a single-producer ring, and the owner processes it with
+//!    its own [`crate::Firewall`]. After a failover most traffic is on its
+//!    owner already whenever the outer ports are symmetric; the ring only
+//!    carries the rest.
+//!
+//! The hash is computed on the canonical flow key (lower (address, port)
+//! first, see [`crate::FlowKey`]), so both directions give the same value.
+//! ICMP and ICMPv6 errors hash as the flow whose packet they quote, so they
+//! reach the worker that holds that flow and can be matched as related.
+//! The hash uses a fixed seed: every worker must agree on it.
+
+use tollgate_wire::summary::L4Summary;
+use tollgate_wire::InnerSummary;
+
+use crate::key::{key_hash, FlowKey};
+
+/// Fixed so that all workers (and tests) agree.
+const OWNER_SEED: u64 = 0x6f77_6e65_7273_6821;
+
+/// The owner hash of the flow `pkt` belongs to: the same for both
+/// directions, and for an ICMP error the same as for the quoted flow.
+#[inline]
+pub fn owner_hash(endpoint: u64, pkt: &InnerSummary) -> u32 {
+    let key = match pkt.l4 {
+        L4Summary::IcmpError { quoted, .. } => FlowKey::of_quoted(endpoint, pkt.version, &quoted).0,
+        _ => FlowKey::of_packet(endpoint, pkt).0,
+    };
+    let h = key_hash(&key, OWNER_SEED);
+    (h ^ (h >> 32)) as u32
+}

@@ -1,0 +1,228 @@
+//! TCP connection tracking: the state machine of one flow.
+//!
+//! Modelled on Linux conntrack's `tcp_conntracks` table, with the
+//! acknowledgement checks that make each step mean what its name says:
+//! SYN/ACK must acknowledge the SYN, the handshake ACK the SYN/ACK, and
+//! CLOSE_WAIT / TIME_WAIT are entered only when the FIN is acknowledged.
+//! Sequence windows are not tracked (no `tcp_in_window`): any in-state
+//! segment passes, and a RST is accepted in any state but SYN_SENT, where
+//! only a RST acknowledging the SYN (RFC 793) or from the initiator counts.
+
+use tollgate_wire::summary::tcp_flags as f;
+
+use crate::decision::DropReason;
+use crate::key::Side;
+use crate::state::FlowState;
+use crate::table::{flag, FlowEntry};
+
+/// What a segment's flags make it, for state transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TcpClass {
+    Syn,
+    SynAck,
+    Fin,
+    Ack,
+    Rst,
+    /// No flags, SYN with FIN or RST, or FIN without ACK.
+    Invalid,
+}
+
+/// The parts of a TCP segment the tracker reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Segment {
+    pub class: TcpClass,
+    pub has_ack: bool,
+    pub seq: u32,
+    pub ack: u32,
+    pub payload_len: u16,
+}
+
+impl Segment {
+    pub fn new(flags: u8, seq: u32, ack: u32, payload_len: u16) -> Segment {
+        let has_ack = flags & f::ACK != 0;
+        let class = if flags & f::SYN != 0 {
+            if flags & (f::FIN | f::RST) != 0 {
+                TcpClass::Invalid
+            } else if has_ack {
+                TcpClass::SynAck
+            } else {
+                TcpClass::Syn
+            }
+        } else if flags & f::RST != 0 {
+            TcpClass::Rst
+        } else if flags & f::FIN != 0 {
+            if has_ack {
+                TcpClass::Fin
+            } else {
+                TcpClass::Invalid
+            }
+        } else if has_ack {
+            TcpClass::Ack
+        } else {
+            TcpClass::Invalid
+        };
+        Segment {
+            class,
+            has_ack,
+            seq,
+            ack,
+            payload_len,
+        }
+    }
+
+    /// The sequence number just after this segment's FIN.
+    fn fin_end(&self) -> u32 {
+        self.seq
+            .wrapping_add(u32::from(self.payload_len))
+            .wrapping_add(1)
+    }
+
+    /// This segment acknowledges everything before `seq`.
+    fn acks(&self, seq: u32) -> bool {
+        self.has_ack && (self.ack.wrapping_sub(seq) as i32) >= 0
+    }
+}
+
+/// The outcome of one segment on an existing flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TcpStep {
+    /// Pass; the entry's state may have changed.
+    Pass,
+    Drop(DropReason),
+    /// A SYN on a finished flow: forget it and open a new flow.
+    Reopen,
+}
+
+fn fin_flag(side: Side) -> u8 {
+    match side {
+        Side::A => flag::FIN_A,
+        Side::B => flag::FIN_B,
+    }
+}
+
+/// The side that sent the first FIN (valid in FIN_WAIT and CLOSE_WAIT).
+fn first_fin_side(e: &FlowEntry) -> Side {
+    if e.flags & flag::FIN_A != 0 {
+        Side::A
+    } else {
+        Side::B
+    }
+}
+
+fn enter_last_ack(e: &mut FlowEntry, sender: Side, seg: &Segment) {
+    e.state = FlowState::TcpLastAck as u8;
+    e.flags |= fin_flag(sender);
+    // The other side must acknowledge this FIN.
+    if sender == Side::B {
+        e.flags |= flag::LAST_ACKER_A;
+    } else {
+        e.flags &= !flag::LAST_ACKER_A;
+    }
+    e.track_seq = seg.fin_end();
+}
+
+/// Apply `seg`, sent by `sender`, to the TCP flow `e`.
+pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
+    use FlowState::*;
+    use TcpClass::*;
+    let Some(state) = e.state() else {
+        return TcpStep::Drop(DropReason::Inconsistent);
+    };
+    let from_initiator = sender == e.initiator();
+    let set = |e: &mut FlowEntry, s: FlowState| e.state = s as u8;
+
+    if seg.class == Invalid {
+        return TcpStep::Drop(DropReason::TcpInvalid);
+    }
+    if seg.class == Rst {
+        if state == TcpSynSent
+            && !from_initiator
+            && !(seg.has_ack && seg.ack == e.track_seq.wrapping_add(1))
+        {
+            return TcpStep::Drop(DropReason::TcpInvalidRst);
+        }
+        set(e, TcpClose);
+        return TcpStep::Pass;
+    }
+
+    match (state, seg.class, from_initiator) {
+        (TcpSynSent, Syn, true) => e.track_seq = seg.seq,
+        // Simultaneous open: passed, not modelled further.
+        (TcpSynSent, Syn, false) => {}
+        (TcpSynSent, SynAck, false) => {
+            if seg.ack != e.track_seq.wrapping_add(1) {
+                return TcpStep::Drop(DropReason::TcpInvalid);
+            }
+            set(e, TcpSynRecv);
+            e.track_seq = seg.seq;
+        }
+        (TcpSynSent, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
+
+        (TcpSynRecv, Ack | Fin, true) => {
+            if !seg.acks(e.track_seq.wrapping_add(1)) {
+                return TcpStep::Drop(DropReason::TcpInvalid);
+            }
+            if seg.class == Fin {
+                set(e, TcpFinWait);
+                e.flags |= fin_flag(sender);
+                e.track_seq = seg.fin_end();
+            } else {
+                set(e, TcpEstablished);
+            }
+        }
+        (TcpSynRecv, SynAck, false) => e.track_seq = seg.seq,
+        (TcpSynRecv, Syn, true) | (TcpSynRecv, Ack | Fin, false) => {}
+        (TcpSynRecv, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
+
+        (TcpEstablished, Syn, true) => {
+            // Maybe the endpoints reuse the ports after a close we missed:
+            // remember the SYN; its SYN/ACK re-synchronises the flow.
+            e.flags |= flag::SYN_PENDING;
+            e.track_seq = seg.seq;
+        }
+        (TcpEstablished, SynAck, false)
+            if e.flags & flag::SYN_PENDING != 0 && seg.ack == e.track_seq.wrapping_add(1) =>
+        {
+            e.flags &= !flag::SYN_PENDING;
+            set(e, TcpSynRecv);
+            e.track_seq = seg.seq;
+        }
+        (TcpEstablished, Fin, _) => {
+            e.flags &= !flag::SYN_PENDING;
+            set(e, TcpFinWait);
+            e.flags |= fin_flag(sender);
+            e.track_seq = seg.fin_end();
+        }
+        (TcpEstablished, _, _) => {}
+
+        (TcpFinWait, Ack, _) if sender != first_fin_side(e) => {
+            if seg.acks(e.track_seq) {
+                set(e, TcpCloseWait);
+            }
+        }
+        (TcpFinWait | TcpCloseWait, Fin, _) if sender != first_fin_side(e) => {
+            enter_last_ack(e, sender, seg);
+        }
+        (TcpFinWait | TcpCloseWait, _, _) => {}
+
+        (TcpLastAck, Ack | Fin, _) => {
+            let acker = if e.flags & flag::LAST_ACKER_A != 0 {
+                Side::A
+            } else {
+                Side::B
+            };
+            if sender == acker && seg.acks(e.track_seq) {
+                set(e, TcpTimeWait);
+            }
+        }
+        (TcpLastAck, _, _) => {}
+
+        (TcpTimeWait | TcpClose, Syn, _) => return TcpStep::Reopen,
+        (TcpTimeWait | TcpClose, _, _) => {}
+
+        (UdpSingle | UdpStream | IcmpEcho | Generic | Denied, _, _) => {
+            return TcpStep::Drop(DropReason::Inconsistent)
+        }
+    }
+    TcpStep::Pass
+}
