@@ -14,27 +14,10 @@ const BURST: usize = 32;
 const N_PACKETS: usize = 200;
 const PAYLOAD_LEN: usize = 96;
 
-/// `--in-memory` cannot be combined with `--no-huge` (EAL: "--legacy-mem is
-/// not compatible with --in-memory"); `--no-shconf` and a per-process prefix
-/// keep concurrent test processes apart instead.
-fn eal_args() -> Vec<String> {
-    let prefix = format!("--file-prefix=tg_ring_{}", std::process::id());
-    [
-        "--no-huge",
-        "-m",
-        "256",
-        "--no-shconf",
-        &prefix,
-        "--no-pci",
-        "--vdev=net_ring0",
-        "-l",
-        "0",
-        "--log-level=*:warning",
-        "--no-telemetry",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+mod common;
+
+fn eal_args() -> (Vec<String>, common::RuntimeDir) {
+    common::no_huge_args("ring", &["--vdev=net_ring0", "-l", "0"])
 }
 
 /// A payload that identifies packet `i`: index, then a pattern derived from it.
@@ -53,7 +36,8 @@ fn index_of(data: &[u8]) -> usize {
 
 #[test]
 fn net_ring_loopback_without_leaks() {
-    let eal = Eal::init(&eal_args()).expect("EAL starts with --no-huge");
+    let (args, _runtime_dir) = eal_args();
+    let eal = Eal::init(&args).expect("EAL starts with --no-huge");
 
     second_init_is_an_error();
     unknown_port_names_the_existing_ones();
@@ -117,7 +101,7 @@ fn net_ring_loopback_without_leaks() {
 
     pool_dropped_with_mbufs_out_is_leaked_not_freed();
 
-    drop((rxq, txq));
+    // The queue handles hold no DPDK resources of their own; the port owns the queues.
     port.close().expect("close");
     assert_eq!(pool.in_use_count(), 0);
     drop(pool);
@@ -125,7 +109,7 @@ fn net_ring_loopback_without_leaks() {
 }
 
 fn second_init_is_an_error() {
-    let err = Eal::init(&eal_args()).unwrap_err();
+    let err = Eal::init(&eal_args().0).unwrap_err();
     assert_eq!(err, DpdkError::EalAlreadyInitialised);
     assert!(err.to_string().contains("already initialised"), "{err}");
 }

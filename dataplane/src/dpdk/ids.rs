@@ -18,6 +18,15 @@ pub struct LcoreId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SocketId(pub i32);
 
+impl LcoreId {
+    /// The lcore the calling thread runs as; `None` on a thread EAL did not start.
+    pub fn current() -> Option<LcoreId> {
+        // SAFETY: reads the calling thread's EAL lcore id (thread-local).
+        let id = unsafe { tollgate_ffi::rte_lcore_id() };
+        (id < tollgate_ffi::RTE_MAX_LCORE).then_some(LcoreId(id))
+    }
+}
+
 impl SocketId {
     /// `SOCKET_ID_ANY` in DPDK.
     pub const ANY: SocketId = SocketId(-1);
