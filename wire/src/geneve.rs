@@ -57,13 +57,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Option area length in 4-byte words, as in the header.
-    pub fn opt_len_words(&self) -> u8 {
+    pub fn opt_len(&self) -> u8 {
         self.buffer.as_ref()[field::VER_OPTLEN] & 0x3f
     }
 
     /// Option area length in bytes.
     pub fn options_len(&self) -> usize {
-        usize::from(self.opt_len_words()) * 4
+        usize::from(self.opt_len()) * 4
     }
 
     /// Base header plus options: where the tunnelled packet starts.

@@ -73,70 +73,96 @@ const fn min_inner_len(v: IpVersion) -> usize {
     }
 }
 
-/// Records one AWS option into `slot`, rejecting a wrong length or a repeat.
+/// The value of one AWS option, rejecting a wrong length or a repeat.
 #[inline]
-fn take<const N: usize>(
-    slot: &mut Option<[u8; N]>,
+fn option_value(
     data: &[u8],
+    len: usize,
+    seen: bool,
     wrong_len: &'static str,
     duplicate: &'static str,
-) -> Result<(), Error> {
-    if data.len() != N {
+) -> Result<u64, Error> {
+    if data.len() != len {
         return Err(Error::malformed(Layer::GwlbOptions, wrong_len));
     }
-    if slot.is_some() {
+    if seen {
         return Err(Error::malformed(Layer::GwlbOptions, duplicate));
     }
-    let mut a = [0u8; N];
-    a.copy_from_slice(data);
-    *slot = Some(a);
-    Ok(())
+    Ok(if len == 8 { be64(data) } else { u64::from(be32(data)) })
 }
 
-/// Parses the GWLB metadata out of a GENEVE option area.
+/// Parses the GWLB metadata out of a GENEVE option area, walking every
+/// option by its length.
 pub fn parse_options(options: geneve::Options<'_>) -> Result<GwlbMetadata, Error> {
-    let mut endpoint: Option<[u8; 8]> = None;
-    let mut attachment: Option<[u8; 8]> = None;
-    let mut cookie: Option<[u8; 4]> = None;
+    let mut endpoint: Option<u64> = None;
+    let mut attachment: Option<u64> = None;
+    let mut cookie: Option<u64> = None;
     for opt in options {
         let opt = opt.map_err(|e| e.at_layer(Layer::GwlbOptions))?;
         if opt.class != AWS_OPTION_CLASS {
             continue;
         }
         match opt.option_type {
-            OPTION_ENDPOINT_ID => take(
-                &mut endpoint,
-                opt.data,
-                "endpoint ID option is not 8 bytes",
-                "duplicate endpoint ID option",
-            )?,
-            OPTION_ATTACHMENT_ID => take(
-                &mut attachment,
-                opt.data,
-                "attachment ID option is not 8 bytes",
-                "duplicate attachment ID option",
-            )?,
-            OPTION_FLOW_COOKIE => take(
-                &mut cookie,
-                opt.data,
-                "flow cookie option is not 4 bytes",
-                "duplicate flow cookie option",
-            )?,
+            OPTION_ENDPOINT_ID => {
+                endpoint = Some(option_value(
+                    opt.data,
+                    8,
+                    endpoint.is_some(),
+                    "endpoint ID option is not 8 bytes",
+                    "duplicate endpoint ID option",
+                )?)
+            }
+            OPTION_ATTACHMENT_ID => {
+                attachment = Some(option_value(
+                    opt.data,
+                    8,
+                    attachment.is_some(),
+                    "attachment ID option is not 8 bytes",
+                    "duplicate attachment ID option",
+                )?)
+            }
+            OPTION_FLOW_COOKIE => {
+                cookie = Some(option_value(
+                    opt.data,
+                    4,
+                    cookie.is_some(),
+                    "flow cookie option is not 4 bytes",
+                    "duplicate flow cookie option",
+                )?)
+            }
             _ => {}
         }
     }
-    let endpoint = endpoint.ok_or(Error::malformed(
-        Layer::GwlbOptions,
-        "endpoint ID option missing",
-    ))?;
-    let cookie = cookie.ok_or(Error::malformed(
-        Layer::GwlbOptions,
-        "flow cookie option missing",
-    ))?;
+    let endpoint_id = endpoint.ok_or(Error::malformed(Layer::GwlbOptions, "endpoint ID option missing"))?;
+    let cookie = cookie.ok_or(Error::malformed(Layer::GwlbOptions, "flow cookie option missing"))?;
     Ok(GwlbMetadata {
-        endpoint_id: be64(&endpoint),
-        attachment_id: attachment.map(|a| be64(&a)),
-        flow_cookie: be32(&cookie),
+        endpoint_id,
+        attachment_id: attachment,
+        // Read from exactly 4 bytes.
+        flow_cookie: cookie as u32,
+    })
+}
+
+/// Option headers of the layout GWLB is documented to send: endpoint ID
+/// (8 bytes), attachment ID (8 bytes), flow cookie (4 bytes).
+const AWS_LAYOUT_HEADERS: [u32; 3] = [0x0108_0102, 0x0108_0202, 0x0108_0301];
+
+/// Recognises that exact 32-byte layout with three word compares. The
+/// generic walk gives the same result for it (the three options fill the
+/// area); any other layout returns `None` and takes the generic walk.
+#[inline]
+fn aws_fixed_layout(opts: &[u8]) -> Option<GwlbMetadata> {
+    if opts.len() != 32
+        || be32(&opts[0..4]) != AWS_LAYOUT_HEADERS[0]
+        || be32(&opts[12..16]) != AWS_LAYOUT_HEADERS[1]
+        || be32(&opts[24..28]) != AWS_LAYOUT_HEADERS[2]
+    {
+        return None;
+    }
+    Some(GwlbMetadata {
+        endpoint_id: be64(&opts[4..12]),
+        attachment_id: Some(be64(&opts[16..24])),
+        flow_cookie: be32(&opts[28..32]),
     })
 }
 
@@ -164,7 +190,10 @@ pub fn parse_geneve_payload(udp_payload: &[u8]) -> Result<GeneveTunnel, Error> {
             ))
         }
     };
-    let metadata = parse_options(g.options())?;
+    let metadata = match aws_fixed_layout(g.options_raw()) {
+        Some(m) => m,
+        None => parse_options(g.options())?,
+    };
     let header_len = g.header_len();
     let inner = g.payload();
     need(Layer::InnerIp, min_inner_len(inner_version), inner.len())?;
@@ -332,6 +361,26 @@ pub fn format_endpoint_id(id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_layout_agrees_with_generic_walk() {
+        let mut opts = [0u8; 32];
+        let mut n = geneve::emit_option(&mut opts, AWS_OPTION_CLASS, 1, &7u64.to_be_bytes());
+        n += geneve::emit_option(&mut opts[n..], AWS_OPTION_CLASS, 2, &9u64.to_be_bytes());
+        geneve::emit_option(&mut opts[n..], AWS_OPTION_CLASS, 3, &11u32.to_be_bytes());
+        let mut buf = [0u8; 8 + 32];
+        buf[8..].copy_from_slice(&opts);
+        buf[0] = 8;
+        let g = geneve::Packet::new_checked(&buf[..]).unwrap();
+        let want = GwlbMetadata { endpoint_id: 7, attachment_id: Some(9), flow_cookie: 11 };
+        assert_eq!(aws_fixed_layout(&opts), Some(want));
+        assert_eq!(parse_options(g.options()), Ok(want));
+        // Reserved bits in a length byte: not the fixed layout, same result.
+        buf[8 + 3] |= 0x20;
+        let g = geneve::Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(aws_fixed_layout(g.options_raw()), None);
+        assert_eq!(parse_options(g.options()), Ok(want));
+    }
 
     #[test]
     fn endpoint_id_forms() {

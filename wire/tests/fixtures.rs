@@ -269,7 +269,7 @@ fn outer_headers_field_by_field_and_checksums() {
     assert!(u.verify_checksum_v4(ip.src_addr(), ip.dst_addr()));
     let g = geneve::Packet::new_checked(u.payload()).unwrap();
     assert_eq!(g.version(), 0);
-    assert_eq!(g.opt_len_words(), 8);
+    assert_eq!(g.opt_len(), 8);
     assert!(!g.oam() && !g.critical());
     assert_eq!(g.protocol_type(), 0x0800);
     assert_eq!(g.vni(), 0);
