@@ -15,6 +15,9 @@ use crate::key::Side;
 use crate::state::FlowState;
 use crate::table::{flag, FlowEntry};
 
+/// How far past the responder's ISN the handshake ACK may acknowledge.
+const HANDSHAKE_ACK_SLACK: u32 = 1 << 20;
+
 /// What a segment's flags make it, for state transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TcpClass {
@@ -75,6 +78,13 @@ impl Segment {
         self.seq
             .wrapping_add(u32::from(self.payload_len))
             .wrapping_add(1)
+    }
+
+    /// The handshake ACK: it acknowledges the SYN/ACK (ISN `isn`), and at
+    /// most a first window of data the responder may have sent with it
+    /// (TCP Fast Open); anything else is a blind guess.
+    fn acks_handshake(&self, isn: u32) -> bool {
+        self.has_ack && self.ack.wrapping_sub(isn.wrapping_add(1)) <= HANDSHAKE_ACK_SLACK
     }
 
     /// This segment acknowledges everything before `seq`.
@@ -159,7 +169,7 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         (TcpSynSent, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
 
         (TcpSynRecv, Ack | Fin, true) => {
-            if !seg.acks(e.track_seq.wrapping_add(1)) {
+            if !seg.acks_handshake(e.track_seq) {
                 return TcpStep::Drop(DropReason::TcpInvalid);
             }
             if seg.class == Fin {

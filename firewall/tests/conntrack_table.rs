@@ -1,0 +1,812 @@
+//! Connection tracking as a table: each row is a packet sequence with the
+//! verdict of every packet and the flow's state after it.
+
+mod common;
+
+use common::*;
+use tollgate_firewall::{Action, DropReason, FirewallConfig, FlowState, Timeouts, Verdict};
+use tollgate_wire::InnerSummary;
+
+use FlowState::*;
+use Verdict::Pass;
+
+const fn drop(r: DropReason) -> Verdict {
+    Verdict::Drop(r)
+}
+
+fn c4() -> Addr {
+    (v4(10, 1, 0, 10), 40000)
+}
+fn s4() -> Addr {
+    (v4(10, 2, 0, 20), 443)
+}
+fn c6() -> Addr {
+    (v6(0x10), 40000)
+}
+fn s6() -> Addr {
+    (v6(0x20), 443)
+}
+fn router4() -> u128 {
+    v4(10, 254, 0, 1)
+}
+
+const ISN_C: u32 = 1000;
+const ISN_S: u32 = 5000;
+
+/// SYN, SYN/ACK, ACK starting at `at` (ms), one ms apart.
+fn handshake(c: Addr, s: Addr, at: u64) -> Vec<Step> {
+    vec![
+        send(at, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+        send(
+            at + 1,
+            tcp(s, c, SYN | ACK, ISN_S, ISN_C + 1, 0),
+            Pass,
+            Some(TcpSynRecv),
+        ),
+        send(
+            at + 2,
+            tcp(c, s, ACK, ISN_C + 1, ISN_S + 1, 0),
+            Pass,
+            Some(TcpEstablished),
+        ),
+    ]
+}
+
+fn cat(parts: Vec<Vec<Step>>) -> Vec<Step> {
+    parts.into_iter().flatten().collect()
+}
+
+struct Row {
+    name: &'static str,
+    config: FirewallConfig,
+    rules: fn() -> TestRules,
+    steps: Vec<Step>,
+}
+
+fn row(name: &'static str, steps: Vec<Step>) -> Row {
+    Row {
+        name,
+        config: small_config(),
+        rules: TestRules::pass_all,
+        steps,
+    }
+}
+
+fn rows() -> Vec<Row> {
+    let (c, s) = (c4(), s4());
+    let a = ISN_C + 1;
+    let b = ISN_S + 1;
+    let mut rows = vec![
+        row(
+            "tcp handshake and data both ways",
+            cat(vec![
+                handshake(c, s, 0),
+                vec![
+                    send(
+                        10,
+                        tcp(c, s, PSH | ACK, a, b, 100),
+                        Pass,
+                        Some(TcpEstablished),
+                    ),
+                    send(
+                        11,
+                        tcp(s, c, PSH | ACK, b, a + 100, 1400),
+                        Pass,
+                        Some(TcpEstablished),
+                    ),
+                ],
+            ]),
+        ),
+        row(
+            "fin teardown, initiator closes first",
+            cat(vec![
+                handshake(c, s, 0),
+                vec![
+                    send(10, tcp(c, s, FIN | ACK, a, b, 0), Pass, Some(TcpFinWait)),
+                    // An ACK that does not cover the FIN changes nothing.
+                    send(11, tcp(s, c, ACK, b, a, 0), Pass, Some(TcpFinWait)),
+                    send(12, tcp(s, c, ACK, b, a + 1, 0), Pass, Some(TcpCloseWait)),
+                    send(
+                        13,
+                        tcp(s, c, PSH | ACK, b, a + 1, 100),
+                        Pass,
+                        Some(TcpCloseWait),
+                    ),
+                    send(
+                        14,
+                        tcp(s, c, FIN | ACK, b + 100, a + 1, 0),
+                        Pass,
+                        Some(TcpLastAck),
+                    ),
+                    // The last ACK must come from the first closer.
+                    send(
+                        15,
+                        tcp(s, c, ACK, b + 101, a + 1, 0),
+                        Pass,
+                        Some(TcpLastAck),
+                    ),
+                    send(
+                        16,
+                        tcp(c, s, ACK, a + 1, b + 101, 0),
+                        Pass,
+                        Some(TcpTimeWait),
+                    ),
+                ],
+            ]),
+        ),
+        row(
+            "fin teardown, responder closes first",
+            cat(vec![
+                handshake(c, s, 0),
+                vec![
+                    send(10, tcp(s, c, FIN | ACK, b, a, 0), Pass, Some(TcpFinWait)),
+                    send(11, tcp(c, s, ACK, a, b + 1, 0), Pass, Some(TcpCloseWait)),
+                    send(
+                        12,
+                        tcp(c, s, FIN | ACK, a, b + 1, 0),
+                        Pass,
+                        Some(TcpLastAck),
+                    ),
+                    send(13, tcp(s, c, ACK, b + 1, a + 1, 0), Pass, Some(TcpTimeWait)),
+                ],
+            ]),
+        ),
+        row(
+            "simultaneous close",
+            cat(vec![
+                handshake(c, s, 0),
+                vec![
+                    send(10, tcp(c, s, FIN | ACK, a, b, 0), Pass, Some(TcpFinWait)),
+                    send(10, tcp(s, c, FIN | ACK, b, a, 0), Pass, Some(TcpLastAck)),
+                    send(11, tcp(c, s, ACK, a + 1, b + 1, 0), Pass, Some(TcpTimeWait)),
+                ],
+            ]),
+        ),
+        row(
+            "syn on time_wait reopens the flow",
+            cat(vec![
+                handshake(c, s, 0),
+                vec![
+                    send(10, tcp(c, s, FIN | ACK, a, b, 0), Pass, Some(TcpFinWait)),
+                    send(
+                        10,
+                        tcp(s, c, FIN | ACK, b, a + 1, 0),
+                        Pass,
+                        Some(TcpLastAck),
+                    ),
+                    send(11, tcp(c, s, ACK, a + 1, b + 1, 0), Pass, Some(TcpTimeWait)),
+                    send(20, tcp(c, s, SYN, 9000, 0, 0), Pass, Some(TcpSynSent)),
+                    send(
+                        21,
+                        tcp(s, c, SYN | ACK, 7000, 9001, 0),
+                        Pass,
+                        Some(TcpSynRecv),
+                    ),
+                ],
+            ]),
+        ),
+        row(
+            "rst teardown from the responder",
+            cat(vec![
+                handshake(c, s, 0),
+                vec![
+                    send(10, tcp(s, c, RST, b, 0, 0), Pass, Some(TcpClose)),
+                    // Late segments of a reset flow still pass on state.
+                    send(11, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpClose)),
+                    send(12, tcp(c, s, SYN, 9000, 0, 0), Pass, Some(TcpSynSent)),
+                ],
+            ]),
+        ),
+        row(
+            "rst in syn_sent must acknowledge the syn",
+            vec![
+                send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+                send(
+                    1,
+                    tcp(s, c, RST, 0, 0, 0),
+                    drop(DropReason::TcpInvalidRst),
+                    Some(TcpSynSent),
+                ),
+                send(
+                    2,
+                    tcp(s, c, RST | ACK, 0, ISN_C + 7, 0),
+                    drop(DropReason::TcpInvalidRst),
+                    Some(TcpSynSent),
+                ),
+                send(
+                    3,
+                    tcp(s, c, RST | ACK, 0, ISN_C + 1, 0),
+                    Pass,
+                    Some(TcpClose),
+                ),
+            ],
+        ),
+        row(
+            "rst in syn_sent from the initiator",
+            vec![
+                send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+                send(1, tcp(c, s, RST, ISN_C + 1, 0, 0), Pass, Some(TcpClose)),
+            ],
+        ),
+        row(
+            "handshake segments must acknowledge the right sequence",
+            vec![
+                send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+                send(
+                    1,
+                    tcp(c, s, ACK, a, 0, 0),
+                    drop(DropReason::TcpInvalid),
+                    Some(TcpSynSent),
+                ),
+                send(
+                    2,
+                    tcp(s, c, SYN | ACK, ISN_S, ISN_C + 5, 0),
+                    drop(DropReason::TcpInvalid),
+                    Some(TcpSynSent),
+                ),
+                send(3, tcp(s, c, SYN | ACK, ISN_S, a, 0), Pass, Some(TcpSynRecv)),
+                send(
+                    4,
+                    tcp(c, s, ACK, a, ISN_S, 0),
+                    drop(DropReason::TcpInvalid),
+                    Some(TcpSynRecv),
+                ),
+                send(
+                    4,
+                    tcp(c, s, ACK, a, ISN_S + (1 << 24), 0),
+                    drop(DropReason::TcpInvalid),
+                    Some(TcpSynRecv),
+                ),
+                send(5, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+            ],
+        ),
+        row(
+            "invalid flag combinations never open a flow",
+            vec![
+                send(
+                    0,
+                    tcp(c, s, SYN | FIN, ISN_C, 0, 0),
+                    drop(DropReason::TcpInvalid),
+                    None,
+                ),
+                send(
+                    1,
+                    tcp(c, s, 0, ISN_C, 0, 0),
+                    drop(DropReason::TcpInvalid),
+                    None,
+                ),
+                send(
+                    2,
+                    tcp(c, s, FIN, ISN_C, 0, 0),
+                    drop(DropReason::TcpInvalid),
+                    None,
+                ),
+            ],
+        ),
+        row(
+            "mid-stream pickup of an ack",
+            vec![
+                send(
+                    0,
+                    tcp(c, s, PSH | ACK, a, b, 100),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(1, tcp(s, c, ACK, b, a + 100, 0), Pass, Some(TcpEstablished)),
+                send(
+                    2,
+                    tcp(c, s, FIN | ACK, a + 100, b, 0),
+                    Pass,
+                    Some(TcpFinWait),
+                ),
+            ],
+        ),
+        row(
+            "mid-stream pickup of a fin",
+            vec![
+                send(0, tcp(s, c, FIN | ACK, b, a, 0), Pass, Some(TcpFinWait)),
+                send(1, tcp(c, s, ACK, a, b + 1, 0), Pass, Some(TcpCloseWait)),
+            ],
+        ),
+        row(
+            "mid-stream pickup of a syn/ack takes the receiver as initiator",
+            vec![
+                send(0, tcp(s, c, SYN | ACK, ISN_S, a, 0), Pass, Some(TcpSynRecv)),
+                send(1, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+            ],
+        ),
+        row(
+            "a rst of an unknown flow passes without state",
+            vec![send(0, tcp(c, s, RST, a, 0, 0), Pass, None)],
+        ),
+        row(
+            "udp request then response",
+            vec![
+                send(0, udp((c.0, 5353), (s.0, 53)), Pass, Some(UdpSingle)),
+                send(1, udp((c.0, 5353), (s.0, 53)), Pass, Some(UdpSingle)),
+                send(2, udp((s.0, 53), (c.0, 5353)), Pass, Some(UdpStream)),
+                send(3, udp((c.0, 5353), (s.0, 53)), Pass, Some(UdpStream)),
+            ],
+        ),
+        row(
+            "icmp echo: request opens, reply matches by identifier",
+            vec![
+                send(0, echo(c.0, s.0, 77, true), Pass, Some(IcmpEcho)),
+                send(1, echo(s.0, c.0, 77, false), Pass, Some(IcmpEcho)),
+                send(
+                    2,
+                    echo(s.0, c.0, 78, false),
+                    drop(DropReason::UnsolicitedEchoReply),
+                    None,
+                ),
+            ],
+        ),
+        row(
+            "icmp errors: related to the quoted flow or dropped",
+            vec![
+                send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+                send(
+                    1,
+                    icmp_error(router4(), c.0, &tcp(c, s, SYN, ISN_C, 0, 0)),
+                    Pass,
+                    None,
+                ),
+                // From the server side too: the quoted packet is the SYN/ACK.
+                send(
+                    2,
+                    icmp_error(router4(), s.0, &tcp(s, c, SYN | ACK, 1, 1, 0)),
+                    Pass,
+                    None,
+                ),
+                // Quoting another port: no such flow.
+                send(
+                    3,
+                    icmp_error(router4(), c.0, &tcp(c, (s.0, 444), SYN, 1, 0, 0)),
+                    drop(DropReason::IcmpErrorUnrelated),
+                    None,
+                ),
+                // Sent to the receiver of the quoted packet, not its sender.
+                send(
+                    4,
+                    icmp_error(router4(), s.0, &tcp(c, s, SYN, ISN_C, 0, 0)),
+                    drop(DropReason::IcmpErrorUnrelated),
+                    None,
+                ),
+                // Errors do not change the flow.
+                look(5, tcp(c, s, SYN, 0, 0, 0), Some(TcpSynSent)),
+                // An error about an echo flow.
+                send(6, echo(c.0, s.0, 9, true), Pass, Some(IcmpEcho)),
+                send(
+                    7,
+                    icmp_error(router4(), c.0, &echo(c.0, s.0, 9, true)),
+                    Pass,
+                    None,
+                ),
+            ],
+        ),
+        row(
+            "icmpv6 errors and ipv6 flows",
+            cat(vec![
+                handshake(c6(), s6(), 0),
+                vec![
+                    send(
+                        10,
+                        tcp(s6(), c6(), PSH | ACK, b, a, 10),
+                        Pass,
+                        Some(TcpEstablished),
+                    ),
+                    send(
+                        11,
+                        icmp_error(v6(0xfe), c6().0, &tcp(c6(), s6(), ACK, a, b, 0)),
+                        Pass,
+                        None,
+                    ),
+                    send(
+                        12,
+                        icmp_error(v6(0xfe), c6().0, &udp((c6().0, 1), (s6().0, 2))),
+                        drop(DropReason::IcmpErrorUnrelated),
+                        None,
+                    ),
+                    send(13, echo(c6().0, s6().0, 5, true), Pass, Some(IcmpEcho)),
+                    send(14, echo(s6().0, c6().0, 5, false), Pass, Some(IcmpEcho)),
+                    send(15, udp((c6().0, 9), (s6().0, 53)), Pass, Some(UdpSingle)),
+                ],
+            ]),
+        ),
+        row(
+            "an ipv4 flow and an ipv6 flow never meet",
+            vec![
+                send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+                look(0, tcp(c6(), s6(), SYN, ISN_C, 0, 0), None),
+            ],
+        ),
+        row(
+            "endpoint scoping: one 5-tuple under two endpoints is two flows",
+            vec![
+                send_on(1, 0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+                send_on(2, 1, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+                send_on(
+                    1,
+                    2,
+                    tcp(s, c, SYN | ACK, ISN_S, a, 0),
+                    Pass,
+                    Some(TcpSynRecv),
+                ),
+                Step {
+                    verdict: None,
+                    ..send_on(2, 2, tcp(c, s, SYN, 0, 0, 0), Pass, Some(TcpSynSent))
+                },
+            ],
+        ),
+        row(
+            "other protocols by address pair",
+            vec![
+                send(0, other(c.0, s.0, 47), Pass, Some(Generic)),
+                send(1, other(s.0, c.0, 47), Pass, Some(Generic)),
+                look(1, other(c.0, s.0, 50), None),
+            ],
+        ),
+        row(
+            "later fragments are dropped",
+            vec![send(
+                0,
+                later_fragment(udp((c.0, 1), (s.0, 2))),
+                drop(DropReason::Fragment),
+                None,
+            )],
+        ),
+    ];
+
+    rows.push(Row {
+        name: "mid-stream pickup off",
+        config: FirewallConfig {
+            mid_stream_pickup: false,
+            ..small_config()
+        },
+        rules: TestRules::pass_all,
+        steps: vec![
+            send(
+                0,
+                tcp(c, s, ACK, a, b, 0),
+                drop(DropReason::MidStreamPickupOff),
+                None,
+            ),
+            send(
+                1,
+                tcp(c, s, FIN | ACK, a, b, 0),
+                drop(DropReason::MidStreamPickupOff),
+                None,
+            ),
+            send(
+                2,
+                tcp(s, c, SYN | ACK, b, a, 0),
+                drop(DropReason::MidStreamPickupOff),
+                None,
+            ),
+            send(
+                3,
+                tcp(c, s, RST, a, 0, 0),
+                drop(DropReason::MidStreamPickupOff),
+                None,
+            ),
+            send(4, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+        ],
+    });
+    rows.push(Row {
+        name: "pickup tries the reverse direction when the sender's is denied",
+        config: small_config(),
+        rules: || TestRules::tcp_port(443),
+        steps: vec![
+            send(
+                0,
+                tcp(s, c, PSH | ACK, b, a, 100),
+                Pass,
+                Some(TcpEstablished),
+            ),
+            send(1, tcp(c, s, ACK, a, b + 100, 0), Pass, Some(TcpEstablished)),
+            // A flow allowed in neither direction stays denied.
+            send(
+                2,
+                tcp((s.0, 22), (c.0, 5000), ACK, 1, 1, 0),
+                drop(DropReason::RuleDenied),
+                Some(Denied),
+            ),
+        ],
+    });
+    rows.push(Row {
+        name: "pickup without the reverse try",
+        config: FirewallConfig {
+            pickup_try_reverse: false,
+            ..small_config()
+        },
+        rules: || TestRules::tcp_port(443),
+        steps: vec![
+            send(
+                0,
+                tcp(s, c, PSH | ACK, b, a, 100),
+                drop(DropReason::RuleDenied),
+                Some(Denied),
+            ),
+            send(
+                1,
+                tcp(c, s, ACK, a, b + 100, 0),
+                drop(DropReason::RuleDenied),
+                Some(Denied),
+            ),
+        ],
+    });
+    rows.push(Row {
+        name: "a denied flow is remembered in both directions",
+        config: small_config(),
+        rules: || TestRules::tcp_port(443),
+        steps: vec![
+            send(
+                0,
+                tcp(c, (s.0, 22), SYN, 1, 0, 0),
+                drop(DropReason::RuleDenied),
+                Some(Denied),
+            ),
+            send(
+                1,
+                tcp(c, (s.0, 22), SYN, 1, 0, 0),
+                drop(DropReason::RuleDenied),
+                Some(Denied),
+            ),
+            send(
+                2,
+                tcp((s.0, 22), c, SYN | ACK, 1, 2, 0),
+                drop(DropReason::RuleDenied),
+                Some(Denied),
+            ),
+            send(
+                3,
+                udp(c, (s.0, 22)),
+                drop(DropReason::RuleDenied),
+                Some(Denied),
+            ),
+        ],
+    });
+    rows.push(Row {
+        name: "reject answers every packet but a rst",
+        config: small_config(),
+        rules: || TestRules::new(vec![], Action::Reject),
+        steps: vec![
+            send(0, tcp(c, s, SYN, 1, 0, 0), Verdict::Reject, Some(Denied)),
+            send(1, tcp(c, s, SYN, 1, 0, 0), Verdict::Reject, Some(Denied)),
+            send(
+                2,
+                tcp(c, s, RST | ACK, 2, 0, 0),
+                drop(DropReason::RuleDenied),
+                Some(Denied),
+            ),
+            send(
+                3,
+                tcp((c.0, 1), s, RST, 2, 0, 0),
+                drop(DropReason::RuleDenied),
+                None,
+            ),
+            send(4, udp(c, s), Verdict::Reject, Some(Denied)),
+        ],
+    });
+    rows
+}
+
+#[test]
+fn conntrack_rows() {
+    for row in rows() {
+        let mut fw = firewall(row.config.clone(), (row.rules)());
+        run_case(row.name, &mut fw, 1_000 * SEC, &row.steps);
+        let live = fw.flows(u64::MAX / 2).count() as u64;
+        assert!(fw.counters().active >= live, "{}", row.name);
+    }
+}
+
+/// Bring a flow to a state at t = 0 ms (relative), then check it is still
+/// there just before its timeout and gone just after.
+struct TimeoutRow {
+    state: FlowState,
+    timeout: fn(&Timeouts) -> std::time::Duration,
+    /// Packets that reach `state`, the last one at `last_ms`.
+    setup: Vec<InnerSummary>,
+    rules: fn() -> TestRules,
+}
+
+fn timeout_rows() -> Vec<TimeoutRow> {
+    let (c, s) = (c4(), s4());
+    let (a, b) = (ISN_C + 1, ISN_S + 1);
+    let syn = tcp(c, s, SYN, ISN_C, 0, 0);
+    let synack = tcp(s, c, SYN | ACK, ISN_S, a, 0);
+    let ack = tcp(c, s, ACK, a, b, 0);
+    let fin_c = tcp(c, s, FIN | ACK, a, b, 0);
+    let ack_s = tcp(s, c, ACK, b, a + 1, 0);
+    let fin_s = tcp(s, c, FIN | ACK, b, a + 1, 0);
+    let last = tcp(c, s, ACK, a + 1, b + 1, 0);
+    let pass = TestRules::pass_all;
+    let t = |state, timeout, setup: Vec<InnerSummary>| TimeoutRow {
+        state,
+        timeout,
+        setup,
+        rules: pass,
+    };
+    vec![
+        t(TcpSynSent, |t| t.tcp_syn_sent, vec![syn]),
+        t(TcpSynRecv, |t| t.tcp_syn_recv, vec![syn, synack]),
+        t(
+            TcpEstablished,
+            |t| t.tcp_established,
+            vec![syn, synack, ack],
+        ),
+        t(
+            TcpFinWait,
+            |t| t.tcp_fin_wait,
+            vec![syn, synack, ack, fin_c],
+        ),
+        t(
+            TcpCloseWait,
+            |t| t.tcp_close_wait,
+            vec![syn, synack, ack, fin_c, ack_s],
+        ),
+        t(
+            TcpLastAck,
+            |t| t.tcp_last_ack,
+            vec![syn, synack, ack, fin_c, ack_s, fin_s],
+        ),
+        t(
+            TcpTimeWait,
+            |t| t.tcp_time_wait,
+            vec![syn, synack, ack, fin_c, ack_s, fin_s, last],
+        ),
+        t(
+            TcpClose,
+            |t| t.tcp_close,
+            vec![syn, tcp(c, s, RST, a, 0, 0)],
+        ),
+        t(UdpSingle, |t| t.udp_single, vec![udp(c, s)]),
+        t(UdpStream, |t| t.udp_stream, vec![udp(c, s), udp(s, c)]),
+        t(IcmpEcho, |t| t.icmp_echo, vec![echo(c.0, s.0, 1, true)]),
+        t(Generic, |t| t.generic, vec![other(c.0, s.0, 132)]),
+        TimeoutRow {
+            state: Denied,
+            timeout: |t| t.denied,
+            setup: vec![syn],
+            rules: || TestRules::new(vec![], Action::Drop),
+        },
+    ]
+}
+
+#[test]
+fn every_state_times_out() {
+    let defaults = Timeouts::default();
+    assert!(
+        defaults.tcp_established.as_secs() >= 350,
+        "GWLB idle timeout"
+    );
+    let rows = timeout_rows();
+    assert_eq!(rows.len(), FlowState::ALL.len(), "one row per state");
+    for r in rows {
+        let mut fw = firewall(small_config(), (r.rules)());
+        let t0 = 50 * SEC;
+        for p in &r.setup {
+            fw.process(t0, EP, p);
+        }
+        let probe = r.setup[0];
+        let timeout = u64::try_from((r.timeout)(&defaults).as_nanos()).unwrap();
+        assert_eq!(
+            state_of(&fw, t0, EP, &probe),
+            Some(r.state),
+            "{:?} reached",
+            r.state
+        );
+        assert_eq!(
+            state_of(&fw, t0 + timeout - 1_000_000, EP, &probe),
+            Some(r.state),
+            "{:?} alive just before its timeout",
+            r.state
+        );
+        assert_eq!(
+            state_of(&fw, t0 + timeout + 70_000_000, EP, &probe),
+            None,
+            "{:?} gone one tick after its timeout",
+            r.state
+        );
+        // The next packet finds it expired and counts it.
+        let expired = fw.counters().expired;
+        fw.process(t0 + timeout + 70_000_000, EP, &probe);
+        assert_eq!(fw.counters().expired, expired + 1, "{:?}", r.state);
+    }
+}
+
+#[test]
+fn configured_timeouts_apply() {
+    let config = FirewallConfig {
+        timeouts: Timeouts {
+            tcp_established: std::time::Duration::from_secs(400),
+            udp_single: std::time::Duration::from_secs(5),
+            ..Timeouts::default()
+        },
+        ..small_config()
+    };
+    let mut fw = firewall(config, TestRules::pass_all());
+    let (c, s) = (c4(), s4());
+    fw.process(0, EP, &tcp(c, s, ACK, 1, 1, 0));
+    fw.process(0, EP, &udp(c, s));
+    assert_eq!(state_of(&fw, 399 * SEC, EP, &udp(c, s)), None);
+    assert_eq!(
+        state_of(&fw, 399 * SEC, EP, &tcp(c, s, ACK, 1, 1, 0)),
+        Some(TcpEstablished)
+    );
+    assert_eq!(state_of(&fw, 401 * SEC, EP, &tcp(c, s, ACK, 1, 1, 0)), None);
+}
+
+#[test]
+fn a_passing_packet_restarts_the_timer_and_a_dropped_one_does_not() {
+    let mut fw = firewall(small_config(), TestRules::pass_all());
+    let (c, s) = (c4(), s4());
+    let syn = tcp(c, s, SYN, ISN_C, 0, 0);
+    fw.process(0, EP, &syn);
+    // An invalid SYN/ACK at 100 s does not extend SYN_SENT's 120 s.
+    let bad = tcp(s, c, SYN | ACK, 1, 1, 0);
+    assert_eq!(
+        fw.process(100 * SEC, EP, &bad).verdict,
+        drop(DropReason::TcpInvalid)
+    );
+    assert_eq!(state_of(&fw, 121 * SEC, EP, &syn), None);
+    // A retransmitted SYN does.
+    fw.process(130 * SEC, EP, &syn);
+    fw.process(200 * SEC, EP, &syn);
+    assert_eq!(state_of(&fw, 310 * SEC, EP, &syn), Some(TcpSynSent));
+}
+
+#[test]
+fn no_rule_set_drops_everything() {
+    let mut fw: tollgate_firewall::Firewall<TestRules> =
+        tollgate_firewall::Firewall::new(small_config()).unwrap();
+    let d = fw.process(0, EP, &tcp(c4(), s4(), SYN, 1, 0, 0));
+    assert_eq!(d.verdict, drop(DropReason::NoRuleSet));
+    assert!(!d.flow_created);
+    assert_eq!(fw.counters().drops_for(DropReason::NoRuleSet), 1);
+    assert_eq!(fw.flows(0).count(), 0);
+    assert_eq!(fw.generation(), None);
+}
+
+#[test]
+fn rules_decide_only_the_opening_packet() {
+    let mut fw = firewall(small_config(), TestRules::tcp_port(443));
+    let (c, s) = (c4(), s4());
+    let d = fw.process(0, EP, &tcp(c, s, SYN, ISN_C, 0, 0));
+    assert_eq!((d.verdict, d.rule, d.flow_created), (Pass, Some(0), true));
+    let d = fw.process(1, EP, &tcp(s, c, SYN | ACK, ISN_S, ISN_C + 1, 0));
+    assert_eq!((d.verdict, d.rule, d.flow_created), (Pass, None, false));
+    fw.process(2, EP, &tcp(c, s, ACK, ISN_C + 1, ISN_S + 1, 0));
+    assert_eq!(fw.rules().unwrap().evaluations(), 1);
+    // A denied flow: one evaluation, then remembered.
+    let d = fw.process(3, EP, &udp(c, s));
+    assert_eq!(
+        (d.verdict, d.rule, d.flow_created),
+        (drop(DropReason::RuleDenied), None, true)
+    );
+    fw.process(4, EP, &udp(c, s));
+    fw.process(5, EP, &udp(s, c));
+    assert_eq!(fw.rules().unwrap().evaluations(), 2);
+    let counters = fw.counters();
+    assert_eq!(counters.created, 2);
+    assert_eq!(counters.passed, 3);
+    assert_eq!(counters.dropped, 3);
+    assert_eq!(counters.drops_for(DropReason::RuleDenied), 3);
+    assert_eq!(counters.active, 2);
+}
+
+#[test]
+fn icmp_informational_messages_are_classified_per_packet() {
+    let mut fw = firewall(small_config(), TestRules::pass_all());
+    let mut pkt = echo(c4().0, s4().0, 1, true);
+    pkt.l4 = tollgate_wire::summary::L4Summary::IcmpOther {
+        icmp_type: 13,
+        code: 0,
+    };
+    let d = fw.process(0, EP, &pkt);
+    assert_eq!((d.verdict, d.flow_created), (Pass, false));
+    fw.process(0, EP, &pkt);
+    assert_eq!(fw.rules().unwrap().evaluations(), 2);
+    assert_eq!(fw.counters().active, 0);
+}
