@@ -1,0 +1,202 @@
+//! The first step for every received frame: which path it takes.
+//!
+//! - ARP request for the appliance address: answered.
+//! - IPv4 to the appliance address:
+//!   - UDP 6081 from a GWLB address: the GENEVE hairpin (`hairpin`);
+//!     from anywhere else: dropped as spoofed.
+//!   - ICMP echo request: answered.
+//!   - anything else (health checks): punted, rate limited.
+//! - Everything else: dropped with a counted reason.
+
+use std::sync::Arc;
+
+use tollgate_firewall::{Classify, Firewall, FirewallConfig};
+use tollgate_shm::{Counter, WorkerStats};
+use tollgate_wire::ethernet::{self, EtherType};
+use tollgate_wire::{gwlb, ipv4, udp};
+
+use crate::punt_limit::TokenBucket;
+use crate::{arp_reply, icmp_echo};
+
+/// An IPv4 prefix as network and mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix4 {
+    pub network: u32,
+    pub mask: u32,
+}
+
+impl Prefix4 {
+    pub fn new(addr: [u8; 4], prefix_len: u8) -> Prefix4 {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(prefix_len.min(32)))
+            .unwrap_or(0);
+        Prefix4 {
+            network: u32::from_be_bytes(addr) & mask,
+            mask,
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, addr: [u8; 4]) -> bool {
+        u32::from_be_bytes(addr) & self.mask == self.network
+    }
+}
+
+/// What one worker's pipeline needs to know.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub appliance_ip: [u8; 4],
+    pub appliance_mac: [u8; 6],
+    pub gwlb_sources: Vec<Prefix4>,
+    /// This worker's index and the number of workers (flow ownership).
+    pub worker: usize,
+    pub workers: usize,
+    pub punt_rate_pps: u32,
+    pub punt_burst: u32,
+    pub firewall: FirewallConfig,
+}
+
+/// What to do with a frame after [`Pipeline::process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send the (rewritten) frame, now `len` bytes, on the same port.
+    Transmit { len: usize },
+    /// Hand the frame to the control plane (it has been counted).
+    Punt,
+    /// Hand the frame to the worker that owns its flow.
+    Steer { worker: usize },
+    /// Drop it; the pipeline has counted the reason.
+    Drop(Counter),
+}
+
+/// One worker's per-packet state: its firewall (flow table) and punt budget.
+pub struct Pipeline<'s, C: Classify> {
+    pub(crate) config: PipelineConfig,
+    pub(crate) firewall: Firewall<C>,
+    pub(crate) stats: &'s WorkerStats,
+    punt_budget: TokenBucket,
+    /// Last endpoint seen and its stats slot: traffic comes from few endpoints.
+    pub(crate) endpoint_cache: (u64, tollgate_shm::EndpointSlot),
+}
+
+impl<'s, C: Classify> Pipeline<'s, C> {
+    pub fn new(
+        config: PipelineConfig,
+        stats: &'s WorkerStats,
+    ) -> Result<Self, tollgate_firewall::ConfigError> {
+        let firewall = Firewall::new(config.firewall.clone())?;
+        let punt_budget = TokenBucket::new(config.punt_rate_pps, config.punt_burst);
+        let endpoint_cache = (0, stats.endpoint_slot(0));
+        Ok(Pipeline {
+            config,
+            firewall,
+            stats,
+            punt_budget,
+            endpoint_cache,
+        })
+    }
+
+    pub fn firewall(&self) -> &Firewall<C> {
+        &self.firewall
+    }
+
+    pub fn firewall_mut(&mut self) -> &mut Firewall<C> {
+        &mut self.firewall
+    }
+
+    /// Installs a new rule set (between bursts; O(1)).
+    pub fn set_rules(
+        &mut self,
+        rules: Arc<C>,
+        generation: u64,
+        on_change: tollgate_firewall::OnRuleChange,
+    ) {
+        self.firewall.set_rules(rules, generation, on_change);
+    }
+
+    /// Processes the frame in `buf[..len]`; `buf` may extend past it
+    /// (tailroom a reply may grow into). `steered` is true when another
+    /// worker handed the frame over (it is not steered again).
+    #[inline]
+    pub fn process(&mut self, now_ns: u64, buf: &mut [u8], len: usize, steered: bool) -> Action {
+        let action = self.dispatch(now_ns, buf, len.min(buf.len()), steered);
+        if let Action::Drop(reason) = action {
+            self.stats.inc(reason);
+        }
+        action
+    }
+
+    fn dispatch(&mut self, now_ns: u64, buf: &mut [u8], len: usize, steered: bool) -> Action {
+        let frame = &mut buf[..len];
+        let Ok(eth) = ethernet::Frame::new_checked(&*frame) else {
+            return Action::Drop(Counter::MalformedEthernet);
+        };
+        let dst_mac = eth.dst_addr();
+        if dst_mac != self.config.appliance_mac && dst_mac[0] & 1 == 0 {
+            return Action::Drop(Counter::DropNotForUs);
+        }
+        match eth.ethertype() {
+            EtherType::Ipv4 => {}
+            EtherType::Arp => {
+                return match arp_reply::answer(
+                    frame,
+                    self.config.appliance_ip,
+                    self.config.appliance_mac,
+                ) {
+                    Ok(()) => {
+                        self.stats.inc(Counter::ArpReplies);
+                        Action::Transmit { len }
+                    }
+                    Err(reason) => Action::Drop(reason),
+                };
+            }
+            _ => return Action::Drop(Counter::DropUnsupportedEthertype),
+        }
+        let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else {
+            return Action::Drop(Counter::MalformedIpv4);
+        };
+        if ip.dst_addr() != self.config.appliance_ip {
+            return Action::Drop(Counter::DropNotForUs);
+        }
+        if !ip.verify_checksum() {
+            return Action::Drop(Counter::MalformedIpv4);
+        }
+        // GWLB never fragments; the appliance does not reassemble.
+        if ip.is_fragment() {
+            return Action::Drop(Counter::MalformedIpv4);
+        }
+        let ip_header_len = ip.header_len();
+        let ip_total_len = usize::from(ip.total_len());
+        match ip.protocol() {
+            ipv4::protocol::UDP => {
+                let Ok(u) = udp::Packet::new_checked(ip.payload()) else {
+                    return Action::Drop(Counter::MalformedUdp);
+                };
+                if u.dst_port() == gwlb::GENEVE_UDP_PORT {
+                    let src = ip.src_addr();
+                    if !self.config.gwlb_sources.iter().any(|p| p.contains(src)) {
+                        return Action::Drop(Counter::DropSpoofedGeneve);
+                    }
+                    let udp_start = ethernet::HEADER_LEN + ip_header_len;
+                    let frame_len = ethernet::HEADER_LEN + ip_total_len;
+                    return self.hairpin(now_ns, buf, udp_start, frame_len, steered);
+                }
+            }
+            ipv4::protocol::ICMP => match icmp_echo::answer(frame, self.config.appliance_mac) {
+                Ok(()) => {
+                    self.stats.inc(Counter::IcmpEchoReplies);
+                    return Action::Transmit { len };
+                }
+                Err(Some(reason)) => return Action::Drop(reason),
+                Err(None) => {}
+            },
+            _ => {}
+        }
+        if self.punt_budget.take(now_ns) {
+            self.stats.inc(Counter::Punted);
+            Action::Punt
+        } else {
+            Action::Drop(Counter::PuntRateLimited)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! GENEVE from GWLB: decapsulate, find the flow's owner, ask the firewall,
+//! then send the frame back through the tunnel.
+//!
+//! Re-encapsulation is in place: the GENEVE header, every option and the
+//! inner packet stay byte for byte; only the Ethernet and outer IPv4
+//! addresses swap, which leaves the IPv4 and UDP checksums valid (a
+//! ones-complement sum does not depend on word order). The outer UDP ports
+//! stay as GWLB sent them: the reply goes to GWLB:6081 from the source port
+//! GWLB chose.
+
+use tollgate_firewall::{Classify, DropReason, Verdict};
+use tollgate_shm::Counter;
+use tollgate_wire::{ethernet, gwlb, ipv4, summarize, udp, Layer};
+
+use crate::dispatch::{Action, Pipeline};
+use crate::reject;
+
+/// The drop counter for a codec error found inside the tunnel.
+fn malformed(layer: Layer) -> Counter {
+    match layer {
+        Layer::Ethernet => Counter::MalformedEthernet,
+        Layer::Arp => Counter::MalformedArp,
+        Layer::Udp => Counter::MalformedUdp,
+        Layer::Tcp => Counter::MalformedTcp,
+        Layer::Icmpv4 => Counter::MalformedIcmpv4,
+        Layer::Icmpv6 => Counter::MalformedIcmpv6,
+        Layer::Geneve => Counter::MalformedGeneve,
+        Layer::GwlbOptions => Counter::MalformedGwlbOptions,
+        Layer::Ipv4 | Layer::Ipv6 | Layer::InnerIp => Counter::MalformedInnerIp,
+    }
+}
+
+fn firewall_drop(reason: DropReason) -> Counter {
+    match reason {
+        DropReason::NoRuleSet => Counter::DropNoRuleSet,
+        DropReason::TableFull => Counter::DropFlowTableFull,
+        _ => Counter::DropFirewall,
+    }
+}
+
+impl<C: Classify> Pipeline<'_, C> {
+    /// `buf[udp_start..frame_len]` is the outer UDP datagram (already checked
+    /// to be GENEVE from a GWLB address); the frame may carry Ethernet
+    /// padding past `frame_len`.
+    pub(crate) fn hairpin(
+        &mut self,
+        now_ns: u64,
+        buf: &mut [u8],
+        udp_start: usize,
+        frame_len: usize,
+        steered: bool,
+    ) -> Action {
+        let Ok(datagram) = udp::Packet::new_checked(&buf[udp_start..frame_len]) else {
+            return Action::Drop(Counter::MalformedUdp);
+        };
+        let payload_start = udp_start + udp::HEADER_LEN;
+        let payload_end = udp_start + usize::from(datagram.len());
+        let tunnel = match gwlb::parse_geneve_payload(&buf[payload_start..payload_end]) {
+            Ok(t) => t,
+            Err(e) => return Action::Drop(malformed(e.layer())),
+        };
+        let inner_start = payload_start + tunnel.inner_offset;
+        let inner_end = inner_start + tunnel.inner_len;
+        let pkt = match summarize(&buf[inner_start..inner_end], tunnel.inner_version) {
+            Ok(p) => p,
+            Err(e) => return Action::Drop(malformed(e.layer())),
+        };
+        let endpoint = tunnel.metadata.endpoint_id;
+
+        if self.config.workers > 1 && !steered {
+            let owner = owner_of(
+                tollgate_firewall::owner_hash(endpoint, &pkt),
+                self.config.workers,
+            );
+            if owner != self.config.worker {
+                return Action::Steer { worker: owner };
+            }
+        }
+
+        let decision = self.firewall.process(now_ns, endpoint, &pkt);
+        if let Some(rule) = decision.rule {
+            self.stats.rule_hit(rule as usize, 1);
+        }
+        let len = match decision.verdict {
+            Verdict::Pass => {
+                self.stats.inc(Counter::VerdictPass);
+                payload_end
+            }
+            Verdict::Drop(reason) => {
+                self.stats.inc(Counter::VerdictDrop);
+                return Action::Drop(firewall_drop(reason));
+            }
+            Verdict::Reject => {
+                self.stats.inc(Counter::VerdictReject);
+                match reject::build(buf, inner_start, tunnel.inner_len, &pkt) {
+                    Ok(new_inner_len) => {
+                        let end = inner_start + new_inner_len;
+                        set_outer_lengths(buf, udp_start, end);
+                        end
+                    }
+                    Err(_) => return Action::Drop(Counter::DropFirewall),
+                }
+            }
+        };
+        self.count_endpoint(endpoint, len as u64);
+        swap_outer(&mut buf[..len]);
+        Action::Transmit { len }
+    }
+
+    #[inline]
+    fn count_endpoint(&mut self, endpoint: u64, bytes: u64) {
+        if self.endpoint_cache.0 != endpoint {
+            self.endpoint_cache = (endpoint, self.stats.endpoint_slot(endpoint));
+        }
+        self.stats.add_endpoint(self.endpoint_cache.1, 1, bytes);
+    }
+}
+
+/// Maps a 32-bit hash onto `workers` without a division.
+#[inline]
+pub(crate) fn owner_of(hash: u32, workers: usize) -> usize {
+    ((u64::from(hash) * workers as u64) >> 32) as usize
+}
+
+/// Swaps the Ethernet and outer IPv4 addresses (checksum-neutral).
+#[inline]
+fn swap_outer(frame: &mut [u8]) {
+    let mut eth = ethernet::Frame::new_unchecked(frame);
+    eth.swap_addrs();
+    ipv4::Packet::new_unchecked(eth.payload_mut()).swap_addrs();
+}
+
+/// After the inner packet changed length: outer IPv4 total length and
+/// checksum, UDP length, and a zero UDP checksum (valid over IPv4).
+fn set_outer_lengths(buf: &mut [u8], udp_start: usize, end: usize) {
+    let ip_start = ethernet::HEADER_LEN;
+    let mut ip = ipv4::Packet::new_unchecked(&mut buf[ip_start..end]);
+    ip.set_total_len((end - ip_start) as u16);
+    ip.fill_checksum();
+    let mut u = udp::Packet::new_unchecked(&mut buf[udp_start..end]);
+    u.set_len((end - udp_start) as u16);
+    u.set_checksum(0);
+}
