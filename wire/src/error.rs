@@ -160,7 +160,10 @@ mod tests {
             "ipv4: malformed: header length below 20 bytes"
         );
         let e = Error::unsupported(Layer::Ethernet, "ethertype", 0x8100);
-        assert_eq!(e.to_string(), "ethernet: unsupported ethertype 33024 (0x8100)");
+        assert_eq!(
+            e.to_string(),
+            "ethernet: unsupported ethertype 33024 (0x8100)"
+        );
         assert_eq!(e.layer(), Layer::Ethernet);
         assert_eq!(e.at_layer(Layer::InnerIp).layer(), Layer::InnerIp);
     }

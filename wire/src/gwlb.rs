@@ -88,7 +88,11 @@ fn option_value(
     if seen {
         return Err(Error::malformed(Layer::GwlbOptions, duplicate));
     }
-    Ok(if len == 8 { be64(data) } else { u64::from(be32(data)) })
+    Ok(if len == 8 {
+        be64(data)
+    } else {
+        u64::from(be32(data))
+    })
 }
 
 /// Parses the GWLB metadata out of a GENEVE option area, walking every
@@ -133,8 +137,14 @@ pub fn parse_options(options: geneve::Options<'_>) -> Result<GwlbMetadata, Error
             _ => {}
         }
     }
-    let endpoint_id = endpoint.ok_or(Error::malformed(Layer::GwlbOptions, "endpoint ID option missing"))?;
-    let cookie = cookie.ok_or(Error::malformed(Layer::GwlbOptions, "flow cookie option missing"))?;
+    let endpoint_id = endpoint.ok_or(Error::malformed(
+        Layer::GwlbOptions,
+        "endpoint ID option missing",
+    ))?;
+    let cookie = cookie.ok_or(Error::malformed(
+        Layer::GwlbOptions,
+        "flow cookie option missing",
+    ))?;
     Ok(GwlbMetadata {
         endpoint_id,
         attachment_id: attachment,
@@ -169,6 +179,10 @@ fn aws_fixed_layout(opts: &[u8]) -> Option<GwlbMetadata> {
 /// Parses a UDP payload as GWLB GENEVE: version 0, inner IPv4 or IPv6,
 /// the AWS options, and at least a fixed IP header's worth of inner packet
 /// whose version nibble matches the protocol type. The hot-path entry point.
+///
+/// Cost (release, `examples/parse_cost.rs` under callgrind): about 50
+/// instructions for GWLB's 3-option layout, about 190 for the generic walk
+/// over 4 options.
 #[inline]
 pub fn parse_geneve_payload(udp_payload: &[u8]) -> Result<GeneveTunnel, Error> {
     let g = geneve::Packet::new_checked(udp_payload)?;
@@ -372,7 +386,11 @@ mod tests {
         buf[8..].copy_from_slice(&opts);
         buf[0] = 8;
         let g = geneve::Packet::new_checked(&buf[..]).unwrap();
-        let want = GwlbMetadata { endpoint_id: 7, attachment_id: Some(9), flow_cookie: 11 };
+        let want = GwlbMetadata {
+            endpoint_id: 7,
+            attachment_id: Some(9),
+            flow_cookie: 11,
+        };
         assert_eq!(aws_fixed_layout(&opts), Some(want));
         assert_eq!(parse_options(g.options()), Ok(want));
         // Reserved bits in a length byte: not the fixed layout, same result.

@@ -131,6 +131,10 @@ pub const fn ipv4_unmapped(addr: u128) -> Option<[u8; 4]> {
 /// L4 header that does not fit is reported at its own layer. Later
 /// fragments get [`L4Summary::Other`]; an IPv4 first fragment must still
 /// hold the whole L4 header.
+///
+/// Cost (release, `examples/parse_cost.rs` under callgrind): about 130
+/// instructions for IPv4 TCP or UDP, 180 for IPv6 TCP behind a
+/// destination-options header, 180-260 for ICMP errors.
 #[inline]
 pub fn summarize(inner: &[u8], version: IpVersion) -> Result<InnerSummary, Error> {
     match version {
@@ -201,7 +205,7 @@ fn summarize_v6(inner: &[u8]) -> Result<InnerSummary, Error> {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn l4_summary(
     protocol: u8,
     l4: &[u8],
@@ -304,7 +308,8 @@ fn quoted_ports(
 
 /// The flow of the IPv4 datagram an ICMPv4 error quotes (header, then at
 /// least 8 bytes of L4 per RFC 792; the total length may exceed the quote).
-#[inline]
+/// Kept out of line: errors are rare and this keeps the common path short.
+#[inline(never)]
 fn quoted_v4(q: &[u8]) -> Result<QuotedFlow, Error> {
     need(Layer::Icmpv4, ipv4::MIN_HEADER_LEN, q.len())?;
     let ip = ipv4::Packet::new_unchecked(q);
@@ -343,7 +348,7 @@ fn quoted_v4(q: &[u8]) -> Result<QuotedFlow, Error> {
 
 /// The flow of the IPv6 packet an ICMPv6 error quotes, extension headers
 /// walked within the quote.
-#[inline]
+#[inline(never)]
 fn quoted_v6(q: &[u8]) -> Result<QuotedFlow, Error> {
     need(Layer::Icmpv6, ipv6::HEADER_LEN, q.len())?;
     let ip = ipv6::Packet::new_unchecked(q);
