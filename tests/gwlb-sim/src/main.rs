@@ -126,6 +126,9 @@ enum Command {
         /// Stop after this many seconds (default: until SIGINT/SIGTERM).
         #[arg(long)]
         duration: Option<f64>,
+        /// Fault injection: corrupt one byte in every N-th hairpinned frame (0: never).
+        #[arg(long, default_value_t = 0)]
+        corrupt_every: u64,
     },
     /// Run firewall flows from a TOML file and check each one's expected outcome.
     Scenario {
@@ -241,6 +244,7 @@ fn execute(cli: Cli) -> Result<bool, String> {
             drop_port,
             reject_port,
             duration,
+            corrupt_every,
         } => {
             let counters = reflect::reflect(reflect::ReflectOptions {
                 iface,
@@ -249,16 +253,18 @@ fn execute(cli: Cli) -> Result<bool, String> {
                 drop_ports: drop_port,
                 reject_ports: reject_port,
                 duration: duration.map(|d| secs(d, "--duration")).transpose()?,
+                corrupt_every,
             })?;
             println!(
-                "reflect: arp answered {}, echo answered {}, hairpinned {}, spoofed {}, dropped by port {}, rejected {}, ignored {}",
+                "reflect: arp answered {}, echo answered {}, hairpinned {}, spoofed {}, dropped by port {}, rejected {}, ignored {}, corrupted on purpose {}",
                 counters.arp_answered,
                 counters.echo_answered,
                 counters.hairpinned,
                 counters.spoofed,
                 counters.dropped_by_port,
                 counters.rejected,
-                counters.ignored
+                counters.ignored,
+                counters.corrupted_on_purpose
             );
             Ok(true)
         }

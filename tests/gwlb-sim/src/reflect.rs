@@ -14,7 +14,7 @@ use crate::checksum;
 use crate::rawsock::{Direction, RawSocket};
 use crate::reject::{self, InnerView};
 use crate::verify::{self, Layout};
-use crate::wire::{self, ETHERTYPE_IPV4, OUTER_IP_OFFSET, PROTO_ICMP};
+use crate::wire::{self, ETHERTYPE_IPV4, GENEVE_OFFSET, OUTER_IP_OFFSET, PROTO_ICMP};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -64,6 +64,9 @@ pub struct ReflectOptions {
     pub drop_ports: Vec<u16>,
     pub reject_ports: Vec<u16>,
     pub duration: Option<Duration>,
+    /// Fault injection for testing the simulator: flip one byte past the outer UDP header
+    /// in every n-th hairpinned frame (0 = never).
+    pub corrupt_every: u64,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -75,6 +78,7 @@ pub struct ReflectCounters {
     pub dropped_by_port: u64,
     pub rejected: u64,
     pub ignored: u64,
+    pub corrupted_on_purpose: u64,
 }
 
 /// What the reflector does with one frame.
@@ -176,13 +180,22 @@ pub fn reflect(opts: ReflectOptions) -> Result<ReflectCounters, String> {
         let frame = &buf[..len.min(buf.len())];
         let is_arp = Arp::parse(frame).is_some();
         match decide(&opts, socket.mac, frame) {
-            Action::Send(reply) => {
+            Action::Send(mut reply) => {
+                let geneve = !is_arp && verify::is_geneve_reply(frame);
+                if geneve {
+                    counters.hairpinned += 1;
+                    let n = counters.hairpinned;
+                    if opts.corrupt_every > 0 && n % opts.corrupt_every == 0 {
+                        let span = (reply.len() - GENEVE_OFFSET) as u64;
+                        let offset = GENEVE_OFFSET + ((n * 7919) % span) as usize;
+                        reply[offset] ^= 0x20;
+                        counters.corrupted_on_purpose += 1;
+                    }
+                }
                 socket.send(&reply).map_err(|e| e.to_string())?;
                 if is_arp {
                     counters.arp_answered += 1;
-                } else if verify::is_geneve_reply(frame) {
-                    counters.hairpinned += 1;
-                } else {
+                } else if !geneve {
                     counters.echo_answered += 1;
                 }
             }
@@ -213,6 +226,7 @@ mod tests {
             drop_ports: vec![],
             reject_ports: vec![],
             duration: None,
+            corrupt_every: 0,
         }
     }
 
@@ -282,7 +296,7 @@ mod tests {
     #[test]
     fn port_firewall_drops_and_rejects() {
         let mut o = opts();
-        o.drop_ports = vec![443, 80, 22, 8443, 53, 123, 4789, 51820];
+        o.drop_ports = vec![443, 80, 22, 8443, 53, 123, 51820, 51821];
         let mut dropped = 0;
         for frame in frames(Ipv4Addr::new(10, 254, 11, 60)) {
             if decide(&o, MINE, &frame) == Action::DroppedByPort {

@@ -414,7 +414,7 @@ impl Generator {
         };
         let server_port = match protocol {
             Protocol::Tcp => [443, 80, 22, 8443][instance % 4],
-            Protocol::Udp => [53, 123, 4789, 51820][instance % 4],
+            Protocol::Udp => [53, 123, 51820, 51821][instance % 4],
             Protocol::Icmp => 0,
         };
         let outer_port_forward = self.rng.port();
