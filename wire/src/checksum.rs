@@ -7,9 +7,10 @@
 
 use crate::bytes::be16;
 
-/// Folds a wide ones-complement accumulator to 16 bits.
+/// Folds a wide ones-complement accumulator (a sum of 16-, 32- or 64-bit
+/// big-endian words, carries included) to 16 bits.
 #[inline(always)]
-fn fold(mut acc: u64) -> u16 {
+pub fn fold(mut acc: u64) -> u16 {
     acc = (acc & 0xffff_ffff) + (acc >> 32);
     acc = (acc & 0xffff_ffff) + (acc >> 32);
     acc = (acc & 0xffff) + (acc >> 16);

@@ -92,6 +92,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
         &self.buffer.as_ref()[field::PAYLOAD]
     }
 
+    /// For an error message, the quoted datagram (possibly cut short);
+    /// `None` for other types.
+    pub fn quoted(&self) -> Option<&[u8]> {
+        if is_error(self.msg_type()) {
+            Some(self.payload())
+        } else {
+            None
+        }
+    }
+
     pub fn verify_checksum(&self) -> bool {
         checksum::sum(self.buffer.as_ref()) == 0xffff
     }

@@ -94,6 +94,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
         &self.buffer.as_ref()[field::PAYLOAD]
     }
 
+    /// For an error message, the quoted packet (possibly cut short);
+    /// `None` for other types.
+    pub fn quoted(&self) -> Option<&[u8]> {
+        if is_error(self.msg_type()) {
+            Some(self.payload())
+        } else {
+            None
+        }
+    }
+
     pub fn verify_checksum(&self, src: &[u8; 16], dst: &[u8; 16]) -> bool {
         checksum::icmpv6(src, dst, self.buffer.as_ref()) == self.checksum()
     }

@@ -20,6 +20,27 @@
 //!   `fill_*`, and [`checksum`] offers full and incremental (RFC 1624)
 //!   computation.
 //! - Address swaps (`swap_addrs`) keep every checksum valid.
+//!
+//! # Hot path
+//! ```
+//! use tollgate_wire::{parse_geneve_payload, summarize, L4Summary};
+//!
+//! // GENEVE (3 AWS options) carrying an IPv4 UDP packet 10.0.0.1:1000 -> 10.0.0.2:53.
+//! let mut p = vec![0x08, 0x00, 0x08, 0x00, 0, 0, 0, 0];
+//! p.extend_from_slice(&[0x01, 0x08, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 7]); // endpoint ID 7
+//! p.extend_from_slice(&[0x01, 0x08, 0x02, 0x02, 0, 0, 0, 0, 0, 0, 0, 0]); // attachment ID 0
+//! p.extend_from_slice(&[0x01, 0x08, 0x03, 0x01, 0xca, 0xfe, 0xf0, 0x0d]); // flow cookie
+//! p.extend_from_slice(&[0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+//! p.extend_from_slice(&[0x03, 0xe8, 0, 53, 0, 8, 0, 0]);
+//!
+//! let tunnel = parse_geneve_payload(&p)?;
+//! assert_eq!(tunnel.metadata.endpoint_id, 7);
+//! assert_eq!(tunnel.metadata.flow_cookie, 0xcafe_f00d);
+//! let inner = &p[tunnel.inner_offset..tunnel.inner_offset + tunnel.inner_len];
+//! let summary = summarize(inner, tunnel.inner_version)?;
+//! assert_eq!(summary.l4, L4Summary::Udp { src_port: 1000, dst_port: 53 });
+//! # Ok::<(), tollgate_wire::Error>(())
+//! ```
 
 mod bytes;
 

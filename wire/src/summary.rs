@@ -390,4 +390,181 @@ mod tests {
         assert_eq!(ipv4_unmapped(a), Some([10, 1, 2, 3]));
         assert_eq!(ipv4_unmapped(1), None);
     }
+
+    const V6_SRC: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const V6_DST: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+    /// An IPv6 header for `payload_len` bytes of `next_header`.
+    fn v6_header(buf: &mut [u8], payload_len: u16, next_header: u8, src: [u8; 16], dst: [u8; 16]) {
+        let mut p = ipv6::Packet::new_unchecked(buf);
+        p.set_version_tc_flow(0, 0);
+        p.set_payload_len(payload_len);
+        p.set_next_header(next_header);
+        p.set_hop_limit(64);
+        p.set_src_addr(src);
+        p.set_dst_addr(dst);
+    }
+
+    /// An IPv4 header for `payload_len` bytes of `protocol`.
+    fn v4_header(buf: &mut [u8], payload_len: u16, protocol: u8) {
+        let mut p = ipv4::Packet::new_unchecked(buf);
+        p.set_version_and_header_len(20);
+        p.set_total_len(20 + payload_len);
+        p.set_ttl(64);
+        p.set_protocol(protocol);
+        p.set_src_addr([192, 0, 2, 1]);
+        p.set_dst_addr([192, 0, 2, 2]);
+    }
+
+    #[test]
+    fn icmpv6_packet_too_big_quoting_tcp_cut_to_8_bytes() {
+        // ICMPv6 PTB (8) + quoted IPv6 header (40) + 8 bytes of TCP.
+        let mut b = [0u8; 40 + 8 + 40 + 8];
+        v6_header(&mut b, 56, ipv4::protocol::ICMPV6, V6_DST, V6_SRC);
+        b[40] = icmpv6::msg_type::PACKET_TOO_BIG;
+        b[44..48].copy_from_slice(&1280u32.to_be_bytes());
+        // The quoted header claims 1400 bytes of payload: it was cut.
+        v6_header(&mut b[48..], 1400, ipv4::protocol::TCP, V6_SRC, V6_DST);
+        b[88..92].copy_from_slice(&[0x9c, 0x40, 0x01, 0xbb]);
+        let s = summarize(&b, IpVersion::V6).unwrap();
+        assert_eq!(
+            s.l4,
+            L4Summary::IcmpError {
+                icmp_type: 2,
+                code: 0,
+                quoted: QuotedFlow {
+                    src: u128::from_be_bytes(V6_SRC),
+                    dst: u128::from_be_bytes(V6_DST),
+                    protocol: ipv4::protocol::TCP,
+                    src_port: 40000,
+                    dst_port: 443,
+                },
+            }
+        );
+        assert_eq!(
+            (s.src, s.dst),
+            (u128::from_be_bytes(V6_DST), u128::from_be_bytes(V6_SRC))
+        );
+    }
+
+    #[test]
+    fn quoted_echo_carries_ident_and_quoted_later_fragment_no_ports() {
+        // ICMP time exceeded quoting an ICMP echo request.
+        let mut b = [0u8; 20 + 8 + 20 + 8];
+        v4_header(&mut b, 36, ipv4::protocol::ICMP);
+        b[20] = icmpv4::msg_type::TIME_EXCEEDED;
+        v4_header(&mut b[28..], 64, ipv4::protocol::ICMP);
+        b[48] = icmpv4::msg_type::ECHO_REQUEST;
+        b[52..54].copy_from_slice(&0x0777u16.to_be_bytes());
+        let s = summarize(&b, IpVersion::V4).unwrap();
+        let L4Summary::IcmpError {
+            icmp_type: 11,
+            quoted,
+            ..
+        } = s.l4
+        else {
+            panic!("{:?}", s.l4)
+        };
+        assert_eq!(
+            (quoted.protocol, quoted.src_port, quoted.dst_port),
+            (1, 0x0777, 0x0777)
+        );
+        // Same, but the quoted datagram is a later fragment: no L4 header.
+        let mut p = ipv4::Packet::new_unchecked(&mut b[28..]);
+        p.set_fragment(false, false, 64);
+        let s = summarize(&b, IpVersion::V4).unwrap();
+        let L4Summary::IcmpError { quoted, .. } = s.l4 else {
+            panic!("{:?}", s.l4)
+        };
+        assert_eq!((quoted.src_port, quoted.dst_port), (0, 0));
+        // A quote that is not IPv4.
+        b[28] = 0x60;
+        assert_eq!(
+            summarize(&b, IpVersion::V4).unwrap_err(),
+            Error::Malformed {
+                layer: Layer::Icmpv4,
+                what: "quoted packet is not IPv4"
+            }
+        );
+    }
+
+    #[test]
+    fn ipv6_fragments_first_and_later() {
+        // IPv6 + fragment header + 8 bytes of UDP.
+        let mut b = [0u8; 40 + 8 + 8];
+        v6_header(&mut b, 16, 44, V6_SRC, V6_DST);
+        b[40] = ipv4::protocol::UDP;
+        b[42..44].copy_from_slice(&1u16.to_be_bytes()); // offset 0, M set
+        b[48..52].copy_from_slice(&[0x13, 0x88, 0x13, 0x89]);
+        b[52..54].copy_from_slice(&1000u16.to_be_bytes()); // UDP length beyond this fragment
+        let s = summarize(&b, IpVersion::V6).unwrap();
+        assert_eq!(
+            (s.fragment, s.protocol, s.l4_offset),
+            (Fragment::First, 17, 48)
+        );
+        assert_eq!(
+            s.l4,
+            L4Summary::Udp {
+                src_port: 5000,
+                dst_port: 5001
+            }
+        );
+        b[42..44].copy_from_slice(&(1448u16 | 1).to_be_bytes());
+        let s = summarize(&b, IpVersion::V6).unwrap();
+        assert_eq!(
+            (s.fragment, s.protocol, s.l4),
+            (Fragment::Later, 17, L4Summary::Other)
+        );
+        // Atomic fragment (offset 0, M clear): a whole datagram.
+        b[42..44].copy_from_slice(&0u16.to_be_bytes());
+        b[52..54].copy_from_slice(&8u16.to_be_bytes());
+        let s = summarize(&b, IpVersion::V6).unwrap();
+        assert_eq!(s.fragment, Fragment::None);
+        assert_eq!(
+            s.l4,
+            L4Summary::Udp {
+                src_port: 5000,
+                dst_port: 5001
+            }
+        );
+    }
+
+    #[test]
+    fn other_protocols_and_icmp_types() {
+        let mut b = [0u8; 20 + 8];
+        v4_header(&mut b, 8, 47); // GRE
+        let s = summarize(&b, IpVersion::V4).unwrap();
+        assert_eq!((s.protocol, s.l4), (47, L4Summary::Other));
+        v4_header(&mut b, 8, ipv4::protocol::ICMPV6); // ICMPv6 over IPv4 is not ICMP
+        assert_eq!(summarize(&b, IpVersion::V4).unwrap().l4, L4Summary::Other);
+        v4_header(&mut b, 8, ipv4::protocol::ICMP);
+        b[20] = 13; // timestamp
+        b[21] = 0;
+        assert_eq!(
+            summarize(&b, IpVersion::V4).unwrap().l4,
+            L4Summary::IcmpOther {
+                icmp_type: 13,
+                code: 0
+            }
+        );
+        b[20] = icmpv4::msg_type::ECHO_REPLY;
+        b[24..26].copy_from_slice(&9u16.to_be_bytes());
+        assert_eq!(
+            summarize(&b, IpVersion::V4).unwrap().l4,
+            L4Summary::IcmpEcho {
+                request: false,
+                ident: 9
+            }
+        );
+        // A TCP header that does not fit is reported at the TCP layer.
+        v4_header(&mut b, 8, ipv4::protocol::TCP);
+        assert_eq!(
+            summarize(&b, IpVersion::V4).unwrap_err(),
+            Error::Truncated {
+                layer: Layer::Tcp,
+                need: 20,
+                have: 8
+            }
+        );
+    }
 }

@@ -405,9 +405,24 @@ fn icmp_errors_quote_the_offending_packet() {
     assert_eq!((m.msg_type(), m.code()), (3, 0));
     assert!(icmpv6::is_error(m.msg_type()));
     assert!(m.verify_checksum(&ip.src_addr(), &ip.dst_addr()));
-    let q = ipv6::Packet::new_checked(m.payload()).unwrap();
+    let q = ipv6::Packet::new_checked(m.quoted().unwrap()).unwrap();
     assert_eq!(q.hop_limit(), 1);
     assert_eq!(q.next_header(), 17);
+    assert_eq!(
+        (q.src_addr(), q.dst_addr()),
+        (v6("2001:db8:1::10"), v6("2001:db8:2::20"))
+    );
+    let qu = udp::Packet::new_checked(q.payload()).unwrap();
+    assert_eq!(
+        (qu.src_port(), qu.dst_port(), qu.len(), qu.payload()),
+        (33434, 33435, 13, &b"trace"[..])
+    );
+    assert_eq!(qu.checksum(), 0x6423);
+    assert!(qu.verify_checksum_v6(&q.src_addr(), &q.dst_addr()));
+    assert_eq!(
+        checksum::udp_v6(&q.src_addr(), &q.dst_addr(), q.payload()),
+        0x6423
+    );
 }
 
 #[test]
