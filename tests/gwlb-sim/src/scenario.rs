@@ -47,6 +47,9 @@ pub struct FlowEntry {
     pub attachment: Option<u64>,
     pub exchanges: Option<usize>,
     pub size: Option<usize>,
+    /// TCP only: start after the handshake (a flow moved here from another appliance).
+    #[serde(default)]
+    pub midstream: bool,
     pub expect: Expect,
 }
 
@@ -72,6 +75,9 @@ impl ScenarioFile {
                 return Err(format!(
                     "flow {name:?}: src and dst are of different IP families"
                 ));
+            }
+            if flow.midstream && flow.protocol != Protocol::Tcp {
+                return Err(format!("flow {name:?}: midstream applies to tcp only"));
             }
             if flow.protocol != Protocol::Icmp && flow.dst_port.is_none() {
                 return Err(format!(
@@ -255,6 +261,9 @@ pub fn run(opts: ScenarioOptions) -> Result<ScenarioReport, String> {
             choices: vec![(size, 1)],
         };
         let mut flow = Flow::new(spec.clone(), &mut rng);
+        if entry.midstream {
+            flow.skip_handshake();
+        }
         let options = flow.options();
         let mut result = FlowResult {
             name: entry.name.clone(),
@@ -414,6 +423,10 @@ mod tests {
             (format!("{base}src = \"10.0.0.1\"\ndst = \"10.0.0.2\"\ndst_port = 1\nendpoint = \"vpce-zz\"\n"), "bad endpoint"),
             (format!("{base}src = \"10.0.0.1\"\ndst = \"10.0.0.2\"\ndst_port = 1\ncolour = 1\n"), "unknown field"),
             ("flow = []\n".to_string(), "no [[flow]]"),
+            (
+                "[[flow]]\nname = \"x\"\nprotocol = \"udp\"\nexpect = \"pass\"\nsrc = \"10.0.0.1\"\ndst = \"10.0.0.2\"\ndst_port = 1\nmidstream = true\n".to_string(),
+                "tcp only",
+            ),
         ];
         for (text, want) in cases {
             let err = ScenarioFile::parse(&text).unwrap_err();

@@ -165,6 +165,17 @@ impl Flow {
         }
     }
 
+    /// Starts a TCP flow after its handshake, as an appliance sees a flow that GWLB moved to
+    /// it from a failed target (mid-stream pickup). No effect on other protocols.
+    pub fn skip_handshake(&mut self) {
+        if self.spec.protocol == Protocol::Tcp && self.step == 0 {
+            self.step = 3;
+            // The peers have exchanged SYN and SYN-ACK (each consuming one sequence number).
+            self.client_next = self.client_next.wrapping_add(1);
+            self.server_next = self.server_next.wrapping_add(1);
+        }
+    }
+
     pub fn is_done(&self) -> bool {
         self.step >= self.script_len()
     }
@@ -609,6 +620,54 @@ mod tests {
         }
         assert_eq!(packets[3].inner.len(), 100);
         assert_eq!(packets[0].inner.len(), 46);
+    }
+
+    #[test]
+    fn midstream_flow_starts_with_data() {
+        let mut rng = Rng::new(2);
+        let spec = FlowSpec {
+            endpoint_id: 1,
+            attachment_id: 0,
+            cookie: 5,
+            protocol: Protocol::Tcp,
+            client: "10.1.0.1".parse().unwrap(),
+            server: "10.2.0.1".parse().unwrap(),
+            client_port: 40000,
+            server_port: 443,
+            outer_port_forward: 1111,
+            outer_port_reverse: 2222,
+            exchanges: 1,
+            unknown_option: false,
+        };
+        let full = Flow::new(spec.clone(), &mut rng.clone());
+        let mut flow = Flow::new(spec, &mut rng);
+        flow.skip_handshake();
+        let sizes = SizePlan::parse("min").unwrap();
+        let first = flow
+            .next_packet([0; TAG_LEN], &sizes, &mut rng)
+            .unwrap()
+            .unwrap();
+        match first.l4 {
+            L4::Tcp {
+                seq, ack, flags, ..
+            } => {
+                assert_eq!(flags, TCP_PSH | TCP_ACK);
+                assert!(first.from_client);
+                // Numbering continues past a SYN and a SYN-ACK that this appliance never saw.
+                assert_eq!(seq, full.client_next.wrapping_add(1));
+                assert_eq!(ack, full.server_next.wrapping_add(1));
+            }
+            other => panic!("not TCP: {other:?}"),
+        }
+        let mut count = 1;
+        while flow
+            .next_packet([0; TAG_LEN], &sizes, &mut rng)
+            .unwrap()
+            .is_some()
+        {
+            count += 1;
+        }
+        assert_eq!(count, full.script_len() - 3);
     }
 
     #[test]

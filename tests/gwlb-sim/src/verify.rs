@@ -356,4 +356,54 @@ mod tests {
         assert!(!is_geneve_reply(&sent[..30]));
         assert_eq!(outer_ip_id(&sent), Some(42));
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::traffic::{Generator, Protocol, SizePlan, TrafficConfig};
+        use crate::wire::hairpin;
+        use proptest::prelude::*;
+        use std::net::Ipv4Addr;
+
+        fn frame(seed: u64, skip: usize) -> Vec<u8> {
+            let mut generator = Generator::new(TrafficConfig {
+                gwlb_mac: [2, 0, 0, 0, 0, 0x60],
+                appliance_mac: [2, 0, 0, 0, 0, 1],
+                outer_src: Ipv4Addr::new(10, 254, 11, 60),
+                appliance_ip: Ipv4Addr::new(10, 254, 11, 101),
+                endpoints: 3,
+                flows: 5,
+                sizes: SizePlan::parse("min,imix,1500").unwrap(),
+                families_v6: vec![false, true],
+                protocols: vec![Protocol::Tcp, Protocol::Udp, Protocol::Icmp],
+                unknown_option_every: 2,
+                run_nonce: 3,
+                seed,
+            });
+            for _ in 0..skip {
+                generator.next_frame().unwrap();
+            }
+            generator.next_frame().unwrap().frame
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            /// Any single damaged byte of any generated frame is caught, at its offset, in the
+            /// layer the frame's own layout assigns to that offset.
+            #[test]
+            fn any_damage_is_caught_and_attributed(seed: u64, skip in 0usize..40, at: prop::sample::Index, bits in 1u8..=255) {
+                let sent = frame(seed, skip);
+                let mut reply = hairpin(&sent);
+                prop_assert_eq!(verify_hairpin(&sent, &reply), Ok(()));
+                let offset = at.index(reply.len());
+                reply[offset] ^= bits;
+                let err = verify_hairpin(&sent, &reply).unwrap_err();
+                if (OUTER_UDP_OFFSET + 6..OUTER_UDP_OFFSET + 8).contains(&offset) {
+                    prop_assert_eq!(err.layer, Layer::OuterUdp);
+                } else {
+                    prop_assert_eq!(err.offset, offset);
+                    prop_assert_eq!(err.layer, Layout::parse(&sent).unwrap().layer_of(offset));
+                }
+            }
+        }
+    }
 }
