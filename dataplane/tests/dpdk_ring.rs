@@ -4,6 +4,7 @@
 //! One test function: EAL starts once per process, and the steps share it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use tollgate_dataplane::dpdk::{
     offload, CksumStatus, DpdkError, Eal, Mbuf, MbufBurst, MbufError, Mempool, Port, PortConfig,
@@ -49,7 +50,7 @@ fn net_ring_loopback_without_leaks() {
     too_many_queues_is_refused(&mut port, info.max_rx_queues);
     unsupported_offload_is_refused(&mut port, info.tx_offload_capa);
 
-    let pool = Mempool::new("ring_test", 4095, 32, 2176, SocketId::ANY).expect("mempool");
+    let pool = Arc::new(Mempool::new("ring_test", 4095, 32, 2176, SocketId::ANY).expect("mempool"));
     assert_eq!(pool.avail_count(), 4095);
     assert_eq!(pool.data_room(), 2048);
 
@@ -76,6 +77,19 @@ fn net_ring_loopback_without_leaks() {
     assert!(port.queue_pair(QueueId(1)).is_err());
 
     let baseline = pool.in_use_count();
+    assert_eq!(
+        Port::by_name("net_ring0").unwrap_err().to_string(),
+        "port net_ring0: is already open in this process (one Port handle per port)"
+    );
+    assert!(
+        port.configure(&PortConfig {
+            rx_queues: 1,
+            tx_queues: 1,
+            ..PortConfig::default()
+        })
+        .is_err(),
+        "reconfiguring under live queue handles must fail"
+    );
 
     mbuf_length_operations(&pool);
     tx_then_rx_returns_every_payload(&pool, &mut rxq, &mut txq);
@@ -101,9 +115,12 @@ fn net_ring_loopback_without_leaks() {
 
     pool_dropped_with_mbufs_out_is_leaked_not_freed();
 
-    // The queue handles hold no DPDK resources of their own; the port owns the queues.
     port.close().expect("close");
     assert_eq!(pool.in_use_count(), 0);
+    // The RX queue handle keeps the pool alive until it is gone too.
+    assert_eq!(Arc::strong_count(&pool), 2);
+    drop((rxq, txq));
+    let pool = Arc::try_unwrap(pool).expect("last reference");
     drop(pool);
     drop(eal);
 }

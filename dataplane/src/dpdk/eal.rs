@@ -8,6 +8,7 @@ use tollgate_ffi as ffi;
 
 use super::error::{rte_errno, strerror, DpdkError};
 use super::ids::{LcoreId, SocketId};
+use super::mempool::LIVE_POOLS;
 
 const EAL_NEVER: u8 = 0;
 const EAL_RUNNING: u8 = 1;
@@ -135,6 +136,12 @@ impl Eal {
 impl Drop for Eal {
     fn drop(&mut self) {
         EAL_STATE.store(EAL_DONE, Ordering::Release);
+        let pools = LIVE_POOLS.load(Ordering::Acquire);
+        if pools != 0 {
+            // Cleanup would free memory that live mbufs and pools point into.
+            eprintln!("rte_eal_cleanup skipped: {pools} mempools are still alive");
+            return;
+        }
         // SAFETY: EAL was initialised by this handle; no DPDK handle may
         // outlive it (documented on the type), and EAL_STATE now refuses new ones.
         let ret = unsafe { ffi::rte_eal_cleanup() };

@@ -2,6 +2,7 @@
 
 use std::ffi::CString;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tollgate_ffi as ffi;
 
@@ -9,11 +10,15 @@ use super::eal::ensure_running;
 use super::error::DpdkError;
 use super::ids::SocketId;
 
+/// Pools created and not freed (a pool leaked because mbufs were still out
+/// counts as live): `Eal`'s drop skips `rte_eal_cleanup` while any remain.
+pub(crate) static LIVE_POOLS: AtomicUsize = AtomicUsize::new(0);
+
 /// An mbuf pool. Dropping it frees the pool with `rte_mempool_free`, which is
 /// only sound when no mbuf from it is outstanding and no port queue still
-/// refers to it: stop and close ports and drop every [`super::Mbuf`] first.
-/// If mbufs are still in use at drop, the pool is leaked (and a warning
-/// printed) rather than freed under them.
+/// refers to it: RX queues keep an `Arc<Mempool>` for that reason, and if
+/// mbufs are still in use at drop the pool is leaked (with a warning) rather
+/// than freed under them. Drop every [`super::Mbuf`] first to really free it.
 #[derive(Debug)]
 pub struct Mempool {
     raw: NonNull<ffi::rte_mempool>,
@@ -66,6 +71,7 @@ impl Mempool {
             )
         };
         let raw = NonNull::new(raw).ok_or_else(|| DpdkError::from_errno(op()))?;
+        LIVE_POOLS.fetch_add(1, Ordering::AcqRel);
         Ok(Mempool {
             raw,
             name: name.to_owned(),
@@ -113,6 +119,8 @@ impl Drop for Mempool {
         }
         // SAFETY: raw is a live pool and no mbuf from it is outstanding
         // (checked above); nothing can use it after this handle is gone.
+        // Port RX queues hold an Arc<Mempool>, so none refers to it either.
         unsafe { ffi::rte_mempool_free(self.raw.as_ptr()) };
+        LIVE_POOLS.fetch_sub(1, Ordering::AcqRel);
     }
 }

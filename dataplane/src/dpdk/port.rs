@@ -1,6 +1,8 @@
 //! Ethernet ports: lookup, capabilities, configuration, queues, statistics.
 
 use std::ffi::{c_char, CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use tollgate_ffi as ffi;
 
@@ -130,17 +132,24 @@ impl Xstats {
     }
 }
 
-/// One ethdev port. Queue handles come from [`Port::queue_pair`] after setup.
+/// Ports with a live [`Port`] handle in this process. Two handles on one port
+/// could hand out the same queue twice, and DPDK queues are single-owner.
+static PORT_CLAIMED: [AtomicBool; ffi::RTE_MAX_ETHPORTS as usize] =
+    [const { AtomicBool::new(false) }; ffi::RTE_MAX_ETHPORTS as usize];
+
+/// One ethdev port, at most one handle per port in the process. Queue
+/// handles come from [`Port::queue_pair`] after setup.
 ///
-/// Stop the port only after the workers holding its queues have returned,
-/// and keep the RX queues' [`Mempool`] alive until the port is closed.
+/// Stop the port only after the workers holding its queues have returned.
+/// Each RX queue keeps its [`Mempool`] alive (through an `Arc`) while the
+/// port or the queue's handle may still use it.
 #[derive(Debug)]
 pub struct Port {
     id: PortId,
     name: String,
     rx_queues: u16,
     tx_queues: u16,
-    rx_ready: Vec<bool>,
+    rx_pools: Vec<Option<Arc<Mempool>>>,
     tx_ready: Vec<bool>,
     handed_out: Vec<bool>,
     started: bool,
@@ -164,7 +173,7 @@ impl Port {
                 existing: Self::all_names(),
             });
         }
-        Ok(Self::with_id(PortId(id), name.to_owned()))
+        Self::claim(PortId(id), name.to_owned())
     }
 
     /// Opens a port by number.
@@ -174,7 +183,7 @@ impl Port {
             name: id.to_string(),
             existing: Self::all_names(),
         })?;
-        Ok(Self::with_id(id, name))
+        Self::claim(id, name)
     }
 
     /// Names of every port EAL knows.
@@ -196,17 +205,29 @@ impl Port {
         names
     }
 
-    fn with_id(id: PortId, name: String) -> Port {
-        Port {
+    fn claim(id: PortId, name: String) -> Result<Port, DpdkError> {
+        let slot = PORT_CLAIMED
+            .get(usize::from(id.0))
+            .ok_or_else(|| DpdkError::PortNotFound {
+                name: name.clone(),
+                existing: Self::all_names(),
+            })?;
+        if slot.swap(true, Ordering::AcqRel) {
+            return Err(DpdkError::Unsupported {
+                port: name,
+                reason: "is already open in this process (one Port handle per port)".into(),
+            });
+        }
+        Ok(Port {
             id,
             name,
             rx_queues: 0,
             tx_queues: 0,
-            rx_ready: Vec::new(),
+            rx_pools: Vec::new(),
             tx_ready: Vec::new(),
             handed_out: Vec::new(),
             started: false,
-        }
+        })
     }
 
     /// The port number.
@@ -290,9 +311,10 @@ impl Port {
         check(|| self.op("rte_eth_dev_configure"), ret)?;
         self.rx_queues = cfg.rx_queues;
         self.tx_queues = cfg.tx_queues;
-        self.rx_ready = vec![false; usize::from(cfg.rx_queues)];
+        self.rx_pools = vec![None; usize::from(cfg.rx_queues)];
         self.tx_ready = vec![false; usize::from(cfg.tx_queues)];
         self.handed_out = vec![false; usize::from(cfg.rx_queues.min(cfg.tx_queues))];
+
         Ok(())
     }
 
@@ -303,6 +325,11 @@ impl Port {
         };
         if self.started {
             return Err(unsupported("is started; stop it before configuring".into()));
+        }
+        if self.handed_out.iter().any(|&h| h) {
+            return Err(unsupported(
+                "has queue handles out; it cannot be reconfigured under them".into(),
+            ));
         }
         if cfg.rx_queues == 0 || cfg.tx_queues == 0 {
             return Err(unsupported(format!(
@@ -366,18 +393,18 @@ impl Port {
     }
 
     /// Sets up RX queue `q` with `descs` descriptors, receiving into `pool`
-    /// (which must outlive the port's use of the queue).
+    /// (kept alive by the port and by the queue's handle).
     pub fn setup_rx_queue(
         &mut self,
         q: QueueId,
         descs: u16,
-        pool: &Mempool,
+        pool: &Arc<Mempool>,
     ) -> Result<(), DpdkError> {
         self.check_queue(q, self.rx_queues)?;
         let socket = self.socket();
         // SAFETY: the port is configured with more than q RX queues; a NULL
         // rxconf selects the driver defaults plus the port offloads; the
-        // pool is live (the caller keeps it alive, documented above).
+        // pool stays alive: the port keeps an Arc to it from here on.
         let ret = unsafe {
             ffi::rte_eth_rx_queue_setup(
                 self.id.0,
@@ -397,7 +424,7 @@ impl Port {
             },
             ret,
         )?;
-        self.rx_ready[usize::from(q.0)] = true;
+        self.rx_pools[usize::from(q.0)] = Some(Arc::clone(pool));
         Ok(())
     }
 
@@ -452,6 +479,9 @@ impl Port {
         // one calls into it afterwards (queue handles must be gone too).
         let ret = unsafe { ffi::rte_eth_dev_close(self.id.0) };
         check(|| self.op("rte_eth_dev_close"), ret)?;
+        // The device is gone; its id stays claimed so that queue handles
+        // still held somewhere can never alias a new handle's queues.
+        self.handed_out.iter_mut().for_each(|h| *h = true);
         Ok(())
     }
 
@@ -466,14 +496,17 @@ impl Port {
         if i >= self.handed_out.len() {
             return Err(err("beyond the queue pairs configured"));
         }
-        if !self.rx_ready[i] || !self.tx_ready[i] {
+        let (Some(pool), true) = (&self.rx_pools[i], self.tx_ready[i]) else {
             return Err(err("rx and tx queue must both be set up first"));
-        }
+        };
         if self.handed_out[i] {
             return Err(err("queue pair already handed out"));
         }
         self.handed_out[i] = true;
-        Ok((RxQueue::new(self.id, q), TxQueue::new(self.id, q)))
+        Ok((
+            RxQueue::new(self.id, q, Arc::clone(pool)),
+            TxQueue::new(self.id, q),
+        ))
     }
 
     /// The port's MAC address.
@@ -578,6 +611,16 @@ impl Port {
             names.truncate(got.min(n));
             x.names = names.iter().map(|n| c_array_to_string(&n.name)).collect();
             x.raw = vec![ffi::rte_eth_xstat::default(); x.names.len()];
+        }
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        // Queue handles outlive the Port (workers own them); while any may
+        // exist, a new Port on this id could hand out the same queues again.
+        if !self.handed_out.iter().any(|&h| h) {
+            PORT_CLAIMED[usize::from(self.id.0)].store(false, Ordering::Release);
         }
     }
 }

@@ -2,11 +2,13 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use tollgate_ffi as ffi;
 
 use super::burst::MbufBurst;
 use super::ids::{PortId, QueueId};
+use super::mempool::Mempool;
 
 /// The receive side of one queue pair. `Send` so it can move to its worker,
 /// not `Sync` or `Clone`: DPDK queues are single-consumer.
@@ -14,6 +16,8 @@ use super::ids::{PortId, QueueId};
 pub struct RxQueue {
     port: PortId,
     queue: QueueId,
+    /// The pool the driver refills this queue from; kept alive while polled.
+    pool: Arc<Mempool>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -26,12 +30,18 @@ pub struct TxQueue {
 }
 
 impl RxQueue {
-    pub(crate) fn new(port: PortId, queue: QueueId) -> Self {
+    pub(crate) fn new(port: PortId, queue: QueueId, pool: Arc<Mempool>) -> Self {
         RxQueue {
             port,
             queue,
+            pool,
             _not_sync: PhantomData,
         }
+    }
+
+    /// The pool received mbufs come from (also for building replies).
+    pub fn pool(&self) -> &Arc<Mempool> {
+        &self.pool
     }
 
     /// The port.
