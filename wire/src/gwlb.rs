@@ -308,6 +308,27 @@ pub fn parse_gwlb_frame(frame: &[u8]) -> Result<GwlbFrame, Error> {
     })
 }
 
+/// Turns a GWLB frame around in place for the reply to GWLB: swaps the
+/// Ethernet and outer IPv4 addresses and touches nothing else (UDP ports,
+/// TTL, GENEVE header and options, inner packet stay byte for byte, as GWLB
+/// requires). Every checksum stays valid: the swap does not change any
+/// ones-complement sum. Checks only what it touches (Ethernet, IPv4 header);
+/// call it on a frame [`parse_gwlb_frame`] or the dataplane has accepted.
+pub fn hairpin_in_place(frame: &mut [u8]) -> Result<(), Error> {
+    let mut eth = ethernet::Frame::new_checked(&mut *frame)?;
+    if eth.ethertype() != EtherType::Ipv4 {
+        return Err(Error::unsupported(
+            Layer::Ethernet,
+            "outer ethertype",
+            eth.ethertype_raw().into(),
+        ));
+    }
+    let mut ip = ipv4::Packet::new_checked(eth.payload_mut())?;
+    ip.swap_addrs();
+    eth.swap_addrs();
+    Ok(())
+}
+
 /// Why a configured endpoint ID was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointIdError {

@@ -740,6 +740,41 @@ fn round_trip_arp_request() {
 }
 
 #[test]
+fn hairpin_in_place_swaps_only_addresses() {
+    for name in gwlb_fixtures() {
+        let orig = fixture(name);
+        let mut frame = orig.clone();
+        gwlb::hairpin_in_place(&mut frame).unwrap();
+        let mut expected = orig.clone();
+        expected[0..6].copy_from_slice(&orig[6..12]);
+        expected[6..12].copy_from_slice(&orig[0..6]);
+        expected[26..30].copy_from_slice(&orig[30..34]);
+        expected[30..34].copy_from_slice(&orig[26..30]);
+        assert_eq!(frame, expected, "{name}");
+        let ip = ipv4::Packet::new_checked(&frame[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        let u = udp::Packet::new_checked(ip.payload()).unwrap();
+        assert!(u.verify_checksum_v4(ip.src_addr(), ip.dst_addr()), "{name}");
+        let f = parse_gwlb_frame(&frame).unwrap();
+        assert_eq!(f.tunnel, parse_gwlb_frame(&orig).unwrap().tunnel);
+        assert_eq!((f.src_port, f.dst_port), (OUTER_SPORT, 6081));
+    }
+    assert_eq!(
+        gwlb::hairpin_in_place(&mut [0u8; 20]).unwrap_err().layer(),
+        Layer::Ethernet
+    );
+    let mut arp = fixture("arp_request");
+    assert_eq!(
+        gwlb::hairpin_in_place(&mut arp).unwrap_err(),
+        Error::Unsupported {
+            layer: Layer::Ethernet,
+            what: "outer ethertype",
+            value: 0x0806
+        }
+    );
+}
+
+#[test]
 fn hairpin_reply_keeps_checksums_valid() {
     let mut frame = fixture("gwlb_v6_tcp_ext");
     let mut eth = ethernet::Frame::new_checked(&mut frame[..]).unwrap();
