@@ -141,11 +141,12 @@ fn l4_keys(pkt: &InnerSummary) -> (u32, u32) {
 }
 
 /// One field's elementary intervals: `starts[i]` begins interval `i`
-/// (`starts[0]` is the key type's minimum), `sets[i]` is its bitset offset.
+/// (`starts[0]` is the key type's minimum), `sets[i]` is its bitset's offset
+/// in the pool.
 #[derive(Debug, Clone)]
 struct Intervals<K> {
     starts: Vec<K>,
-    sets: Vec<u32>,
+    sets: Vec<usize>,
 }
 
 impl<K: Copy + Ord> Intervals<K> {
@@ -153,11 +154,12 @@ impl<K: Copy + Ord> Intervals<K> {
     fn lookup(&self, key: K) -> usize {
         // starts[0] is the minimum key, so the partition point is at least 1.
         let i = self.starts.partition_point(|&s| s <= key);
-        self.sets[i - 1] as usize
+        self.sets[i - 1]
     }
 
     fn memory_bytes(&self) -> usize {
-        self.starts.len() * std::mem::size_of::<K>() + self.sets.len() * 4
+        self.starts.len() * std::mem::size_of::<K>()
+            + self.sets.len() * std::mem::size_of::<usize>()
     }
 }
 
@@ -173,7 +175,7 @@ struct FamilyTable<A> {
     endpoint: Intervals<u64>,
     src: Intervals<A>,
     dst: Intervals<A>,
-    protocol: [u32; 256],
+    protocol: [usize; 256],
     l4_a: Intervals<u32>,
     l4_b: Intervals<u32>,
 }
@@ -231,7 +233,7 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
                 .map(|(_, s)| s.l4_b.clone())
                 .collect::<Vec<_>>(),
         );
-        let mut protocol = [0u32; 256];
+        let mut protocol = [0usize; 256];
         for (p, slot) in protocol.iter_mut().enumerate() {
             let mut bits = vec![0u64; rule_words];
             for (dense, (_, s)) in members.iter().enumerate() {
@@ -271,7 +273,7 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
             self.endpoint.lookup(endpoint),
             self.src.lookup(src),
             self.dst.lookup(dst),
-            self.protocol[usize::from(protocol)] as usize,
+            self.protocol[usize::from(protocol)],
             self.l4_a.lookup(l4_a),
             self.l4_b.lookup(l4_b),
         ];
@@ -296,7 +298,7 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
     fn memory_bytes(&self) -> usize {
         self.rule_index.len() * 4
             + self.pool.len() * 8
-            + 256 * 4
+            + std::mem::size_of_val(&self.protocol)
             + self.endpoint.memory_bytes()
             + self.src.memory_bytes()
             + self.dst.memory_bytes()
@@ -310,16 +312,16 @@ struct PoolBuilder {
     summary_words: usize,
     rule_words: usize,
     pool: Vec<u64>,
-    seen: HashMap<Vec<u64>, u32>,
+    seen: HashMap<Vec<u64>, usize>,
 }
 
 impl PoolBuilder {
     /// Offset of `bits` (rule words) in the pool, adding it with its summary if new.
-    fn intern(&mut self, bits: &[u64]) -> u32 {
+    fn intern(&mut self, bits: &[u64]) -> usize {
         if let Some(&o) = self.seen.get(bits) {
             return o;
         }
-        let offset = u32::try_from(self.pool.len()).expect("classifier pool exceeds 32 GiB");
+        let offset = self.pool.len();
         let mut summary = vec![0u64; self.summary_words];
         for (w, word) in bits.iter().enumerate() {
             if *word != 0 {
@@ -381,5 +383,140 @@ fn apply<K>(bits: &mut [u64], (_, rule, enters): (K, u32, bool)) {
         bits[w] |= 1 << b;
     } else {
         bits[w] &= !(1 << b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{proto, OnRuleChange, PortRange};
+    use tollgate_wire::summary::ipv4_mapped;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn classifier_is_shareable_between_workers() {
+        assert_send_sync::<Classifier>();
+    }
+
+    fn pkt(version: IpVersion, protocol: u8, fragment: Fragment, l4: L4Summary) -> InnerSummary {
+        let (src, dst) = match version {
+            IpVersion::V4 => (ipv4_mapped([10, 0, 0, 1]), ipv4_mapped([10, 0, 0, 2])),
+            IpVersion::V6 => (0x2001_0db8 << 96 | 1, 0x2001_0db8 << 96 | 2),
+        };
+        InnerSummary {
+            version,
+            src,
+            dst,
+            protocol,
+            fragment,
+            l4,
+            l4_offset: 0,
+            total_len: 0,
+        }
+    }
+
+    #[test]
+    fn later_fragments_match_only_rules_without_l4_constraints() {
+        let mut port_rule = Rule::any("tcp-80", Action::Pass);
+        port_rule.protocol = Some(proto::TCP);
+        port_rule.dst_port = Some(vec![PortRange { lo: 80, hi: 80 }]);
+        let mut tcp_rule = Rule::any("tcp", Action::Reject);
+        tcp_rule.protocol = Some(proto::TCP);
+        let set = RuleSet::from_rules(Action::Drop, OnRuleChange::Keep, vec![port_rule, tcp_rule]);
+        let c = Classifier::compile(&set);
+        let first = L4Summary::Tcp {
+            src_port: 9,
+            dst_port: 80,
+            flags: 0,
+            seq: 0,
+            ack: 0,
+            window: 0,
+            payload_len: 0,
+        };
+        assert_eq!(
+            c.classify(0, &pkt(IpVersion::V4, 6, Fragment::First, first))
+                .rule,
+            Some(0)
+        );
+        // Ports unknown: the port rule cannot match, the port-less TCP rule does.
+        let later = pkt(IpVersion::V4, 6, Fragment::Later, L4Summary::Other);
+        assert_eq!(
+            c.classify(0, &later),
+            Match {
+                rule: Some(1),
+                action: Action::Reject
+            }
+        );
+        // Even if a summary carried ports on a later fragment, they are not trusted.
+        assert_eq!(
+            c.classify(0, &pkt(IpVersion::V4, 6, Fragment::Later, first))
+                .rule,
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn icmp_echo_is_keyed_by_its_family_type() {
+        let mut ping = Rule::any("ping", Action::Pass);
+        ping.protocol = Some(proto::ICMP);
+        ping.icmp_type = Some(vec![PortRange { lo: 8, hi: 8 }]);
+        let mut ping6 = Rule::any("ping6", Action::Pass);
+        ping6.protocol = Some(proto::ICMPV6);
+        ping6.icmp_type = Some(vec![PortRange { lo: 128, hi: 128 }]);
+        let set = RuleSet::from_rules(Action::Drop, OnRuleChange::Keep, vec![ping, ping6]);
+        let c = Classifier::compile(&set);
+        let echo = |request| L4Summary::IcmpEcho { request, ident: 7 };
+        assert_eq!(
+            c.classify(0, &pkt(IpVersion::V4, 1, Fragment::None, echo(true)))
+                .rule,
+            Some(0)
+        );
+        assert_eq!(
+            c.classify(0, &pkt(IpVersion::V4, 1, Fragment::None, echo(false)))
+                .rule,
+            None
+        );
+        assert_eq!(
+            c.classify(0, &pkt(IpVersion::V6, 58, Fragment::None, echo(true)))
+                .rule,
+            Some(1)
+        );
+        let m = c.classify(0, &pkt(IpVersion::V6, 58, Fragment::None, echo(false)));
+        assert_eq!(
+            m,
+            Match {
+                rule: None,
+                action: Action::Drop
+            }
+        );
+    }
+
+    #[test]
+    fn empty_rule_set_gives_the_default() {
+        let c = Classifier::compile(&RuleSet::from_rules(
+            Action::Pass,
+            OnRuleChange::Flush,
+            Vec::new(),
+        ));
+        let m = c.classify(
+            5,
+            &pkt(
+                IpVersion::V6,
+                17,
+                Fragment::None,
+                L4Summary::Udp {
+                    src_port: 1,
+                    dst_port: 2,
+                },
+            ),
+        );
+        assert_eq!(
+            m,
+            Match {
+                rule: None,
+                action: Action::Pass
+            }
+        );
     }
 }
