@@ -4,7 +4,9 @@
 //!
 //! Options are walked generically by length: unknown options (critical or
 //! not) are skipped and left untouched, because the appliance returns the
-//! GENEVE header byte for byte and GWLB, not us, is the tunnel's consumer.
+//! GENEVE header byte for byte to GWLB, which wrote them. RFC 8926's rule to
+//! drop packets with an unknown critical option is deliberately not applied:
+//! a new AWS option must not black-hole all traffic.
 //! An AWS option of a known type with the wrong length, a duplicate one,
 //! or a missing endpoint ID or flow cookie is an error
 //! ([`Layer::GwlbOptions`]).
