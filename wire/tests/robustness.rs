@@ -348,3 +348,21 @@ fn outer_layer_errors_are_precise() {
     let f = parse_gwlb_frame(&padded).unwrap();
     assert_eq!(f.inner_offset + f.tunnel.inner_len, frame.len());
 }
+
+#[test]
+fn unknown_critical_option_is_skipped_not_dropped() {
+    let mut frame = fixture("gwlb_v6_tcp_ext");
+    let before = parse_gwlb_frame(&frame).unwrap().tunnel;
+    // The unknown option (class 0xfff0) sits at GENEVE offset 20: mark it
+    // critical and set the C bit.
+    assert_eq!(&frame[42 + 20..42 + 23], &[0xff, 0xf0, 0x7f]);
+    frame[42 + 22] |= 0x80;
+    frame[42 + 1] |= 0x40;
+    let g = geneve::Packet::new_checked(&frame[42..]).unwrap();
+    assert!(g.critical());
+    assert!(g
+        .options()
+        .map(Result::unwrap)
+        .any(|o| o.class == 0xfff0 && o.is_critical()));
+    assert_eq!(parse_gwlb_frame(&frame).unwrap().tunnel, before);
+}
