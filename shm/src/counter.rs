@@ -98,6 +98,9 @@ counters! {
     DropFirewall: Counter "tollgate_dropped_packets_total" {"reason" = "firewall"} "Packets dropped by the dataplane, by reason.";
     DropNoRuleSet: Counter "tollgate_dropped_packets_total" {"reason" = "no_rule_set"} "Packets dropped by the dataplane, by reason.";
     DropFlowTableFull: Counter "tollgate_dropped_packets_total" {"reason" = "flow_table_full"} "Packets dropped by the dataplane, by reason.";
+    DropMultiSegment: Counter "tollgate_dropped_packets_total" {"reason" = "multi_segment"} "Packets dropped by the dataplane, by reason.";
+    DropNoBuffer: Counter "tollgate_dropped_packets_total" {"reason" = "no_buffer"} "Packets dropped by the dataplane, by reason.";
+    InjectMalformed: Counter "tollgate_inject_dropped_packets_total" {"reason" = "malformed"} "Packets from the control plane not transmitted, by reason.";
     DropSteerRingFull: Counter "tollgate_dropped_packets_total" {"reason" = "steer_ring_full"} "Packets dropped by the dataplane, by reason.";
     VerdictPass: Counter "tollgate_firewall_verdicts_total" {"verdict" = "pass"} "Firewall verdicts, by verdict.";
     VerdictDrop: Counter "tollgate_firewall_verdicts_total" {"verdict" = "drop"} "Firewall verdicts, by verdict.";
