@@ -152,11 +152,11 @@ fn linear(rules: &RuleSet, endpoint: u64, pkt: &InnerSummary) -> Option<usize> {
         return None;
     };
     let port_ok = |p: &Option<Vec<PortRange>>, v: u16| {
-        p.as_ref().is_none_or(|p| p.iter().any(|r| r.contains(v)))
+        p.as_ref().map_or(true, |p| p.iter().any(|r| r.contains(v)))
     };
     rules.rules().iter().position(|r| {
         (r.endpoints.is_empty() || r.endpoints.contains(&endpoint))
-            && r.protocol.is_none_or(|p| p == pkt.protocol)
+            && (r.protocol.is_none() || r.protocol == Some(pkt.protocol))
             && r.applies_to(pkt.version)
             && addr_ok(&r.src, pkt.src)
             && addr_ok(&r.dst, pkt.dst)
