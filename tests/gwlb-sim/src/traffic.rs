@@ -384,20 +384,20 @@ impl Generator {
             reopened: 0,
         };
         for slot in 0..generator.cfg.flows.max(1) {
-            let spec = generator.fresh_spec(slot);
+            let (endpoint, spec) = generator.fresh_spec(slot);
             let flow = Flow::new(spec, &mut rng);
-            generator
-                .flows
-                .push((slot % generator.cfg.endpoints.max(1), flow));
+            generator.flows.push((endpoint, flow));
         }
         generator.rng = rng;
         generator
     }
 
-    fn fresh_spec(&mut self, slot: usize) -> FlowSpec {
+    /// A new flow instance for `slot` and the index of its endpoint. Endpoints rotate per
+    /// instance, so every endpoint gets traffic even with fewer flows than endpoints.
+    fn fresh_spec(&mut self, slot: usize) -> (usize, FlowSpec) {
         let instance = self.instances;
         self.instances += 1;
-        let endpoint = slot % self.cfg.endpoints.max(1);
+        let endpoint = instance % self.cfg.endpoints.max(1);
         let ipv6 = self.cfg.families_v6[instance % self.cfg.families_v6.len()];
         let protocol =
             self.cfg.protocols[(instance / self.cfg.families_v6.len()) % self.cfg.protocols.len()];
@@ -436,7 +436,7 @@ impl Generator {
             self.rng.port()
         };
         let every = self.cfg.unknown_option_every;
-        FlowSpec {
+        let spec = FlowSpec {
             endpoint_id: endpoint_id(endpoint),
             attachment_id: attachment_id(endpoint),
             cookie: self.rng.next() as u32,
@@ -449,7 +449,8 @@ impl Generator {
             outer_port_reverse,
             exchanges: 1 + self.rng.below(4) as usize,
             unknown_option: every > 0 && instance % every == every - 1,
-        }
+        };
+        (endpoint, spec)
     }
 
     /// Builds the next frame.
@@ -458,8 +459,9 @@ impl Generator {
         self.cursor = (self.cursor + 1) % self.flows.len();
         if self.flows[slot].1.is_done() {
             let old = self.flows[slot].1.spec.clone();
-            let mut spec = self.fresh_spec(slot);
+            let (mut endpoint, mut spec) = self.fresh_spec(slot);
             if self.rng.below(3) == 0 {
+                endpoint = self.flows[slot].0;
                 // Same 5-tuple, same endpoint, new flow instance: GWLB gives it a new cookie.
                 spec = FlowSpec {
                     cookie: spec.cookie,
@@ -473,7 +475,7 @@ impl Generator {
                 }
                 self.reopened += 1;
             }
-            self.flows[slot].1 = Flow::new(spec, &mut self.rng);
+            self.flows[slot] = (endpoint, Flow::new(spec, &mut self.rng));
         }
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
@@ -709,6 +711,17 @@ mod tests {
             cookies_per_tuple.entry(key).or_default().insert(cookie);
         }
         assert_eq!(endpoints.len(), 3);
+        let mut few = config(vec![false], vec![Protocol::Udp]);
+        few.flows = 1;
+        let mut generator = Generator::new(few);
+        let reached: std::collections::HashSet<usize> = (0..200)
+            .map(|_| generator.next_frame().unwrap().endpoint)
+            .collect();
+        assert_eq!(
+            reached.len(),
+            3,
+            "one flow slot still rotates over every endpoint"
+        );
         assert!(ports.len() > 50, "many outer source ports");
         assert_eq!(max_inner, 8500);
         assert!(unknown > 0);
