@@ -208,6 +208,22 @@ impl Segment {
         Self::attach_at(&segment_path(name)?)
     }
 
+    /// [`Self::attach`], retrying while the dataplane is absent or still
+    /// creating the segment, until `timeout` has passed (control start-up).
+    pub fn attach_wait(name: &str, timeout: std::time::Duration) -> Result<Segment> {
+        let give_up = std::time::Instant::now() + timeout;
+        loop {
+            match Self::attach(name) {
+                Err(ShmError::NotFound { .. } | ShmError::NotReady { .. })
+                    if std::time::Instant::now() < give_up =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                result => return result,
+            }
+        }
+    }
+
     fn attach_at(path: &Path) -> Result<Segment> {
         let file = match OpenOptions::new().read(true).write(true).open(path) {
             Ok(f) => f,

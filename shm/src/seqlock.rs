@@ -118,16 +118,21 @@ pub(crate) fn name_from_words(words: &NameWords) -> String {
 mod tests {
     use super::*;
 
-    fn zeroed<T>() -> Box<T> {
-        // Test helper for the all-atomic types here, valid when zeroed.
-        let layout = std::alloc::Layout::new::<T>();
-        // SAFETY: the layout is non-zero-sized; T consists only of atomics, so zero bytes are a valid T.
-        unsafe { Box::from_raw(std::alloc::alloc_zeroed(layout).cast::<T>()) }
+    fn name() -> Name64 {
+        Name64 {
+            words: Default::default(),
+        }
+    }
+
+    fn seq() -> SeqCount {
+        SeqCount {
+            seq: AtomicU64::new(0),
+        }
     }
 
     #[test]
     fn names_round_trip_and_truncate_on_char_boundary() {
-        let n = zeroed::<Name64>();
+        let n = name();
         n.store("allow-ssh");
         assert_eq!(n.load(), "allow-ssh");
         let long = "é".repeat(40); // 80 bytes
@@ -139,7 +144,7 @@ mod tests {
 
     #[test]
     fn reader_gives_up_on_a_dead_writer() {
-        let s = zeroed::<SeqCount>();
+        let s = seq();
         s.force_odd();
         assert!(matches!(s.read("x", || 1), Err(ShmError::Busy { .. })));
         // The next writer repairs it.
@@ -155,7 +160,11 @@ mod tests {
             a: AtomicU64,
             b: AtomicU64,
         }
-        let pair = std::sync::Arc::new(*zeroed::<Pair>());
+        let pair = std::sync::Arc::new(Pair {
+            seq: seq(),
+            a: AtomicU64::new(0),
+            b: AtomicU64::new(0),
+        });
         let writer = {
             let pair = pair.clone();
             std::thread::spawn(move || {
