@@ -61,15 +61,54 @@ pub struct Classifier {
     v6: FamilyTable<u128>,
 }
 
+/// The compiled tables would exceed the memory budget given to
+/// [`Classifier::compile_within`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge {
+    pub limit_bytes: usize,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "compiled rule set would need more than {} MiB (the classifier's budget); \
+             use fewer distinct addresses and ports, or sets shared between rules",
+            self.limit_bytes >> 20
+        )
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
 impl Classifier {
+    /// Compiles without a memory limit: for rule sets from trusted code.
     pub fn compile(rules: &RuleSet) -> Classifier {
+        match Classifier::compile_within(rules, usize::MAX) {
+            Ok(c) => c,
+            // The budget is all of memory: allocation fails before it is reached.
+            Err(TooLarge { .. }) => unreachable!("unlimited budget"),
+        }
+    }
+
+    /// Compiles, giving up once the bitset pool (the term that grows with
+    /// rules x distinct boundaries) passes `limit_bytes`. The control plane
+    /// uses this on operator files so that an adversarial file fails with an
+    /// error instead of exhausting memory.
+    pub fn compile_within(rules: &RuleSet, limit_bytes: usize) -> Result<Classifier, TooLarge> {
         let spaces: Vec<RuleSpace> = rules.rules().iter().map(RuleSpace::of).collect();
-        Classifier {
+        let too_large = TooLarge { limit_bytes };
+        let limit_words = limit_bytes / 8;
+        let v4 = FamilyTable::build(&spaces, IpVersion::V4, |a| a as u32, limit_words)
+            .ok_or(too_large)?;
+        let v6 = FamilyTable::build(&spaces, IpVersion::V6, |a| a, limit_words - v4.pool.len())
+            .ok_or(too_large)?;
+        Ok(Classifier {
             default_action: rules.default_action(),
             actions: rules.rules().iter().map(|r: &Rule| r.action).collect(),
-            v4: FamilyTable::build(&spaces, IpVersion::V4, |a| a as u32),
-            v6: FamilyTable::build(&spaces, IpVersion::V6, |a| a),
-        }
+            v4,
+            v6,
+        })
     }
 
     /// First matching rule for a flow's first packet seen on `endpoint`.
@@ -181,7 +220,13 @@ struct FamilyTable<A> {
 }
 
 impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
-    fn build(spaces: &[RuleSpace], version: IpVersion, key: impl Fn(u128) -> A) -> Self {
+    /// `None` when the pool would pass `limit_words`.
+    fn build(
+        spaces: &[RuleSpace],
+        version: IpVersion,
+        key: impl Fn(u128) -> A,
+        limit_words: usize,
+    ) -> Option<Self> {
         let fi = family_index(version);
         let members: Vec<(u32, &RuleSpace)> = spaces
             .iter()
@@ -195,6 +240,7 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
         let mut pool = PoolBuilder {
             summary_words,
             rule_words,
+            limit_words,
             pool: Vec::new(),
             seen: HashMap::new(),
         };
@@ -213,26 +259,26 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
                 })
                 .collect()
         };
-        let src = pool.intervals(&addr(|f| &f.src));
-        let dst = pool.intervals(&addr(|f| &f.dst));
+        let src = pool.intervals(&addr(|f| &f.src))?;
+        let dst = pool.intervals(&addr(|f| &f.dst))?;
         let endpoint = pool.intervals(
             &members
                 .iter()
                 .map(|(_, s)| s.endpoints.clone())
                 .collect::<Vec<_>>(),
-        );
+        )?;
         let l4_a = pool.intervals(
             &members
                 .iter()
                 .map(|(_, s)| s.l4_a.clone())
                 .collect::<Vec<_>>(),
-        );
+        )?;
         let l4_b = pool.intervals(
             &members
                 .iter()
                 .map(|(_, s)| s.l4_b.clone())
                 .collect::<Vec<_>>(),
-        );
+        )?;
         let mut protocol = [0usize; 256];
         for (p, slot) in protocol.iter_mut().enumerate() {
             let mut bits = vec![0u64; rule_words];
@@ -241,10 +287,10 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
                     bits[dense / 64] |= 1 << (dense % 64);
                 }
             }
-            *slot = pool.intern(&bits);
+            *slot = pool.intern(&bits)?;
         }
 
-        FamilyTable {
+        Some(FamilyTable {
             rule_index: members.iter().map(|&(i, _)| i).collect(),
             summary_words,
             rule_words,
@@ -255,7 +301,7 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
             protocol,
             l4_a,
             l4_b,
-        }
+        })
     }
 
     #[inline]
@@ -311,17 +357,22 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
 struct PoolBuilder {
     summary_words: usize,
     rule_words: usize,
+    limit_words: usize,
     pool: Vec<u64>,
     seen: HashMap<Vec<u64>, usize>,
 }
 
 impl PoolBuilder {
-    /// Offset of `bits` (rule words) in the pool, adding it with its summary if new.
-    fn intern(&mut self, bits: &[u64]) -> usize {
+    /// Offset of `bits` (rule words) in the pool, adding it with its summary
+    /// if new; `None` past the word limit.
+    fn intern(&mut self, bits: &[u64]) -> Option<usize> {
         if let Some(&o) = self.seen.get(bits) {
-            return o;
+            return Some(o);
         }
         let offset = self.pool.len();
+        if offset + self.summary_words + self.rule_words > self.limit_words {
+            return None;
+        }
         let mut summary = vec![0u64; self.summary_words];
         for (w, word) in bits.iter().enumerate() {
             if *word != 0 {
@@ -331,14 +382,14 @@ impl PoolBuilder {
         self.pool.extend_from_slice(&summary);
         self.pool.extend_from_slice(bits);
         self.seen.insert(bits.to_vec(), offset);
-        offset
+        Some(offset)
     }
 
     /// Elementary intervals of one field; `per_rule[d]` are dense rule `d`'s merged ranges.
     fn intervals<K: Copy + Ord + Step + Default>(
         &mut self,
         per_rule: &[Ranges<K>],
-    ) -> Intervals<K> {
+    ) -> Option<Intervals<K>> {
         // (point, dense rule, true = enters / false = leaves)
         let mut events: Vec<(K, u32, bool)> = Vec::new();
         for (d, ranges) in per_rule.iter().enumerate() {
@@ -359,21 +410,21 @@ impl PoolBuilder {
             apply(&mut bits, events[i]);
             i += 1;
         }
-        sets.push(self.intern(&bits));
+        sets.push(self.intern(&bits)?);
         while i < events.len() {
             let point = events[i].0;
             while i < events.len() && events[i].0 == point {
                 apply(&mut bits, events[i]);
                 i += 1;
             }
-            let set = self.intern(&bits);
+            let set = self.intern(&bits)?;
             // Adjacent intervals with the same rules are one interval.
             if sets.last() != Some(&set) {
                 starts.push(point);
                 sets.push(set);
             }
         }
-        Intervals { starts, sets }
+        Some(Intervals { starts, sets })
     }
 }
 
@@ -489,6 +540,45 @@ mod tests {
                 rule: None,
                 action: Action::Drop
             }
+        );
+    }
+
+    #[test]
+    fn compile_within_refuses_a_set_past_its_budget() {
+        // 600 rules with distinct destination ports: about 1200 distinct bitsets of 11 words.
+        let rules: Vec<Rule> = (1..=600u16)
+            .map(|p| {
+                let mut r = Rule::any(format!("r{p}"), Action::Pass);
+                r.protocol = Some(proto::TCP);
+                r.dst_port = Some(vec![PortRange {
+                    lo: p * 50,
+                    hi: p * 50,
+                }]);
+                r
+            })
+            .collect();
+        let set = RuleSet::from_rules(Action::Drop, OnRuleChange::Keep, rules);
+        let needed = Classifier::compile(&set).memory_bytes();
+        assert_eq!(
+            Classifier::compile_within(&set, 64 * 1024).unwrap_err(),
+            TooLarge {
+                limit_bytes: 64 * 1024
+            }
+        );
+        let c = Classifier::compile_within(&set, needed).expect("fits in what compile used");
+        let tcp = L4Summary::Tcp {
+            src_port: 1,
+            dst_port: 500,
+            flags: 0,
+            seq: 0,
+            ack: 0,
+            window: 0,
+            payload_len: 0,
+        };
+        assert_eq!(
+            c.classify(0, &pkt(IpVersion::V4, 6, Fragment::None, tcp))
+                .rule,
+            Some(9)
         );
     }
 

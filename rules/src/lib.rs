@@ -27,7 +27,7 @@ mod raw;
 mod shadow;
 mod space;
 
-pub use classifier::{Classifier, Match};
+pub use classifier::{Classifier, Match, TooLarge};
 pub use endpoint::parse_endpoint_id;
 pub use error::{RuleError, RuleErrors, Warning};
 pub use model::{
