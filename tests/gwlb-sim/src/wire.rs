@@ -457,8 +457,8 @@ mod tests {
     #[test]
     fn known_udp_checksum() {
         // Hand-computed (RFC 1071 sum): pseudo header 0a01:0001 0a02:0001 0011 000c,
-        // UDP header 04d2 162e 000c, data 6869 2121.
-        // scapy cross-check: bytes(IP(src="10.1.0.1",dst="10.2.0.1")/UDP(sport=1234,dport=5678)/b"hi!!")[26:28]
+        // UDP header 04d2 162e 000c, data 6869 2121 -> 0x4747. scapy agrees:
+        // bytes(IP(src="10.1.0.1",dst="10.2.0.1")/UDP(sport=1234,dport=5678)/b"hi!!")[26:28] == b"\x47\x47"
         let packet = inner_packet(
             "10.1.0.1".parse().unwrap(),
             "10.2.0.1".parse().unwrap(),
@@ -471,16 +471,52 @@ mod tests {
             0,
         )
         .unwrap();
-        let words: u32 = [
-            0x0a01u32, 0x0001, 0x0a02, 0x0001, 0x0011, 0x000c, 0x04d2, 0x162e, 0x000c, 0x6869,
-            0x2121,
-        ]
-        .iter()
-        .sum();
-        let folded = (words & 0xffff) + (words >> 16);
-        let expected = !(folded as u16);
-        assert_eq!(u16::from_be_bytes([packet[26], packet[27]]), expected);
+        assert_eq!(&packet[26..28], &[0x47, 0x47]);
         assert!(checksum::verifies(&packet[..20]));
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn inner_packets_match_scapy_byte_for_byte() {
+        // Expected bytes from scapy 2.x, e.g. bytes(IPv6(src="2001:db8:1::10",
+        // dst="2001:db8:2::20",hlim=64)/TCP(sport=40000,dport=443,seq=1,ack=2,flags="PA",
+        // window=64240)/b"abcd").hex(); IP(...,id=5,flags="DF",ttl=64)/ICMP(type=8,id=77,seq=3);
+        // IPv6(...)/ICMPv6EchoRequest(id=77,seq=3,data=b"xyz!"); IP(...)/TCP(...,flags="S").
+        let v4 = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let (c4, s4, c6, s6) = (
+            v4("10.1.0.1"),
+            v4("10.2.0.1"),
+            v4("2001:db8:1::10"),
+            v4("2001:db8:2::20"),
+        );
+        let tcp = |flags| L4::Tcp {
+            src_port: 40000,
+            dst_port: 443,
+            seq: 1,
+            ack: 2,
+            flags,
+        };
+        let echo = L4::Echo {
+            request: true,
+            ident: 77,
+            seq: 3,
+        };
+        let cases: [(IpAddr, IpAddr, L4, &[u8], &str); 4] = [
+            (c6, s6, tcp(TCP_PSH | TCP_ACK), b"abcd", "600000000018064020010db800010000000000000000001020010db80002000000000000000000209c4001bb00000001000000025018faf0f66d000061626364"),
+            (c4, s4, echo, b"xyz!", "4500002000054000400126d40a0100010a02000108000515004d000378797a21"),
+            (c6, s6, echo, b"xyz!", "60000000000c3a4020010db800010000000000000000001020010db800020000000000000000002080003129004d000378797a21"),
+            (c4, s4, tcp(TCP_SYN), b"", "4500002800054000400626c70a0100010a0200019c4001bb00000001000000025002faf002ef0000"),
+        ];
+        for (src, dst, l4, payload, expected) in cases {
+            let packet = inner_packet(src, dst, &l4, payload, 5, 0).unwrap();
+            assert_eq!(packet, hex(expected), "{l4:?} over {src}");
+        }
     }
 
     #[test]
