@@ -485,3 +485,72 @@ fn ring_state_survives_a_restarted_peer_and_corruption_is_detected() {
     tx.push(b"ok").unwrap();
     assert_eq!(rx.pop_into(&mut buf), Ok(Some(2)));
 }
+
+mod ring_model {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(usize),
+        Pop,
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        proptest::collection::vec(
+            prop_oneof![
+                3 => (0usize..1500).prop_map(Op::Push),
+                1 => (4000usize..4100).prop_map(Op::Push),
+                3 => Just(Op::Pop),
+            ],
+            1..300,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any interleaving of pushes and pops on a 4 KiB ring behaves like
+        /// a queue whose capacity is counted in 8-byte-padded records.
+        #[test]
+        fn ring_matches_a_queue_model(ops in ops()) {
+            let name = Name::new("model");
+            let seg = Segment::create(&name.0, &small(1)).unwrap();
+            let mut tx = seg.reply_ring_producer().unwrap();
+            let mut rx = seg.reply_ring_consumer().unwrap();
+            let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+            let record = |len: usize| (4 + len).next_multiple_of(8);
+            let mut buf = vec![0u8; 4096];
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Push(len) => {
+                        let msg: Vec<u8> = (0..len).map(|i| (i + n * 7) as u8).collect();
+                        let used: usize = model.iter().map(|m| record(m.len())).sum();
+                        let expected = if len > 4092 {
+                            Err(PushError::TooLarge { len, max: 4092 })
+                        } else if used + record(len) > 4096 {
+                            Err(PushError::Full)
+                        } else {
+                            Ok(())
+                        };
+                        prop_assert_eq!(tx.push(&msg), expected);
+                        if expected.is_ok() {
+                            model.push_back(msg);
+                        }
+                    }
+                    Op::Pop => {
+                        let got = rx.pop_into(&mut buf).unwrap();
+                        match model.pop_front() {
+                            Some(want) => {
+                                prop_assert_eq!(got, Some(want.len()));
+                                prop_assert_eq!(&buf[..want.len()], &want[..]);
+                            }
+                            None => prop_assert_eq!(got, None),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
