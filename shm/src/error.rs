@@ -43,6 +43,8 @@ pub enum ShmError {
     NoSuchWorker { index: usize, count: usize },
     #[error("the {what} of this segment is already held by another handle in this process")]
     HandleTaken { what: String },
+    #[error("another process holds the control side of segment {}: is a second tollgate-control running?", path.display())]
+    ControlRoleTaken { path: PathBuf },
     #[error("{what} kept changing for {waited_ms} ms: its writer may have died mid-update")]
     Busy { what: &'static str, waited_ms: u64 },
     #[error("{what}: {count} entries exceed the shared-memory maximum of {max}")]

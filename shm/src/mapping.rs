@@ -46,6 +46,9 @@ pub(crate) struct Mapping {
     pub(crate) layout: Layout,
     /// Ring ends handed out in this process (see `Segment::claim_*`).
     claims: Box<[AtomicBool]>,
+    /// Kept open for the control-role lock (`flock` belongs to this open file).
+    file: File,
+    control_locked: AtomicBool,
 }
 
 // SAFETY: the mapping is plain shared memory; all access through it is via
@@ -57,7 +60,7 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes of `file` read-write and shared.
     pub(crate) fn map(
-        file: &File,
+        file: File,
         path: &Path,
         len: usize,
         owner: bool,
@@ -90,6 +93,8 @@ impl Mapping {
             owner,
             layout,
             claims: (0..claim_count).map(|_| AtomicBool::new(false)).collect(),
+            file,
+            control_locked: AtomicBool::new(false),
         })
     }
 
@@ -134,6 +139,29 @@ impl Mapping {
         self.claims
             .get(index)
             .is_some_and(|c| !c.swap(true, Ordering::AcqRel))
+    }
+
+    /// Takes (once per mapping, held until it is unmapped) an exclusive
+    /// `flock` on the segment file, so only one process at a time can hold
+    /// the control plane's ring ends. Returns false if another open file of
+    /// this segment holds it.
+    pub(crate) fn lock_control_role(&self) -> std::io::Result<bool> {
+        if self.control_locked.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        // SAFETY: flock on a descriptor we own and keep open; no memory involved.
+        let rc = unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            // Two threads racing here both succeed: flock on one open file is idempotent.
+            self.control_locked.store(true, Ordering::Release);
+            return Ok(true);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(false)
+        } else {
+            Err(err)
+        }
     }
 
     /// Sizes the claim table once the layout is known (attach).

@@ -88,6 +88,14 @@ impl RingId {
         base + usize::from(!producer)
     }
 
+    /// Ends the control plane uses; one process at a time may hold them.
+    fn is_control_end(self, producer: bool) -> bool {
+        match self {
+            RingId::Command | RingId::Inject => producer,
+            RingId::Reply | RingId::Punt(_) => !producer,
+        }
+    }
+
     fn describe(self, producer: bool) -> String {
         let end = if producer { "producer" } else { "consumer" };
         match self {
@@ -145,7 +153,7 @@ impl Segment {
             .map_err(io_err("create", path))?;
         let mapped = file.set_len(layout.total_size as u64).and_then(|()| {
             Mapping::map(
-                &file,
+                file,
                 path,
                 layout.total_size,
                 true,
@@ -242,7 +250,7 @@ impl Segment {
                 path: path.to_path_buf(),
             });
         }
-        let mut map = Mapping::map(&file, path, len, false, Layout::default(), 0)
+        let mut map = Mapping::map(file, path, len, false, Layout::default(), 0)
             .map_err(io_err("map", path))?;
         let layout = Self::check_header(path, map.header(), len)?;
         map.claims_resize(claim_count(layout.config.workers));
@@ -591,6 +599,17 @@ impl Segment {
                 path: self.map.path.clone(),
                 detail: format!("{} outside the mapping", ring.describe(producer)),
             })?;
+        if ring.is_control_end(producer) {
+            let locked = self
+                .map
+                .lock_control_role()
+                .map_err(io_err("lock", &self.map.path))?;
+            if !locked {
+                return Err(ShmError::ControlRoleTaken {
+                    path: self.map.path.clone(),
+                });
+            }
+        }
         if !self.map.claim(claim) {
             return Err(ShmError::HandleTaken {
                 what: ring.describe(producer),

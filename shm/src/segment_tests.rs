@@ -554,3 +554,31 @@ mod ring_model {
         }
     }
 }
+
+#[test]
+fn only_one_process_at_a_time_holds_the_control_side() {
+    let name = Name::new("controllock");
+    let dp = Segment::create(&name.0, &small(2)).unwrap();
+    // Dataplane-side ends take no lock.
+    let _cmd_in = dp.command_ring_consumer().unwrap();
+    let first = Segment::attach(&name.0).unwrap();
+    let _cmd_out = first.command_ring_producer().unwrap();
+    // Another open of the segment (another control process) is refused,
+    // for every control-side end, but may still read statistics.
+    let second = Segment::attach(&name.0).unwrap();
+    for err in [
+        second.command_ring_producer().unwrap_err(),
+        second.reply_ring_consumer().unwrap_err(),
+        second.punt_ring_consumer(1).unwrap_err(),
+        second.inject_ring_producer().unwrap_err(),
+    ] {
+        assert!(matches!(err, ShmError::ControlRoleTaken { .. }), "{err}");
+        assert!(err.to_string().contains("second tollgate-control"), "{err}");
+    }
+    assert_eq!(second.counter_total(Counter::RxPackets), 0);
+    // The lock goes with the first control's mapping.
+    drop(_cmd_out);
+    drop(first);
+    assert!(second.command_ring_producer().is_ok());
+    assert!(second.punt_ring_consumer(1).is_ok());
+}
