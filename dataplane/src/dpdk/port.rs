@@ -43,6 +43,19 @@ pub struct PortInfo {
 }
 
 impl PortInfo {
+    /// The largest MTU ethdev will accept, by its own rule: `max_mtu` when the
+    /// driver set one, else `max_rx_pktlen` minus Ethernet header and CRC.
+    pub fn effective_max_mtu(&self) -> u16 {
+        const ETHER_OVERHEAD: u32 = 14 + 4;
+        let by_frame = self.max_rx_pktlen.saturating_sub(ETHER_OVERHEAD);
+        let by_frame = u16::try_from(by_frame).unwrap_or(u16::MAX);
+        if self.max_mtu != u16::MAX && u32::from(self.max_mtu) < self.max_rx_pktlen {
+            self.max_mtu
+        } else {
+            self.max_mtu.min(by_frame)
+        }
+    }
+
     /// True when the device can spread flows over queues by hash.
     pub fn supports_rss(&self) -> bool {
         self.flow_type_rss_offloads != 0
@@ -58,7 +71,8 @@ pub struct PortConfig {
     pub tx_queues: u16,
     /// Spread flows over RX queues by IP/UDP/TCP hash; the device must support RSS.
     pub rss: bool,
-    /// MTU to configure; `None` keeps the driver's default.
+    /// MTU to configure, checked against the driver's range; `None` keeps
+    /// the device's current MTU, clamped to that range.
     pub mtu: Option<u16>,
     /// RX offloads to enable.
     pub rx_offloads: u64,
@@ -293,9 +307,16 @@ impl Port {
         let mut conf = ffi::rte_eth_conf::default();
         conf.rxmode.offloads = cfg.rx_offloads;
         conf.txmode.offloads = cfg.tx_offloads;
-        if let Some(mtu) = cfg.mtu {
-            conf.rxmode.mtu = u32::from(mtu);
-        }
+        conf.rxmode.mtu = u32::from(match cfg.mtu {
+            Some(mtu) => mtu,
+            // ethdev would otherwise take the device's current MTU, which
+            // net_af_packet copies from a jumbo interface (9001) and then
+            // refuses (max 1500); it still moves jumbo frames when its ring
+            // frames and the mbufs are big enough.
+            None => self
+                .mtu()?
+                .clamp(info.min_mtu, info.effective_max_mtu().max(info.min_mtu)),
+        });
         if cfg.rss {
             conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf =
@@ -351,10 +372,13 @@ impl Port {
             }
         }
         if let Some(mtu) = cfg.mtu {
-            if mtu > info.max_mtu || mtu < info.min_mtu {
+            if mtu > info.effective_max_mtu() || mtu < info.min_mtu {
                 return Err(unsupported(format!(
                     "MTU {mtu} requested, driver {} accepts {}..={} (max frame {} bytes)",
-                    info.driver_name, info.min_mtu, info.max_mtu, info.max_rx_pktlen
+                    info.driver_name,
+                    info.min_mtu,
+                    info.effective_max_mtu(),
+                    info.max_rx_pktlen
                 )));
             }
         }
@@ -532,6 +556,15 @@ impl Port {
             },
             full_duplex: u32::from(link.link_duplex()) == ffi::RTE_ETH_LINK_FULL_DUPLEX,
         })
+    }
+
+    /// The current MTU.
+    pub fn mtu(&self) -> Result<u16, DpdkError> {
+        let mut mtu: u16 = 0;
+        // SAFETY: mtu is a valid out pointer.
+        let ret = unsafe { ffi::rte_eth_dev_get_mtu(self.id.0, &mut mtu) };
+        check(|| self.op("rte_eth_dev_get_mtu"), ret)?;
+        Ok(mtu)
     }
 
     /// Changes the MTU.
