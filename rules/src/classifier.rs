@@ -315,22 +315,28 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
         l4_b: u32,
     ) -> Option<u32> {
         let stride = self.summary_words + self.rule_words;
+        // Most selective fields first, so that the word loop can stop early.
         let offsets = [
-            self.endpoint.lookup(endpoint),
-            self.src.lookup(src),
             self.dst.lookup(dst),
+            self.l4_b.lookup(l4_b),
+            self.src.lookup(src),
+            self.endpoint.lookup(endpoint),
             self.protocol[usize::from(protocol)],
             self.l4_a.lookup(l4_a),
-            self.l4_b.lookup(l4_b),
         ];
         let sets = offsets.map(|o| &self.pool[o..o + stride]);
         for s in 0..self.summary_words {
             let mut candidates = sets.iter().fold(u64::MAX, |acc, b| acc & b[s]);
             while candidates != 0 {
                 let w = s * 64 + candidates.trailing_zeros() as usize;
-                let word = sets
-                    .iter()
-                    .fold(u64::MAX, |acc, b| acc & b[self.summary_words + w]);
+                let i = self.summary_words + w;
+                let mut word = sets[0][i];
+                for b in &sets[1..] {
+                    if word == 0 {
+                        break;
+                    }
+                    word &= b[i];
+                }
                 if word != 0 {
                     let dense = w * 64 + word.trailing_zeros() as usize;
                     return Some(self.rule_index[dense]);
