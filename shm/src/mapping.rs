@@ -1,7 +1,9 @@
 //! The memory mapping of one segment file and typed views into it.
 //!
-//! This file and `ring.rs` hold the crate's `unsafe`: mapping, unmapping and
-//! turning offsets into references to the all-atomic shared structures.
+//! With `ring.rs` (byte copies into ring data) and `clock.rs`
+//! (`clock_gettime`), this file holds the crate's `unsafe`: mapping,
+//! unmapping, `flock`, and turning offsets into references to the all-atomic
+//! shared structures.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
