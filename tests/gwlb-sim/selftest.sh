@@ -93,8 +93,9 @@ fi
 # 2. The capture decodes in tshark as GENEVE with the Amazon option class.
 if command -v tshark >/dev/null; then
     amazon=$(tshark -r "$work/returned.pcap" -Y 'geneve.option.class == 0x0108' 2>/dev/null | wc -l)
-    if [[ "$amazon" -ge 3000 ]]; then pass "tshark decodes $amazon returned frames as GENEVE with class 0x0108"
-    else fail "tshark found only $amazon GENEVE frames with class 0x0108"; fi
+    frames=$(tshark -r "$work/returned.pcap" 2>/dev/null | wc -l)
+    if [[ "$amazon" -eq 3000 && "$frames" -eq 3000 ]]; then pass "tshark decodes all $amazon returned frames as GENEVE with class 0x0108"
+    else fail "tshark: $amazon of $frames captured frames are GENEVE with class 0x0108 (want 3000 of 3000)"; fi
     # tshark as an independent judge of the simulator's inner checksums (one per frame).
     checks="-o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE"
     good=$(tshark -r "$work/returned.pcap" $checks -Y 'tcp.checksum.status == 1 || udp.checksum.status == 1 || icmp.checksum.status == 1 || icmpv6.checksum.status == 1' 2>/dev/null | wc -l)

@@ -94,7 +94,7 @@ enum Command {
         /// Every N-th flow carries an extra GENEVE option of an unknown class (0: never).
         #[arg(long, default_value_t = 0)]
         unknown_option_every: usize,
-        /// Write every received frame to this pcap file.
+        /// Write every returned GENEVE frame to this pcap file (for tshark).
         #[arg(long)]
         pcap_out: Option<PathBuf>,
         /// Write the summary as JSON to this file.

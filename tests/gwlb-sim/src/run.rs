@@ -185,15 +185,15 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                 continue;
             }
             let frame = &buf[..len.min(buf.len())];
+            if !verify::is_geneve_reply(frame) {
+                report.other_frames += 1;
+                continue;
+            }
             if let Some(w) = pcap.as_mut() {
                 if let Err(e) = w.write(frame) {
                     eprintln!("pcap write failed: {e}");
                     pcap = None;
                 }
-            }
-            if !verify::is_geneve_reply(frame) {
-                report.other_frames += 1;
-                continue;
             }
             report.returned += 1;
             let tagged = verify::read_tag(frame)

@@ -186,12 +186,12 @@ impl Session<'_> {
                 continue;
             }
             let frame = &self.buf[..len.min(self.buf.len())];
-            if let Some(w) = self.pcap.as_mut() {
-                w.write(frame).map_err(|e| e.to_string())?;
-            }
             if !verify::is_geneve_reply(frame) {
                 self.report.other_frames += 1;
                 continue;
+            }
+            if let Some(w) = self.pcap.as_mut() {
+                w.write(frame).map_err(|e| e.to_string())?;
             }
             if want(frame) {
                 return Ok(Some(frame.to_vec()));
