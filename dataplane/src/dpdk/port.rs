@@ -24,8 +24,12 @@ pub struct PortInfo {
     pub max_tx_queues: u16,
     /// Smallest MTU.
     pub min_mtu: u16,
-    /// Largest MTU the driver accepts through ethdev.
+    /// Largest MTU ethdev accepts, by its own rule: the driver's `max_mtu`
+    /// when it set one, else `max_rx_pktlen` minus Ethernet header and CRC
+    /// (net_af_packet: 1500, although it carries jumbo frames, see the docs).
     pub max_mtu: u16,
+    /// `max_mtu` as the driver reported it (`u16::MAX` when it set none).
+    pub driver_max_mtu: u16,
     /// Largest frame the device receives, in bytes.
     pub max_rx_pktlen: u32,
     /// RX offloads the port supports (`offload::RX_OFFLOAD_*`).
@@ -43,19 +47,6 @@ pub struct PortInfo {
 }
 
 impl PortInfo {
-    /// The largest MTU ethdev will accept, by its own rule: `max_mtu` when the
-    /// driver set one, else `max_rx_pktlen` minus Ethernet header and CRC.
-    pub fn effective_max_mtu(&self) -> u16 {
-        const ETHER_OVERHEAD: u32 = 14 + 4;
-        let by_frame = self.max_rx_pktlen.saturating_sub(ETHER_OVERHEAD);
-        let by_frame = u16::try_from(by_frame).unwrap_or(u16::MAX);
-        if self.max_mtu != u16::MAX && u32::from(self.max_mtu) < self.max_rx_pktlen {
-            self.max_mtu
-        } else {
-            self.max_mtu.min(by_frame)
-        }
-    }
-
     /// True when the device can spread flows over queues by hash.
     pub fn supports_rss(&self) -> bool {
         self.flow_type_rss_offloads != 0
@@ -288,7 +279,8 @@ impl Port {
             max_rx_queues: info.max_rx_queues,
             max_tx_queues: info.max_tx_queues,
             min_mtu: info.min_mtu,
-            max_mtu: info.max_mtu,
+            max_mtu: effective_max_mtu(info.max_mtu, info.max_rx_pktlen),
+            driver_max_mtu: info.max_mtu,
             max_rx_pktlen: info.max_rx_pktlen,
             rx_offload_capa: info.rx_offload_capa,
             tx_offload_capa: info.tx_offload_capa,
@@ -315,7 +307,7 @@ impl Port {
             // frames and the mbufs are big enough.
             None => self
                 .mtu()?
-                .clamp(info.min_mtu, info.effective_max_mtu().max(info.min_mtu)),
+                .clamp(info.min_mtu, info.max_mtu.max(info.min_mtu)),
         });
         if cfg.rss {
             conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
@@ -372,13 +364,10 @@ impl Port {
             }
         }
         if let Some(mtu) = cfg.mtu {
-            if mtu > info.effective_max_mtu() || mtu < info.min_mtu {
+            if mtu > info.max_mtu || mtu < info.min_mtu {
                 return Err(unsupported(format!(
                     "MTU {mtu} requested, driver {} accepts {}..={} (max frame {} bytes)",
-                    info.driver_name,
-                    info.min_mtu,
-                    info.effective_max_mtu(),
-                    info.max_rx_pktlen
+                    info.driver_name, info.min_mtu, info.max_mtu, info.max_rx_pktlen
                 )));
             }
         }
@@ -658,6 +647,18 @@ impl Drop for Port {
     }
 }
 
+/// ethdev's check (`eth_dev_get_overhead_len` in 22.11): the frame an MTU
+/// makes must fit `max_rx_pktlen`, with 18 bytes of overhead unless the
+/// driver's own `max_mtu` implies another.
+fn effective_max_mtu(driver_max_mtu: u16, max_rx_pktlen: u32) -> u16 {
+    const ETHER_OVERHEAD: u32 = 14 + 4;
+    if driver_max_mtu != u16::MAX && u32::from(driver_max_mtu) < max_rx_pktlen {
+        return driver_max_mtu;
+    }
+    let by_frame = max_rx_pktlen.saturating_sub(ETHER_OVERHEAD);
+    driver_max_mtu.min(u16::try_from(by_frame).unwrap_or(u16::MAX))
+}
+
 fn name_of(id: PortId) -> Option<String> {
     let mut buf = [0 as c_char; ffi::RTE_ETH_NAME_MAX_LEN as usize];
     // SAFETY: buf has RTE_ETH_NAME_MAX_LEN bytes, the size DPDK writes at most.
@@ -706,4 +707,19 @@ pub fn rx_offload_name(bit: u64) -> String {
 /// DPDK's name for one TX offload bit.
 pub fn tx_offload_name(bit: u64) -> String {
     offload_name(bit, ffi::rte_eth_dev_tx_offload_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::effective_max_mtu;
+
+    #[test]
+    fn effective_max_mtu_follows_ethdev() {
+        // net_af_packet: no max_mtu, 1518-byte frames.
+        assert_eq!(effective_max_mtu(u16::MAX, 1518), 1500);
+        // A NIC that states both: its max_mtu wins.
+        assert_eq!(effective_max_mtu(9702, 9728), 9702);
+        // net_ring style: nothing limiting.
+        assert_eq!(effective_max_mtu(u16::MAX, u32::MAX), u16::MAX);
+    }
 }
