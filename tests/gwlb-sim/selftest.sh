@@ -129,6 +129,11 @@ if [[ $rc -eq 2 ]] && grep -q "no ARP reply for 10.254.11.102 on $if_g within 2 
     pass "missing appliance: $(cat "$work/arp.txt")"
 else cat "$work/arp.txt"; fail "missing appliance not reported clearly (exit $rc)"; fi
 
+# 6b. A given appliance MAC skips ARP.
+mac=$(ip -n "$ns_a" -o link show "$if_a" | grep -o "link/ether [0-9a-f:]*" | cut -d" " -f2)
+if in_g "$sim" run --iface "$if_g" --appliance-mac "$mac" --count 100 >"$work/mac.txt"; then pass "run with --appliance-mac $mac"
+else cat "$work/mac.txt"; fail "run with --appliance-mac failed"; fi
+
 # 7. Firewall scenario: pass, drop and reject flows, IPv4 and IPv6.
 if in_g "$sim" scenario --iface "$if_g" --file "$here/scenarios/firewall-example.toml" \
     --unknown-option --json "$work/scenario.json" >"$work/scenario.txt"; then

@@ -53,6 +53,13 @@ struct Tunnel {
     /// This simulated GWLB node's address.
     #[arg(long, default_value = "10.254.11.60")]
     gwlb_ip: Ipv4Addr,
+    /// Use this appliance MAC instead of resolving it with ARP (aa:bb:cc:dd:ee:ff).
+    #[arg(long, value_parser = parse_mac_arg)]
+    appliance_mac: Option<[u8; 6]>,
+}
+
+fn parse_mac_arg(text: &str) -> Result<[u8; 6], String> {
+    rawsock::parse_mac(text).ok_or_else(|| format!("bad MAC {text:?}: expected aa:bb:cc:dd:ee:ff"))
 }
 
 #[derive(Subcommand)]
@@ -224,6 +231,7 @@ fn execute(cli: Cli) -> Result<bool, String> {
                 iface: tunnel.iface,
                 appliance: tunnel.appliance,
                 gwlb_ip: tunnel.gwlb_ip,
+                appliance_mac: tunnel.appliance_mac,
                 src_ip,
                 count,
                 duration: duration.map(|d| secs(d, "--duration")).transpose()?,
@@ -282,6 +290,7 @@ fn execute(cli: Cli) -> Result<bool, String> {
                 iface: tunnel.iface,
                 appliance: tunnel.appliance,
                 gwlb_ip: tunnel.gwlb_ip,
+                appliance_mac: tunnel.appliance_mac,
                 file,
                 json,
                 pcap_out,

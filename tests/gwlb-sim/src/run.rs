@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub iface: String,
     pub appliance: Ipv4Addr,
     pub gwlb_ip: Ipv4Addr,
+    /// Known appliance MAC; resolved with ARP when absent.
+    pub appliance_mac: Option<[u8; 6]>,
     pub src_ip: Option<Ipv4Addr>,
     pub count: Option<u64>,
     pub duration: Option<Duration>,
@@ -71,8 +73,10 @@ fn absorb_replies(gwlb_ip: Ipv4Addr) -> Option<UdpSocket> {
 pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     let socket = RawSocket::open(&opts.iface).map_err(|e| e.to_string())?;
     let _absorber = absorb_replies(opts.gwlb_ip);
-    let appliance_mac =
-        arp::resolve(&socket, opts.gwlb_ip, opts.appliance).map_err(|e| e.to_string())?;
+    let appliance_mac = match opts.appliance_mac {
+        Some(mac) => mac,
+        None => arp::resolve(&socket, opts.gwlb_ip, opts.appliance).map_err(|e| e.to_string())?,
+    };
     let mut traffic = opts.traffic.clone();
     traffic.gwlb_mac = socket.mac;
     traffic.appliance_mac = appliance_mac;

@@ -111,6 +111,8 @@ pub struct ScenarioOptions {
     pub iface: String,
     pub appliance: Ipv4Addr,
     pub gwlb_ip: Ipv4Addr,
+    /// Known appliance MAC; resolved with ARP when absent.
+    pub appliance_mac: Option<[u8; 6]>,
     pub file: PathBuf,
     pub json: Option<PathBuf>,
     pub pcap_out: Option<PathBuf>,
@@ -216,8 +218,10 @@ pub fn run(opts: ScenarioOptions) -> Result<ScenarioReport, String> {
     let socket = RawSocket::open(&opts.iface).map_err(|e| e.to_string())?;
     // Swallow replies locally so the kernel does not answer them with ICMP port unreachable.
     let _absorber = UdpSocket::bind((opts.gwlb_ip, GENEVE_PORT)).ok();
-    let appliance_mac =
-        arp::resolve(&socket, opts.gwlb_ip, opts.appliance).map_err(|e| e.to_string())?;
+    let appliance_mac = match opts.appliance_mac {
+        Some(mac) => mac,
+        None => arp::resolve(&socket, opts.gwlb_ip, opts.appliance).map_err(|e| e.to_string())?,
+    };
     socket
         .set_read_timeout(Duration::from_millis(10))
         .map_err(|e| e.to_string())?;
