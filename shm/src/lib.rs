@@ -9,6 +9,32 @@
 //! travels on the command and reply rings, [`PacketMeta`] what precedes a
 //! punted or injected packet. Forwarding never waits on control: every
 //! dataplane-side operation here is wait-free.
+//!
+//! ```
+//! use tollgate_shm::{Counter, PacketMeta, Segment, SegmentConfig};
+//! # let name = format!("doc-{}", std::process::id());
+//! // Dataplane: create, then hand each worker its stats block and punt producer.
+//! let dataplane = Segment::create(&name, &SegmentConfig { workers: 2, ..SegmentConfig::default() })?;
+//! let stats = dataplane.worker_stats(1)?;
+//! let mut punt = dataplane.punt_ring_producer(1)?;
+//! stats.add(Counter::RxPackets, 32);
+//! let packet = [0u8; 60];
+//! let meta = PacketMeta::for_packet(1, 0, &packet).expect("60 bytes fit");
+//! if punt.push_parts(&[&meta.encode(), &packet]).is_ok() {
+//!     stats.inc(Counter::Punted);
+//! }
+//!
+//! // Control: attach, sum counters, drain punted packets.
+//! let control = Segment::attach(&name)?;
+//! assert_eq!(control.counter_total(Counter::RxPackets), 32);
+//! let mut punted = control.punt_ring_consumer(1)?;
+//! let mut buf = vec![0u8; punted.max_message_len()];
+//! let len = punted.pop_into(&mut buf).expect("ring intact").expect("one message");
+//! let (meta, packet) = PacketMeta::decode(&buf[..len]).expect("valid header");
+//! assert_eq!((meta.worker, packet.len()), (1, 60));
+//! assert!(!control.is_stale());
+//! # Ok::<(), tollgate_shm::ShmError>(())
+//! ```
 
 mod clock;
 mod counter;
