@@ -76,7 +76,8 @@ pub struct Pipeline<'s, C: Classify> {
     pub(crate) stats: &'s WorkerStats,
     punt_budget: TokenBucket,
     /// Last endpoint seen and its stats slot: traffic comes from few endpoints.
-    pub(crate) endpoint_cache: (u64, tollgate_shm::EndpointSlot),
+    /// Empty until the first one, so that no slot is claimed for a made-up id.
+    pub(crate) endpoint_cache: Option<(u64, tollgate_shm::EndpointSlot)>,
 }
 
 impl<'s, C: Classify> Pipeline<'s, C> {
@@ -86,13 +87,12 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     ) -> Result<Self, tollgate_firewall::ConfigError> {
         let firewall = Firewall::new(config.firewall.clone())?;
         let punt_budget = TokenBucket::new(config.punt_rate_pps, config.punt_burst);
-        let endpoint_cache = (0, stats.endpoint_slot(0));
         Ok(Pipeline {
             config,
             firewall,
             stats,
             punt_budget,
-            endpoint_cache,
+            endpoint_cache: None,
         })
     }
 

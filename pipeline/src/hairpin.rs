@@ -103,16 +103,21 @@ impl<C: Classify> Pipeline<'_, C> {
             }
         };
         self.count_endpoint(endpoint, len as u64);
-        swap_outer(&mut buf[..len]);
+        swap_outer(&mut buf[..len], self.config.appliance_mac);
         Action::Transmit { len }
     }
 
     #[inline]
     fn count_endpoint(&mut self, endpoint: u64, bytes: u64) {
-        if self.endpoint_cache.0 != endpoint {
-            self.endpoint_cache = (endpoint, self.stats.endpoint_slot(endpoint));
-        }
-        self.stats.add_endpoint(self.endpoint_cache.1, 1, bytes);
+        let slot = match self.endpoint_cache {
+            Some((cached, slot)) if cached == endpoint => slot,
+            _ => {
+                let slot = self.stats.endpoint_slot(endpoint);
+                self.endpoint_cache = Some((endpoint, slot));
+                slot
+            }
+        };
+        self.stats.add_endpoint(slot, 1, bytes);
     }
 }
 
@@ -122,11 +127,15 @@ pub(crate) fn owner_of(hash: u32, workers: usize) -> usize {
     ((u64::from(hash) * workers as u64) >> 32) as usize
 }
 
-/// Swaps the Ethernet and outer IPv4 addresses (checksum-neutral).
+/// Swaps the Ethernet and outer IPv4 addresses (checksum-neutral). The
+/// Ethernet source is `mac` rather than the received destination, which
+/// may be broadcast or multicast (dispatch accepts those).
 #[inline]
-fn swap_outer(frame: &mut [u8]) {
+fn swap_outer(frame: &mut [u8], mac: [u8; 6]) {
     let mut eth = ethernet::Frame::new_unchecked(frame);
-    eth.swap_addrs();
+    let peer = eth.src_addr();
+    eth.set_dst_addr(peer);
+    eth.set_src_addr(mac);
     ipv4::Packet::new_unchecked(eth.payload_mut()).swap_addrs();
 }
 

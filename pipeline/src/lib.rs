@@ -27,3 +27,6 @@ mod rules_adapter;
 pub use dispatch::{Action, Pipeline, PipelineConfig, Prefix4};
 pub use punt_limit::TokenBucket;
 pub use rules_adapter::RuleSnapshot;
+
+#[cfg(test)]
+mod tests;
