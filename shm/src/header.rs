@@ -13,7 +13,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"TOLLGATE");
 
 /// Bump when any shared structure changes shape. Counter additions are
 /// caught separately by [`crate::COUNTER_SCHEMA`].
-pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 2;
 
 /// The dataplane's life cycle as published in the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +82,11 @@ pub(crate) struct DataplaneLive {
     pub link_speed_mbps: AtomicU64,
     pub rules_generation: AtomicU64,
     pub rules_load_time_ns: AtomicU64,
+    /// The data port's IPv4 address (low 32 bits) and MAC (low 48 bits),
+    /// each with bit 63 set once written: what the control plane's health
+    /// responder answers as.
+    pub appliance_ipv4: AtomicU64,
+    pub port_mac: AtomicU64,
 }
 
 /// Written by the control plane; its own cache line.

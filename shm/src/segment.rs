@@ -420,6 +420,32 @@ impl Segment {
         self.header().control.draining.load(Ordering::Acquire) != 0
     }
 
+    /// Dataplane only: the address and MAC the appliance answers as.
+    pub fn set_identity(&self, ipv4: [u8; 4], mac: [u8; 6]) {
+        const SET: u64 = 1 << 63;
+        let live = &self.header().dataplane;
+        let mut m = [0u8; 8];
+        m[2..].copy_from_slice(&mac);
+        live.appliance_ipv4
+            .store(SET | u64::from(u32::from_be_bytes(ipv4)), Ordering::Release);
+        live.port_mac
+            .store(SET | u64::from_be_bytes(m), Ordering::Release);
+    }
+
+    /// The appliance's IPv4 address and port MAC, once the dataplane has set them.
+    pub fn identity(&self) -> Option<([u8; 4], [u8; 6])> {
+        const SET: u64 = 1 << 63;
+        let live = &self.header().dataplane;
+        let ip = live.appliance_ipv4.load(Ordering::Acquire);
+        let mac = live.port_mac.load(Ordering::Acquire);
+        if ip & SET == 0 || mac & SET == 0 {
+            return None;
+        }
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&mac.to_be_bytes()[2..]);
+        Some(((ip as u32).to_be_bytes(), m))
+    }
+
     /// Control only.
     pub fn set_draining(&self, draining: bool) {
         self.header()

@@ -62,6 +62,16 @@ fn attach_sees_what_create_wrote_and_both_sides_write() {
     assert!(!dp.draining());
     ctl.set_draining(true);
     assert!(dp.draining());
+    assert_eq!(
+        ctl.identity(),
+        None,
+        "identity unset until the dataplane writes it"
+    );
+    dp.set_identity([10, 254, 11, 101], [0x02, 0, 0, 0xab, 0xcd, 0xef]);
+    assert_eq!(
+        ctl.identity(),
+        Some(([10, 254, 11, 101], [0x02, 0, 0, 0xab, 0xcd, 0xef]))
+    );
     assert!(!ctl.is_stale());
     assert!(!dp.is_stale());
 }
