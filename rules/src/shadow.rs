@@ -7,16 +7,20 @@
 
 use crate::error::Warning;
 use crate::model::Rule;
-use crate::space::RuleSpace;
+use crate::space::{Envelope, RuleSpace};
 
 pub(crate) fn shadow_warnings(rules: &[Rule], origin: &str) -> Vec<Warning> {
     let spaces: Vec<RuleSpace> = rules.iter().map(RuleSpace::of).collect();
+    let envelopes: Vec<Envelope> = spaces.iter().map(Envelope::of).collect();
     let mut warnings = Vec::new();
     for (j, later) in spaces.iter().enumerate() {
-        if let Some(i) = spaces[..j]
+        let covering = envelopes[..j]
             .iter()
-            .position(|earlier| later.is_covered_by(earlier))
-        {
+            .zip(&spaces[..j])
+            .position(|(envelope, earlier)| {
+                envelopes[j].may_be_covered_by(envelope) && later.is_covered_by(earlier)
+            });
+        if let Some(i) = covering {
             warnings.push(Warning {
                 origin: origin.to_owned(),
                 line: rules[j].line,

@@ -149,6 +149,7 @@ impl RuleSpace {
         if outer.protocol.is_some() && outer.protocol != self.protocol {
             return false;
         }
+
         if !is_subset(&self.endpoints, &outer.endpoints)
             || !is_subset(&self.l4_a, &outer.l4_a)
             || !is_subset(&self.l4_b, &outer.l4_b)
@@ -162,6 +163,53 @@ impl RuleSpace {
                 (None, _) => true,
                 (Some(_), None) => false,
                 (Some(m), Some(t)) => is_subset(&m.src, &t.src) && is_subset(&m.dst, &t.dst),
+            })
+    }
+}
+
+/// A rule's protocol and, per family, the span from lowest to highest
+/// source and destination address: a small, flat summary that rejects most
+/// pairs of the shadow check before the full comparison.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Envelope {
+    protocol: Option<u8>,
+    /// `[src_lo, src_hi, dst_lo, dst_hi]` per family.
+    families: [Option<[u128; 4]>; 2],
+}
+
+impl Envelope {
+    pub(crate) fn of(space: &RuleSpace) -> Envelope {
+        let span = |r: &Ranges<u128>| {
+            (
+                r.first().map_or(u128::MAX, |f| f.0),
+                r.last().map_or(0, |l| l.1),
+            )
+        };
+        Envelope {
+            protocol: space.protocol,
+            families: space.families.each_ref().map(|f| {
+                f.as_ref().map(|f| {
+                    let (s0, s1) = span(&f.src);
+                    let (d0, d1) = span(&f.dst);
+                    [s0, s1, d0, d1]
+                })
+            }),
+        }
+    }
+
+    /// False when `self` certainly is not covered by `outer`; true means "maybe".
+    #[inline]
+    pub(crate) fn may_be_covered_by(&self, outer: &Envelope) -> bool {
+        if outer.protocol.is_some() && outer.protocol != self.protocol {
+            return false;
+        }
+        self.families
+            .iter()
+            .zip(&outer.families)
+            .all(|(mine, theirs)| match (mine, theirs) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(m), Some(t)) => m[0] >= t[0] && m[1] <= t[1] && m[2] >= t[2] && m[3] <= t[3],
             })
     }
 }
