@@ -84,7 +84,9 @@ impl<C: Classify> Pipeline<'_, C> {
         let len = match decision.verdict {
             Verdict::Pass => {
                 self.stats.inc(Counter::VerdictPass);
-                payload_end
+                // The whole outer IPv4 packet, as its total length says (not
+                // cut at the UDP length, which would leave them disagreeing).
+                frame_len
             }
             Verdict::Drop(reason) => {
                 self.stats.inc(Counter::VerdictDrop);

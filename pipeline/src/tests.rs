@@ -97,12 +97,25 @@ id = "dns"                   # 4
 action = "pass"
 protocol = "udp"
 dst_port = 53
+
+[[rule]]
+id = "gre-reject"            # 5
+action = "reject"
+protocol = 47
+
+[[rule]]
+id = "ping6-reject"          # 6
+action = "reject"
+protocol = "icmpv6"
+icmp_type = 128
 "#;
 const RULE_DROP_BLOCKED: usize = 0;
 const RULE_WEB: usize = 1;
 const RULE_TELNET_REJECT: usize = 2;
 const RULE_SYSLOG_REJECT: usize = 3;
 const RULE_DNS: usize = 4;
+const RULE_GRE_REJECT: usize = 5;
+const RULE_PING6_REJECT: usize = 6;
 
 // ---------------------------------------------------------------------------
 // Frame builder (byte layouts)
@@ -1163,8 +1176,21 @@ fn hairpin_pass_table() {
         f.extend_from_slice(&[0xee; 4]);
         f
     };
+    // Bytes after the UDP datagram inside the outer IPv4 packet.
+    let ip_trailer = {
+        let mut f = gwlb_frame(&syn);
+        f.extend_from_slice(&[0xee; 4]);
+        let total = (f.len() - OUTER_IP) as u16;
+        put16(&mut f, OUTER_IP + 2, total);
+        refill_outer_ipv4_checksum(&mut f);
+        f
+    };
     let rows = [
         ("IPv4 TCP SYN", gwlb_frame(&syn)),
+        (
+            "outer IPv4 longer than its UDP datagram: the whole packet goes back",
+            ip_trailer,
+        ),
         ("IPv6 UDP", gwlb_frame(&udp_packet(V6, (5353, 53), 40))),
         (
             "IPv4 ICMP echo request",
@@ -1632,6 +1658,33 @@ fn reject_table() {
         .counts(&[(VerdictReject, 1)])
         .hits(&[(RULE_SYSLOG_REJECT, 1)]),
         Row::new(
+            "inner IPv4 with options: the quote covers them and 8 bytes more",
+            gwlb_frame(&ipv4_packet(
+                CLIENT4,
+                SERVER4,
+                PROTO_UDP,
+                &[1, 1, 1, 0],
+                &udp_packet(V4, (40000, 514), 30)[20..],
+            )),
+            icmp_prohibited(24 + 8),
+        )
+        .counts(&[(VerdictReject, 1)])
+        .hits(&[(RULE_SYSLOG_REJECT, 1)]),
+        Row::new(
+            "GRE (no ports): ICMP 3/13",
+            gwlb_frame(&V4.wrap(47, &pattern(24))),
+            icmp_prohibited(28),
+        )
+        .counts(&[(VerdictReject, 1)])
+        .hits(&[(RULE_GRE_REJECT, 1)]),
+        Row::new(
+            "ICMPv6 echo request: ICMPv6 1/1",
+            gwlb_frame(&icmp_packet(V6, 128, [0, 7, 0, 1], 16)),
+            icmp_prohibited(40 + 8 + 16),
+        )
+        .counts(&[(VerdictReject, 1)])
+        .hits(&[(RULE_PING6_REJECT, 1)]),
+        Row::new(
             "ICMP answer longer than the request, no tailroom: dropped",
             gwlb_frame(&udp_packet(V4, (40000, 514), 8)),
             Expect::Drop(DropFirewall),
@@ -1740,8 +1793,68 @@ fn stateful_sequence() {
             Expect::Drop(DropFirewall),
         )
         .counts(&[(VerdictDrop, 1), (DropFirewall, 1)]),
+        // now_ns reaches the firewall: an unanswered UDP flow lives 30 s.
+        pass(
+            "DNS query never answered",
+            gwlb_frame(&udp_packet(Addrs::V4(CLIENT4, DNS4), (5400, 53), 30)),
+        )
+        .hits(&[(RULE_DNS, 1)])
+        .at(1_000_000_000),
+        pass(
+            "the answered DNS flow (UDP stream, 120 s) passes 30 s on",
+            gwlb_frame(&udp_packet(Addrs::V4(DNS4, CLIENT4), (53, 5353), 90)),
+        )
+        .at(30_000_000_000),
+        Row::new(
+            "its answer 31 s later: the flow expired, the answer is a new flow, denied",
+            gwlb_frame(&udp_packet(Addrs::V4(DNS4, CLIENT4), (53, 5400), 90)),
+            Expect::Drop(DropFirewall),
+        )
+        .at(32_000_000_000)
+        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)]),
     ];
     run_sequence(config(), Some(FIREWALL_RULES), &rows);
+}
+
+#[test]
+fn rule_change_applies_on_rule_change_of_the_new_set() {
+    let syn = gwlb_frame(&tcp_packet(V4, (40000, 443), SYN, 100, 0, 0));
+    let syn_ack = gwlb_frame(&tcp_packet(
+        V4.reversed(),
+        (443, 40000),
+        SYN | ACK,
+        900,
+        101,
+        0,
+    ));
+    let ack = gwlb_frame(&tcp_packet(V4, (40000, 443), ACK, 101, 901, 0));
+    for (on_change, still_passes) in [("keep", true), ("revalidate", false), ("flush", false)] {
+        let v1 = format!("default_action = \"pass\"\non_rule_change = \"{on_change}\"\n");
+        let v2 = format!("default_action = \"drop\"\non_rule_change = \"{on_change}\"\n");
+        let stats = zeroed_stats();
+        let mut p = pipeline(&stats, config(), Some(&v1));
+        for frame in [&syn, &syn_ack] {
+            let row = Row::new(
+                "handshake under v1",
+                frame.clone(),
+                exactly(hairpinned(frame)),
+            )
+            .counts(&[(VerdictPass, 1)]);
+            run_row(&mut p, &stats, &row);
+        }
+        let s = Arc::new(RuleSnapshot::from_text(&v2, "test.toml", 2).expect("v2 parses"));
+        assert_eq!(s.generation, 2);
+        let fw_on_change = s.firewall_on_change();
+        p.set_rules(s, 2, fw_on_change);
+        assert_eq!(p.firewall().generation(), Some(2));
+        let row = if still_passes {
+            Row::new(on_change, ack.clone(), exactly(hairpinned(&ack))).counts(&[(VerdictPass, 1)])
+        } else {
+            Row::new(on_change, ack.clone(), Expect::Drop(DropFirewall))
+                .counts(&[(VerdictDrop, 1), (DropFirewall, 1)])
+        };
+        run_row(&mut p, &stats, &row);
+    }
 }
 
 // ---------------------------------------------------------------------------
