@@ -1,12 +1,15 @@
-//! The compiled classifier: first-match-wins over up to 16384 rules in a
-//! time that grows with the number of rules divided by 4096, not with it.
+//! The compiled classifier: first match wins, at a cost that grows with
+//! the number of rules divided by 64 in the worst case and barely at all in
+//! practice (measured: ~30 ns at 10 rules, ~60-80 ns at 1k, ~120-200 ns at
+//! 10k, against 1.3-3 us for a linear scan; `examples/classify_bench.rs`).
 //!
-//! # Design
+//! # Design: elementary intervals and aggregated bitsets
 //! Each packet is six keys: endpoint ID, source and destination address,
 //! protocol, and two L4 keys (ports, or ICMP type and code; see
 //! [`crate::space`]). Rules are compiled separately per IP family (IPv4
 //! addresses as u32 keys, IPv6 as u128), each family holding only the rules
-//! that can match it, renumbered densely in file order.
+//! that can match it, renumbered densely in file order. This also keeps an
+//! IPv4 rule from matching an IPv4-mapped address inside an IPv6 packet.
 //!
 //! Per field, the key space is cut at every rule boundary into elementary
 //! intervals (sorted start points, found by binary search; the protocol is a
@@ -15,29 +18,34 @@
 //! summary words followed by `W = ceil(rules/64)` rule words, summary bit `i`
 //! meaning "rule word `i` is not zero".
 //!
-//! Lookup: six binary searches, then AND the six summary words; for each
-//! surviving bit AND the six rule words; the lowest set bit is the first
-//! matching rule. With 10k rules that is 3 summary words and typically one
-//! or two rule words. No allocation, no locks; the structure is immutable
-//! after `compile`, so it is `Send + Sync` and shared by all workers.
+//! Lookup: six binary searches; AND the six summary words; for each
+//! surviving bit AND the six rule words, most selective field first and
+//! stopping at the first zero; the lowest set bit is the first matching rule.
+//! With 10k random rules that visits 3-4 rule words on average. No
+//! allocation, no locks; the structure is immutable after compilation, so it
+//! is `Send + Sync` and one snapshot is shared by all workers.
 //!
-//! Decision trees (HiCuts/HyperCuts) use less memory on large sets but cost
-//! more code and tuning; elementary intervals give an exact, easily tested
-//! structure with a predictable lookup.
+//! Decision trees (HiCuts/HyperCuts) can use less memory on large sets but
+//! need heuristics and replicate rules; elementary intervals give an exact
+//! structure with a predictable lookup, easy to test against the reference.
 //!
 //! # Memory
-//! Per family and field: up to `2r+1` intervals (16 B start + 4 B offset for
-//! IPv6 addresses), and one `(S + W) * 8` byte bitset per distinct interval
-//! content. Worst case is quadratic: 10k rules with all-distinct random
-//! prefixes and ports is about 20k bitsets of 1.3 KB per field; rule sets
-//! that reuse sets and ports share most bitsets. `memory_bytes` reports the
-//! real figure (the bench example prints it).
+//! Per family and field: up to `2r+1` intervals (one start key and one
+//! 8-byte offset each) and one `(S + W) * 8` byte bitset per distinct
+//! interval content. The bitsets make the worst case quadratic: 16384 rules
+//! for 16384 different hosts take 33 MiB; 10k random rules 18 MiB; 1k rules
+//! 0.3 MiB. Rules that share sets and ports share bitsets. `memory_bytes`
+//! gives the real figure, and [`Classifier::compile_within`] refuses a rule
+//! set whose tables would pass a budget, so an adversarial file fails to load
+//! instead of exhausting memory.
 //!
 //! # Fragments and unknown L4
-//! A later fragment (or any packet whose L4 header we do not read) has L4
-//! keys `L4_UNKNOWN`: it matches only rules without port or ICMP type/code
-//! constraints. The flow table is expected to give later fragments the
-//! verdict of their first fragment where it can.
+//! A later fragment (or any packet whose L4 header is not read) has L4 keys
+//! `L4_UNKNOWN`: it matches only rules without port or ICMP type/code
+//! constraints, like nftables' port matches fail on such packets. The flow
+//! table should give later fragments the verdict of their first fragment
+//! where it can. ICMP echo is keyed by its family's type (8/0 for IPv4,
+//! 128/129 for IPv6) with code 0.
 
 use crate::model::{Action, Rule, RuleSet};
 use crate::space::{family_index, merge, Ranges, RuleSpace, Step, L4_UNKNOWN};
