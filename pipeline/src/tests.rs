@@ -6,7 +6,7 @@
 //! transmitted are left untouched (the control plane or the owning worker
 //! gets them as they came).
 //!
-//! Frames are built here from byte layouts (the `build` section), not with
+//! Frames are built here from byte layouts ("Frame builder" below), not with
 //! the codec under test; outputs are read with `tollgate-wire`'s views and
 //! its checksum module.
 
@@ -247,12 +247,28 @@ fn udp_packet(a: Addrs, (sport, dport): (u16, u16), payload_len: usize) -> Vec<u
 
 /// An ICMP (IPv4) or ICMPv6 (IPv6) message of the given type in its packet.
 fn icmp_packet(a: Addrs, icmp_type: u8, rest: [u8; 4], payload_len: usize) -> Vec<u8> {
-    let mut m = vec![icmp_type, 0, 0, 0];
+    icmp_message(a, (icmp_type, 0), rest, &pattern(payload_len))
+}
+
+/// An ICMP or ICMPv6 message with the given body (e.g. a quoted packet).
+fn icmp_message(a: Addrs, (icmp_type, code): (u8, u8), rest: [u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut m = vec![icmp_type, code, 0, 0];
     m.extend_from_slice(&rest);
-    m.extend_from_slice(&pattern(payload_len));
+    m.extend_from_slice(body);
     let c = a.l4_checksum(a.icmp_protocol(), &m);
     put16(&mut m, 2, c);
     a.wrap(a.icmp_protocol(), &m)
+}
+
+/// An ICMP error from `a`'s destination back to its source quoting
+/// `offending` (IPv4: header + 8 bytes; IPv6: all of it).
+fn icmp_error_about(a: Addrs, offending: &[u8]) -> Vec<u8> {
+    match a {
+        // Fragmentation needed, MTU 1500.
+        Addrs::V4(..) => icmp_message(a.reversed(), (3, 4), [0, 0, 0x05, 0xdc], &offending[..28]),
+        // Packet too big, MTU 1280.
+        Addrs::V6(..) => icmp_message(a.reversed(), (2, 0), [0, 0, 0x05, 0x00], offending),
+    }
 }
 
 /// One GENEVE option: class, type, length in words, data.
@@ -1890,15 +1906,20 @@ fn owner_is_symmetric_and_steered_frames_stay() {
         let (fwd, rev) = ((30000 + i, 443), (443, 30000 + i));
         let endpoint = if i % 3 == 0 { ENDPOINT_A } else { ENDPOINT_B };
         let frame = |inner: Vec<u8>| gwlb_frame_from(endpoint, &inner);
+        let data = tcp_packet(a, fwd, ACK | PSH, 2, 51, 1400);
+        let query = udp_packet(a, fwd, 20);
+        // ICMP errors go to the owner of the flow they quote.
         let flows = [
             vec![
                 frame(tcp_packet(a, fwd, SYN, 1, 0, 0)),
                 frame(tcp_packet(a.reversed(), rev, SYN | ACK, 50, 2, 0)),
-                frame(tcp_packet(a, fwd, ACK, 2, 51, 0)),
+                frame(data.clone()),
+                frame(icmp_error_about(a, &data)),
             ],
             vec![
-                frame(udp_packet(a, fwd, 20)),
+                frame(query.clone()),
                 frame(udp_packet(a.reversed(), rev, 60)),
+                frame(icmp_error_about(a, &query)),
             ],
         ];
         for packets in &flows {
@@ -2027,4 +2048,54 @@ fn builder_sanity() {
         gwlb_frame(&tcp_packet(V4, (1, 2), ACK, 1, 1, 8500 - 40)).len(),
         14 + 20 + 8 + 40 + 8500
     );
+}
+
+#[test]
+fn endpoints_past_the_table_go_to_other() {
+    let stats = zeroed_stats();
+    let mut p = pipeline(&stats, config(), Some(PASS_ALL));
+    let extra = 3;
+    let mut other_bytes = 0;
+    for i in 0..(tollgate_shm::ENDPOINT_SLOTS + extra) as u64 {
+        let frame = gwlb_frame_from(0x0100 + i, &udp_packet(V4, (1000 + i as u16, 53), 8));
+        if i as usize >= tollgate_shm::ENDPOINT_SLOTS {
+            other_bytes += frame.len() as u64;
+        }
+        let want = hairpinned(&frame);
+        run_row(
+            &mut p,
+            &stats,
+            &Row::new("one endpoint more", frame, exactly(want)).counts(&[(VerdictPass, 1)]),
+        );
+    }
+    let slots: Vec<EndpointCount> = stats.endpoints().collect();
+    assert_eq!(slots.len(), tollgate_shm::ENDPOINT_SLOTS);
+    for (i, e) in slots.iter().enumerate() {
+        assert_eq!((e.endpoint_id, e.packets), (0x0100 + i as u64, 1));
+    }
+    assert_eq!(stats.other_endpoints(), (extra as u64, other_bytes));
+}
+
+#[test]
+fn gwlb_source_prefixes() {
+    // (prefix, length, address, contained)
+    let rows: &[([u8; 4], u8, [u8; 4], bool)] = &[
+        ([10, 254, 1, 0], 24, [10, 254, 1, 255], true),
+        ([10, 254, 1, 0], 24, [10, 254, 2, 0], false),
+        ([10, 254, 1, 77], 24, [10, 254, 1, 1], true),
+        ([10, 254, 128, 0], 20, [10, 254, 143, 255], true),
+        ([10, 254, 128, 0], 20, [10, 254, 144, 0], false),
+        ([10, 254, 1, 20], 32, [10, 254, 1, 20], true),
+        ([10, 254, 1, 20], 32, [10, 254, 1, 21], false),
+        ([0, 0, 0, 0], 0, [203, 0, 113, 9], true),
+        ([10, 0, 0, 0], 40, [10, 0, 0, 0], true),
+        ([10, 0, 0, 0], 40, [10, 0, 0, 1], false),
+    ];
+    for &(net, len, addr, want) in rows {
+        assert_eq!(
+            Prefix4::new(net, len).contains(addr),
+            want,
+            "{net:?}/{len} contains {addr:?}"
+        );
+    }
 }
