@@ -101,6 +101,12 @@ impl<C: Classify> Firewall<C> {
         self.tracker.table.memory_bytes()
     }
 
+    /// Occupied slots, counted by walking the table (a diagnostic for
+    /// tests and the control plane; `counters().active` is the cheap one).
+    pub fn occupied_slots(&self) -> usize {
+        self.tracker.table.occupied().count()
+    }
+
     /// Slots in the flow table (capacity plus headroom).
     pub fn slots(&self) -> usize {
         self.tracker.table.slots()

@@ -14,6 +14,7 @@ use tollgate_wire::summary::{
 };
 use tollgate_wire::InnerSummary;
 
+#[allow(unused_imports)]
 pub use tcp_flags::{ACK, FIN, PSH, RST, SYN};
 
 pub const SEC: u64 = 1_000_000_000;

@@ -1,0 +1,176 @@
+//! Table capacity: reclaim order when full, refusal, and bounded expiry.
+
+mod common;
+
+use common::*;
+use tollgate_firewall::{DropReason, FirewallConfig, FlowState, Verdict};
+
+fn client(i: u16) -> Addr {
+    (v4(10, 1, (i >> 8) as u8, i as u8), 10_000 + i)
+}
+fn server() -> Addr {
+    (v4(10, 2, 0, 1), 443)
+}
+
+/// A table of 8 flows (16 slots: every key can reach every slot) whose
+/// clock hand does no background work, so only inserts reclaim.
+fn tiny() -> FirewallConfig {
+    FirewallConfig {
+        capacity: 8,
+        expiry_slots_per_packet: 0,
+        reclaim_scan_slots: 16,
+        ..FirewallConfig::default()
+    }
+}
+
+fn established(i: u16) -> tollgate_wire::InnerSummary {
+    tcp(client(i), server(), ACK, 1, 1, 0)
+}
+
+#[test]
+fn established_flows_are_never_evicted() {
+    let mut fw = firewall(tiny(), TestRules::pass_all());
+    assert_eq!(fw.slots(), 16);
+    for i in 0..8 {
+        assert_eq!(fw.process(0, EP, &established(i)).verdict, Verdict::Pass);
+    }
+    let d = fw.process(SEC, EP, &tcp(client(100), server(), SYN, 1, 0, 0));
+    assert_eq!(d.verdict, Verdict::Drop(DropReason::TableFull));
+    assert!(!d.flow_created);
+    let c = fw.counters();
+    assert_eq!((c.refused, c.evicted, c.expired, c.active), (1, 0, 0, 8));
+    for i in 0..8 {
+        assert_eq!(
+            state_of(&fw, SEC, EP, &established(i)),
+            Some(FlowState::TcpEstablished)
+        );
+    }
+    // Existing flows still pass while the table is full.
+    assert_eq!(fw.process(SEC, EP, &established(3)).verdict, Verdict::Pass);
+}
+
+#[test]
+fn full_table_reclaims_expired_then_embryonic_then_refuses() {
+    let mut fw = firewall(tiny(), TestRules::pass_all());
+    for i in 0..6 {
+        fw.process(0, EP, &established(i));
+    }
+    let syn_sent = tcp(client(6), server(), SYN, 1, 0, 0);
+    let one_way_udp = udp(client(7), (server().0, 53));
+    fw.process(0, EP, &syn_sent);
+    fw.process(0, EP, &one_way_udp);
+    assert_eq!(fw.counters().active, 8);
+
+    // At 40 s the UDP flow (30 s) has expired, the SYN (120 s) has not.
+    let now = 40 * SEC;
+    let d = fw.process(now, EP, &tcp(client(20), server(), SYN, 1, 0, 0));
+    assert_eq!((d.verdict, d.flow_created), (Verdict::Pass, true));
+    assert_eq!((fw.counters().expired, fw.counters().evicted), (1, 0));
+    assert_eq!(
+        state_of(&fw, now, EP, &syn_sent),
+        Some(FlowState::TcpSynSent)
+    );
+
+    // Next, the live SYN_SENT flows are reclaimed, the older one first.
+    let d = fw.process(now, EP, &udp(client(21), (server().0, 53)));
+    assert_eq!(d.verdict, Verdict::Pass);
+    assert_eq!(fw.counters().evicted, 1);
+    assert_eq!(state_of(&fw, now, EP, &syn_sent), None);
+    let syn_20 = tcp(client(20), server(), SYN, 1, 0, 0);
+    assert_eq!(state_of(&fw, now, EP, &syn_20), Some(FlowState::TcpSynSent));
+
+    // Then the UDP single flow and the second SYN; then nothing is left.
+    fw.process(now, EP, &established(22));
+    fw.process(now, EP, &established(23));
+    assert_eq!(fw.counters().evicted, 3);
+    let d = fw.process(now, EP, &established(24));
+    assert_eq!(d.verdict, Verdict::Drop(DropReason::TableFull));
+    let c = fw.counters();
+    assert_eq!((c.refused, c.active), (1, 8));
+    assert_eq!(fw.occupied_slots(), 8);
+    for i in (0..6).chain(22..24) {
+        assert_eq!(
+            state_of(&fw, now, EP, &established(i)),
+            Some(FlowState::TcpEstablished)
+        );
+    }
+}
+
+#[test]
+fn denied_flows_are_not_remembered_when_full_and_not_counted_as_refused() {
+    let mut fw = firewall(tiny(), TestRules::tcp_port(443));
+    for i in 0..8 {
+        fw.process(0, EP, &established(i));
+    }
+    let d = fw.process(0, EP, &udp(client(50), server()));
+    assert_eq!(
+        (d.verdict, d.flow_created),
+        (Verdict::Drop(DropReason::RuleDenied), false)
+    );
+    assert_eq!(fw.counters().refused, 0);
+}
+
+#[test]
+fn a_table_fills_to_its_capacity() {
+    for capacity in [1_000u32, 20_000] {
+        let config = FirewallConfig {
+            capacity,
+            ..FirewallConfig::default()
+        };
+        let mut fw = firewall(config, TestRules::pass_all());
+        for i in 0..capacity {
+            let c = (
+                v4(10, (i >> 16) as u8, (i >> 8) as u8, i as u8),
+                1024 + (i % 7) as u16,
+            );
+            fw.process(0, EP, &tcp(c, server(), ACK, 1, 1, 0));
+        }
+        let counters = fw.counters();
+        assert_eq!(
+            (counters.refused, counters.active),
+            (0, u64::from(capacity))
+        );
+        let d = fw.process(0, EP, &tcp((v4(11, 0, 0, 1), 1), server(), ACK, 1, 1, 0));
+        assert_eq!(d.verdict, Verdict::Drop(DropReason::TableFull));
+        // 64-byte entries + 4-byte signatures, 25 % headroom: <= 86 B/flow.
+        assert!(fw.memory_bytes() as u64 <= 86 * u64::from(capacity) + 1024);
+    }
+}
+
+#[test]
+fn expiry_work_per_packet_is_bounded() {
+    let config = FirewallConfig {
+        capacity: 1_000,
+        expiry_slots_per_packet: 2,
+        ..FirewallConfig::default()
+    };
+    let mut fw = firewall(config, TestRules::pass_all());
+    for i in 0..500 {
+        fw.process(0, EP, &udp(client(i), server()));
+    }
+    assert_eq!(fw.counters().active, 500);
+    // Long after every flow expired, each packet removes at most two by
+    // the hand (and the new flows find free slots without reclaiming).
+    let later = 1_000 * SEC;
+    for n in 1..=10u64 {
+        fw.process(later, EP, &udp(client(1000 + n as u16), server()));
+        assert!(
+            fw.counters().expired <= 2 * n,
+            "packet {n}: {}",
+            fw.counters().expired
+        );
+    }
+    assert!(fw.counters().active > 400);
+    // An idle worker finishes the job in bounded steps.
+    let slots = fw.slots() as u32;
+    let mut removed = 0;
+    for _ in 0..slots.div_ceil(64) {
+        let r = fw.expire(later, 64);
+        assert!(r <= 64);
+        removed += r;
+    }
+    assert_eq!(fw.counters().active, 10);
+    assert_eq!(fw.counters().expired, 500);
+    assert!(removed > 0);
+    assert_eq!(fw.occupied_slots(), 10);
+}
