@@ -225,6 +225,17 @@ fn mbuf_length_operations(pool: &Mempool) {
     );
     assert_eq!(m.data(), b"X2345", "failed operations leave the data alone");
 
+    // In-place rewrite that grows the packet, then fix the length.
+    let room = m.data_with_tailroom_mut();
+    assert_eq!(room.len(), 2048 + 128 - 129);
+    assert_eq!(&room[..5], b"X2345");
+    room[5..8].copy_from_slice(b"678");
+    m.set_data_len(8).unwrap();
+    assert_eq!((m.data(), m.pkt_len()), (&b"X2345678"[..], 8));
+    assert!(m.set_data_len(2048 + 128 - 129 + 1).is_err());
+    m.set_data_len(5).unwrap();
+    assert_eq!(m.data(), b"X2345");
+
     assert_eq!(m.rss_hash(), None);
     assert_eq!(m.rx_ip_cksum(), CksumStatus::Unknown);
     m.set_tx_ipv4_cksum(14, 20);

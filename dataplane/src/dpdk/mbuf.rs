@@ -361,6 +361,42 @@ impl Mbuf {
         m.__bindgen_anon_3.tx_offload = 0;
     }
 
+    /// The first segment's bytes followed by its tailroom: for rewriting a
+    /// packet in place when the result may be longer. Only meaningful for a
+    /// single-segment packet; use [`Mbuf::set_data_len`] afterwards.
+    #[inline]
+    pub fn data_with_tailroom_mut(&mut self) -> &mut [u8] {
+        let m = self.m_mut();
+        let len = usize::from(m.buf_len).saturating_sub(usize::from(m.data_off));
+        // SAFETY: buf_addr + data_off .. buf_addr + buf_len lies inside the
+        // data buffer of the mbuf we own exclusively (&mut self); bytes past
+        // data_len are initialised memory of the pool (possibly stale).
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                len,
+            )
+        }
+    }
+
+    /// Sets the length of a single-segment packet after an in-place rewrite.
+    #[inline]
+    pub fn set_data_len(&mut self, len: usize) -> Result<(), MbufError> {
+        let chained = !self.is_contiguous();
+        let m = self.m_mut();
+        let room = usize::from(m.buf_len).saturating_sub(usize::from(m.data_off));
+        let len16 = u16::try_from(len).ok().filter(|_| len <= room && !chained);
+        let Some(len16) = len16 else {
+            return Err(MbufError::NoTailroom {
+                wanted: len.saturating_sub(usize::from(m.data_len)),
+                available: room.saturating_sub(usize::from(m.data_len)),
+            });
+        };
+        m.data_len = len16;
+        m.pkt_len = u32::from(len16);
+        Ok(())
+    }
+
     /// The raw pointer, still owned by `self`.
     #[inline]
     pub fn as_ptr(&self) -> *mut ffi::rte_mbuf {
