@@ -92,6 +92,11 @@ fn forwarding_loop_allocates_nothing_and_loses_nothing() {
             let d = m.data_mut();
             d[4] = d[4].wrapping_add(1);
         }
+        assert_eq!(
+            txq.tx_prepare(&mut burst),
+            0,
+            "net_ring has no prepare step"
+        );
         forwarded += txq.tx_burst(&mut burst) as u64;
         assert!(
             burst.is_empty(),

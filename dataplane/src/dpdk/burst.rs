@@ -159,6 +159,17 @@ impl<const N: usize> MbufBurst<N> {
         (self.pkts.as_mut_ptr(), self.len as u16)
     }
 
+    /// Frees the mbuf in slot `i` and closes the gap, keeping the order.
+    pub(crate) fn remove_and_free(&mut self, i: usize) {
+        debug_assert!(i < self.len);
+        let raw = self.pkts[i];
+        self.pkts.copy_within(i + 1..self.len, i);
+        self.len -= 1;
+        // SAFETY: slot i held an owned non-null mbuf, now unreachable from
+        // the burst; it is freed exactly once here.
+        drop(unsafe { Mbuf::from_raw(ptr::NonNull::new_unchecked(raw)) });
+    }
+
     /// Records that the first `k` mbufs were handed to the NIC: forget them
     /// and move the rest to the front, still owned.
     #[inline]

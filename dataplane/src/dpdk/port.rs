@@ -60,7 +60,8 @@ pub struct PortConfig {
     pub rx_queues: u16,
     /// TX queues (one per worker).
     pub tx_queues: u16,
-    /// Spread flows over RX queues by IP/UDP/TCP hash; the device must support RSS.
+    /// Spread flows over RX queues by IP/UDP/TCP hash. With more than one RX
+    /// queue the device must support RSS; with one it is ignored if not.
     pub rss: bool,
     /// MTU to configure, checked against the driver's range; `None` keeps
     /// the device's current MTU, clamped to that range.
@@ -309,7 +310,9 @@ impl Port {
                 .mtu()?
                 .clamp(info.min_mtu, info.max_mtu.max(info.min_mtu)),
         });
-        if cfg.rss {
+        // A single queue needs no RSS; a device without it keeps MQ_RX_NONE
+        // (validate refused RSS over several queues on such a device).
+        if cfg.rss && info.supports_rss() {
             conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf =
                 (offload::RSS_IP | offload::RSS_UDP | offload::RSS_TCP)

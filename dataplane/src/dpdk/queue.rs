@@ -91,6 +91,35 @@ impl TxQueue {
         self.queue
     }
 
+    /// Runs the driver's TX preparation (`rte_eth_tx_prepare`: fixes up
+    /// checksum-offload fields, checks segment limits) over the burst before
+    /// `tx_burst`. Packets the driver rejects are freed and removed, keeping
+    /// order; returns how many, for a drop counter. A no-op for drivers
+    /// without a prepare step.
+    #[inline]
+    pub fn tx_prepare<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
+        let mut start = 0;
+        let mut rejected = 0;
+        while start < burst.len() {
+            let (pkts, n) = burst.owned_raw();
+            let remaining = n - start as u16;
+            // SAFETY: port and queue set up; slots start..n hold owned mbufs;
+            // prepare only edits the packets, ownership stays with the burst.
+            let ok = unsafe {
+                ffi::rte_eth_tx_prepare(self.port.0, self.queue.0, pkts.add(start), remaining)
+            };
+            if ok >= remaining {
+                break;
+            }
+            // pkts[start + ok] is invalid for this driver: drop it, go on.
+            let bad = start + usize::from(ok);
+            burst.remove_and_free(bad);
+            rejected += 1;
+            start = bad;
+        }
+        rejected
+    }
+
     /// Hands the burst's mbufs to the NIC, front first. The `k` it accepts
     /// (returned) now belong to DPDK; the rest stay in the burst, moved to
     /// the front, for the caller to retry or `drop_unsent`.
