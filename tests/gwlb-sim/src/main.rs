@@ -4,6 +4,7 @@
 
 mod arp;
 mod checksum;
+mod matcher;
 mod pcap;
 mod rawsock;
 mod reflect;

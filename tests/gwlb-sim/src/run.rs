@@ -1,6 +1,6 @@
 //! `run`: sends GWLB traffic to the appliance and verifies every returned frame.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::arp;
+use crate::matcher::{InFlight, Matcher, Outcome};
 use crate::pcap::PcapWriter;
 use crate::rawsock::{Direction, RawSocket};
 use crate::report::{Corruption, Counts, RunReport, LIST_LIMIT};
@@ -35,14 +36,6 @@ pub struct RunOptions {
     pub pcap_out: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub settle: Duration,
-}
-
-/// A frame on its way: what it was and when it left.
-struct InFlight {
-    sent_at: Instant,
-    frame: Vec<u8>,
-    endpoint: usize,
-    inner_len: usize,
 }
 
 #[derive(Default)]
@@ -98,7 +91,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         expect: if opts.expect_reply { "reply" } else { "none" }.into(),
         ..Default::default()
     };
-    let mut seen: HashSet<u32> = HashSet::new();
+    let mut matcher = Matcher::new(run_nonce);
     let mut returned_endpoints = vec![0u64; endpoints];
     let mut returned_sizes: HashMap<usize, u64> = HashMap::new();
     let count = match (opts.count, opts.duration) {
@@ -172,7 +165,9 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             if let Some(t) = finished_at {
                 let all_back = opts.expect_reply
                     && pending.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
-                if all_back || t.elapsed() >= opts.settle {
+                // Once every frame is back, linger briefly so duplicates are still seen.
+                let grace = opts.settle.min(Duration::from_millis(50));
+                if (all_back && t.elapsed() >= grace) || t.elapsed() >= opts.settle {
                     break;
                 }
             }
@@ -200,39 +195,27 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                 }
             }
             report.returned += 1;
-            let tagged = verify::read_tag(frame)
-                .filter(|(nonce, _)| *nonce == run_nonce)
-                .map(|(_, seq)| seq);
-            let mut table = pending.lock().unwrap_or_else(|e| e.into_inner());
-            let seq = match tagged {
-                Some(seq) if table.contains_key(&seq) => Some(seq),
-                Some(seq) if seen.contains(&seq) => {
-                    report.duplicated += 1;
-                    continue;
+            let outcome = matcher.classify(
+                &mut pending.lock().unwrap_or_else(|e| e.into_inner()),
+                frame,
+            );
+            let (endpoint, inner_len, rtt) = match outcome {
+                Outcome::Matched {
+                    endpoint,
+                    inner_len,
+                    rtt,
+                    ..
+                } => {
+                    report.matched += 1;
+                    (endpoint, inner_len, rtt)
                 }
-                // Tag damaged: fall back to the outer IPv4 id, which carries the low 16 bits.
-                _ => verify::outer_ip_id(frame)
-                    .and_then(|id| table.keys().filter(|s| **s as u16 == id).min().copied()),
-            };
-            let Some(seq) = seq else {
-                report.unexpected += 1;
-                continue;
-            };
-            let Some(record) = table.remove(&seq) else {
-                continue;
-            };
-            drop(table);
-            seen.insert(seq);
-            returned_endpoints[record.endpoint] += 1;
-            *returned_sizes.entry(record.inner_len).or_default() += 1;
-            let rtt = record.sent_at.elapsed().as_micros() as u64;
-            report.rtt_max_us = report.rtt_max_us.max(rtt);
-            if record.frame.is_empty() {
-                continue;
-            }
-            match verify::verify_hairpin(&record.frame, frame) {
-                Ok(()) => report.matched += 1,
-                Err(mismatch) => {
+                Outcome::Corrupted {
+                    seq,
+                    endpoint,
+                    inner_len,
+                    rtt,
+                    mismatch,
+                } => {
                     report.corrupted += 1;
                     *report
                         .corrupted_by_layer
@@ -241,8 +224,20 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                     if report.corruptions.len() < LIST_LIMIT {
                         report.corruptions.push(Corruption { seq, mismatch });
                     }
+                    (endpoint, inner_len, rtt)
                 }
-            }
+                Outcome::Duplicate { .. } => {
+                    report.duplicated += 1;
+                    continue;
+                }
+                Outcome::Unexpected => {
+                    report.unexpected += 1;
+                    continue;
+                }
+            };
+            returned_endpoints[endpoint] += 1;
+            *returned_sizes.entry(inner_len).or_default() += 1;
+            report.rtt_max_us = report.rtt_max_us.max(rtt.as_micros() as u64);
         }
         sender.join().unwrap_or_default()
     });
