@@ -37,12 +37,27 @@ pub struct Eal {
 }
 
 impl Eal {
-    /// Starts EAL with `args` as its command line (`args[0]` is not a program
-    /// name: one is prepended). Only one call per process may succeed or even
-    /// be attempted; a second call returns [`DpdkError::EalAlreadyInitialised`].
+    /// Starts EAL with `args` as its command line. A first element that is
+    /// not an option (does not start with `-`) is taken as the program name;
+    /// otherwise "tollgate" is used. Only one call per process may succeed
+    /// or even be attempted; a second returns [`DpdkError::EalAlreadyInitialised`].
     pub fn init(args: &[String]) -> Result<Eal, DpdkError> {
         let mut argv_owned = Vec::with_capacity(args.len() + 1);
-        argv_owned.push(CString::from(c"tollgate"));
+        let args = match args.split_first() {
+            Some((program, rest)) if !program.starts_with('-') => {
+                argv_owned.push(CString::new(program.as_bytes()).map_err(|_| {
+                    DpdkError::InvalidArgument {
+                        op: "rte_eal_init".into(),
+                        reason: format!("program name {program:?} contains a NUL byte"),
+                    }
+                })?);
+                rest
+            }
+            _ => {
+                argv_owned.push(CString::from(c"tollgate"));
+                args
+            }
+        };
         for arg in args {
             let c = CString::new(arg.as_bytes()).map_err(|_| DpdkError::InvalidArgument {
                 op: "rte_eal_init".into(),
@@ -81,6 +96,21 @@ impl Eal {
                 text: strerror(errno),
                 hint: eal_hint(errno, args),
             });
+        }
+        if ret < argc - 1 {
+            // EAL stops at the first argument it does not take (getopt moves
+            // non-options to the end); they would be silently ignored.
+            let ignored: Vec<String> = argv[ret as usize + 1..argc as usize]
+                .iter()
+                .map(|&p| {
+                    // SAFETY: argv[..argc] are the valid C strings leaked
+                    // above (EAL only permutes the pointers).
+                    unsafe { std::ffi::CStr::from_ptr(p) }
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            eprintln!("rte_eal_init: arguments not used by EAL: {ignored:?}");
         }
         Ok(Eal {
             _main_thread_only: PhantomData,

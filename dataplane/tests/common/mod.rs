@@ -2,13 +2,15 @@
 
 use std::path::PathBuf;
 
-/// EAL arguments for a test process without hugepages: `--no-huge` cannot be
+/// EAL arguments (with a program name first, as `Eal::init` allows) for a
+/// test process without hugepages: `--no-huge` cannot be
 /// combined with `--in-memory` (EAL: "--legacy-mem is not compatible with
 /// --in-memory"), so `--no-shconf` and a per-process file prefix keep
 /// concurrent test processes apart instead.
 pub fn no_huge_args(tag: &str, extra: &[&str]) -> (Vec<String>, RuntimeDir) {
     let prefix = format!("tg_{tag}_{}", std::process::id());
     let mut args: Vec<String> = [
+        "tollgate-test",
         "--no-huge",
         "-m",
         "256",
