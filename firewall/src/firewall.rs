@@ -116,28 +116,56 @@ impl<C: Classify> Firewall<C> {
     /// No allocation, no syscall; bounded work (see the crate doc).
     #[inline]
     pub fn process(&mut self, now_ns: u64, endpoint: u64, pkt: &InnerSummary) -> Decision {
+        let prepared = self.prepare(endpoint, pkt);
+        self.process_prepared(now_ns, endpoint, pkt, &prepared)
+    }
+
+    /// First step of burst processing: key and hash `pkt` and start
+    /// loading its table buckets. For a burst, prepare every packet, then
+    /// [`Self::prefetch_flow`] every packet, then
+    /// [`Self::process_prepared`] every packet: the cache misses of the
+    /// whole burst then overlap instead of adding up.
+    #[inline]
+    pub fn prepare(&self, endpoint: u64, pkt: &InnerSummary) -> Prepared {
+        let (key, sender) = match pkt.l4 {
+            L4Summary::IcmpError { quoted, .. } => {
+                FlowKey::of_quoted(endpoint, pkt.version, &quoted)
+            }
+            _ => FlowKey::of_packet(endpoint, pkt),
+        };
+        let t = &self.tracker.table;
+        let hash = t.hash(&key);
+        t.prefetch(hash);
+        Prepared { key, sender, hash }
+    }
+
+    /// Second step of burst processing: start loading the flow entry (its
+    /// buckets should be in cache by now).
+    #[inline]
+    pub fn prefetch_flow(&self, prepared: &Prepared) {
+        self.tracker.table.prefetch_entry(prepared.hash);
+    }
+
+    /// [`Self::process`] with the work of [`Self::prepare`] already done.
+    /// `prepared` must come from `prepare(endpoint, pkt)` for this very
+    /// packet (otherwise the packet is decided as if it belonged to the
+    /// prepared packet's flow).
+    #[inline]
+    pub fn process_prepared(
+        &mut self,
+        now_ns: u64,
+        endpoint: u64,
+        pkt: &InnerSummary,
+        prepared: &Prepared,
+    ) -> Decision {
         let decision = match self.rules.as_deref() {
             None => Decision::drop(DropReason::NoRuleSet),
-            Some(rules) => self.tracker.decide(now_ns, endpoint, pkt, rules),
+            Some(rules) => self.tracker.decide(now_ns, endpoint, pkt, rules, prepared),
         };
         let c = &mut self.tracker.counters;
         c.count(&decision);
         c.active = u64::from(self.tracker.table.active());
         decision
-    }
-
-    /// Start loading the table buckets `pkt` will need; call for a whole
-    /// burst before processing it.
-    #[inline]
-    pub fn prefetch(&self, endpoint: u64, pkt: &InnerSummary) {
-        let key = match pkt.l4 {
-            L4Summary::IcmpError { quoted, .. } => {
-                FlowKey::of_quoted(endpoint, pkt.version, &quoted).0
-            }
-            _ => FlowKey::of_packet(endpoint, pkt).0,
-        };
-        let t = &self.tracker.table;
-        t.prefetch(t.hash(&key));
     }
 
     /// Expire up to `slots` slots' worth of flows (for a worker with idle
@@ -150,6 +178,15 @@ impl<C: Classify> Firewall<C> {
         t.counters.active = u64::from(t.table.active());
         removed
     }
+}
+
+/// A packet's flow key and hash, computed once for a burst (see
+/// [`Firewall::prepare`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared {
+    key: FlowKey,
+    sender: crate::key::Side,
+    hash: u64,
 }
 
 /// What a hit on an existing entry led to.
@@ -167,6 +204,7 @@ impl Tracker {
         endpoint: u64,
         pkt: &InnerSummary,
         rules: &C,
+        prepared: &Prepared,
     ) -> Decision {
         let now_tick = self.clock.advance(now_ns);
         let expired = self
@@ -178,10 +216,10 @@ impl Tracker {
         }
         match pkt.l4 {
             L4Summary::IcmpError { ref quoted, .. } => {
-                self.related(now_tick, endpoint, pkt, quoted)
+                self.related(now_tick, pkt, quoted, &prepared.key, prepared.hash)
             }
             L4Summary::IcmpOther { .. } => stateless(rules.classify(endpoint, pkt)),
-            _ => self.tracked(now_tick, endpoint, pkt, rules),
+            _ => self.tracked(now_tick, endpoint, pkt, rules, prepared),
         }
     }
 
@@ -191,9 +229,9 @@ impl Tracker {
         endpoint: u64,
         pkt: &InnerSummary,
         rules: &C,
+        prepared: &Prepared,
     ) -> Decision {
-        let (key, sender) = FlowKey::of_packet(endpoint, pkt);
-        let hash = self.table.hash(&key);
+        let Prepared { key, sender, hash } = *prepared;
         if let Some(slot) = self.table.find(&key, hash) {
             let hit = self.on_hit(slot, now_tick, endpoint, sender, pkt, rules);
             if let Hit::Decided(d) = hit {

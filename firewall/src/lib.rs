@@ -77,7 +77,7 @@ pub use classify::{Action, Classify, OnRuleChange, RuleMatch};
 pub use clock::TICK_NS;
 pub use config::{ConfigError, FirewallConfig, Timeouts};
 pub use decision::{Decision, DropReason, FirewallCounters, Verdict};
-pub use firewall::Firewall;
+pub use firewall::{Firewall, Prepared};
 pub use key::{key_hash, FlowKey, Side};
 pub use listing::{FlowFilter, FlowInfo, Prefix};
 pub use owner::owner_hash;

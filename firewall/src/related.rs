@@ -15,17 +15,16 @@ impl Tracker {
     pub(crate) fn related(
         &mut self,
         now_tick: u32,
-        endpoint: u64,
         pkt: &InnerSummary,
         quoted: &QuotedFlow,
+        key: &FlowKey,
+        hash: u64,
     ) -> Decision {
         let unrelated = Decision::drop(DropReason::IcmpErrorUnrelated);
         if pkt.dst != quoted.src {
             return unrelated;
         }
-        let (key, _) = FlowKey::of_quoted(endpoint, pkt.version, quoted);
-        let hash = self.table.hash(&key);
-        let Some(slot) = self.table.find(&key, hash) else {
+        let Some(slot) = self.table.find(key, hash) else {
             return unrelated;
         };
         let e = self.table.entry(slot);

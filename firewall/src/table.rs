@@ -242,6 +242,21 @@ impl FlowTable {
         prefetch_line(&self.sigs[b2]);
     }
 
+    /// Second prefetch stage, once the buckets are in cache: start loading
+    /// the entry whose signature matches (if any), so that the lookup that
+    /// follows touches only cached lines.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        let sig = Self::sig(hash);
+        let (b1, b2) = self.buckets(hash);
+        for b in [b1, b2] {
+            if let Some(i) = self.sigs[b].0.iter().position(|&s| s == sig) {
+                prefetch_line(&self.entries[b * BUCKET_SLOTS + i]);
+                return;
+            }
+        }
+    }
+
     /// The slot holding `key`, expired or not.
     #[inline]
     pub fn find(&self, key: &FlowKey, hash: u64) -> Option<usize> {
@@ -413,7 +428,12 @@ impl FlowTable {
         let len = self.entries.len();
         let count = (budget as usize).min(len);
         let start = self.hand;
-        self.hand = (self.hand + count) % len;
+        // No division on the per-packet path: the hand moves less than one
+        // table length per call.
+        self.hand += count;
+        if self.hand >= len {
+            self.hand -= len;
+        }
         ScanWindow { start, count, len }
     }
 
@@ -452,7 +472,10 @@ impl Iterator for ScanWindow {
             return None;
         }
         let slot = self.start;
-        self.start = (self.start + 1) % self.len;
+        self.start += 1;
+        if self.start == self.len {
+            self.start = 0;
+        }
         self.count -= 1;
         Some(slot)
     }

@@ -149,3 +149,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// The burst path (prepare all, prefetch all, process all) decides
+    /// exactly like packet-at-a-time processing.
+    #[test]
+    fn burst_processing_matches_one_by_one(
+        capacity in 1..24u32,
+        pkts in proptest::collection::vec((0..40_000u64, 1..3u64, packet()), 1..200),
+    ) {
+        let config = FirewallConfig { capacity, ..FirewallConfig::default() };
+        let mut one = firewall(config.clone(), TestRules::tcp_port(443));
+        let mut burst = firewall(config, TestRules::tcp_port(443));
+        let mut now = 0;
+        for chunk in pkts.chunks(8) {
+            now += chunk[0].0 * 1_000_000;
+            let expected: Vec<_> = chunk.iter().map(|(_, ep, p)| one.process(now, *ep, p)).collect();
+            let prepared: Vec<_> = chunk.iter().map(|(_, ep, p)| burst.prepare(*ep, p)).collect();
+            for p in &prepared {
+                burst.prefetch_flow(p);
+            }
+            let got: Vec<_> = chunk
+                .iter()
+                .zip(&prepared)
+                .map(|((_, ep, p), prep)| burst.process_prepared(now, *ep, p, prep))
+                .collect();
+            prop_assert_eq!(got, expected);
+        }
+        prop_assert_eq!(one.counters(), burst.counters());
+    }
+}
