@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use crate::verify::{self, Mismatch};
+use crate::verify::{self, Mismatch, TAG_LEN};
 use crate::wire::GENEVE_OFFSET;
 
 /// A frame on its way: what it was and when it left.
@@ -41,15 +41,16 @@ pub enum Outcome {
     Unexpected,
 }
 
-/// True when `reply` carries the same GENEVE header and options as `sent`.
-fn same_geneve(sent: &[u8], reply: &[u8]) -> bool {
-    match verify::Layout::parse(sent) {
-        Some(layout) => {
-            sent.get(GENEVE_OFFSET..layout.inner_start)
-                == reply.get(GENEVE_OFFSET..layout.inner_start)
-        }
-        None => false,
-    }
+/// True when `reply` plausibly answers `sent` although its tag could not be read where
+/// the reply's own layout puts it: the GENEVE header and options agree (the tag was damaged),
+/// or the tag sits intact where `sent` has it (a damaged GENEVE length moved the layout).
+fn same_request(sent: &[u8], reply: &[u8]) -> bool {
+    let Some(layout) = verify::Layout::parse(sent) else {
+        return false;
+    };
+    let geneve = GENEVE_OFFSET..layout.inner_start;
+    let tag = layout.payload_start..layout.payload_start + TAG_LEN;
+    sent.get(geneve.clone()) == reply.get(geneve) || sent.get(tag.clone()) == reply.get(tag)
 }
 
 pub struct Matcher {
@@ -70,19 +71,27 @@ impl Matcher {
         let tagged = verify::read_tag(frame)
             .filter(|(nonce, _)| *nonce == self.run_nonce)
             .map(|(_, seq)| seq);
+        let ip_id = verify::outer_ip_id(frame);
+        // The tag is trusted when the outer IPv4 ID (the sequence's low 16 bits) agrees, so a
+        // damaged tag that happens to name another pending frame is not believed.
+        let agrees = |seq: u32| ip_id == Some(seq as u16);
         let seq = match tagged {
-            Some(seq) if pending.contains_key(&seq) => Some(seq),
-            Some(seq) if self.answered.contains(&seq) => return Outcome::Duplicate { seq },
-            // Tag damaged: the outer IPv4 ID carries the sequence's low 16 bits, and the GENEVE
-            // header and options (endpoint, cookie) must agree, so that a straggler from
-            // another run is not taken for a damaged reply of this one.
-            _ => verify::outer_ip_id(frame).and_then(|id| {
-                pending
-                    .iter()
-                    .filter(|(s, r)| **s as u16 == id && same_geneve(&r.frame, frame))
-                    .map(|(s, _)| *s)
-                    .min()
-            }),
+            Some(seq) if agrees(seq) && pending.contains_key(&seq) => Some(seq),
+            Some(seq) if agrees(seq) && self.answered.contains(&seq) => {
+                return Outcome::Duplicate { seq }
+            }
+            // Otherwise look for a pending frame with this IPv4 ID whose GENEVE options or tag
+            // agree (so a straggler of another run is not taken for a damaged reply of this
+            // one); failing that, a readable tag alone (the ID itself may be damaged).
+            _ => ip_id
+                .and_then(|id| {
+                    pending
+                        .iter()
+                        .filter(|(s, r)| **s as u16 == id && same_request(&r.frame, frame))
+                        .map(|(s, _)| *s)
+                        .min()
+                })
+                .or(tagged.filter(|s| pending.contains_key(s))),
         };
         let Some((seq, record)) = seq.and_then(|s| pending.remove(&s).map(|r| (s, r))) else {
             return Outcome::Unexpected;
@@ -121,7 +130,7 @@ mod tests {
     use super::*;
     use crate::traffic::{Generator, Protocol, SizePlan, TrafficConfig};
     use crate::verify::{Layer, Layout};
-    use crate::wire::hairpin;
+    use crate::wire::{hairpin, OUTER_IP_OFFSET};
     use std::net::Ipv4Addr;
 
     fn sent(count: usize, nonce: u16, seed: u64) -> (Vec<Vec<u8>>, HashMap<u32, InFlight>) {
@@ -220,6 +229,52 @@ mod tests {
             );
         }
         assert_eq!(pending.len(), 10);
+    }
+
+    #[test]
+    fn damaged_geneve_length_is_corruption_of_the_right_frame() {
+        let (frames, mut pending) = sent(10, 7, 11);
+        let mut reply = hairpin(&frames[6]);
+        reply[GENEVE_OFFSET] ^= 0x01; // Opt Len: the reply's own layout is now wrong
+        match Matcher::new(7).classify(&mut pending, &reply) {
+            Outcome::Corrupted {
+                seq: 6, mismatch, ..
+            } => {
+                assert_eq!(
+                    (mismatch.offset, mismatch.layer),
+                    (GENEVE_OFFSET, Layer::GeneveHeader)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tag_damaged_into_another_pending_seq_is_not_believed() {
+        let (frames, mut pending) = sent(10, 7, 11);
+        let mut reply = hairpin(&frames[1]);
+        let seq_low = Layout::parse(&reply).unwrap().payload_start + 5;
+        reply[seq_low] ^= 0x02; // tag now names seq 3, which is still pending
+        match Matcher::new(7).classify(&mut pending, &reply) {
+            Outcome::Corrupted {
+                seq: 1, mismatch, ..
+            } => assert_eq!(mismatch.offset, seq_low),
+            other => panic!("{other:?}"),
+        }
+        assert!(pending.contains_key(&3));
+    }
+
+    #[test]
+    fn damaged_ip_id_is_corruption_found_by_the_tag() {
+        let (frames, mut pending) = sent(10, 7, 11);
+        let mut reply = hairpin(&frames[8]);
+        reply[OUTER_IP_OFFSET + 5] ^= 0x80;
+        match Matcher::new(7).classify(&mut pending, &reply) {
+            Outcome::Corrupted {
+                seq: 8, mismatch, ..
+            } => assert_eq!(mismatch.layer, Layer::OuterIpv4),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
