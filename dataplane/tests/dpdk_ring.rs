@@ -40,7 +40,7 @@ fn net_ring_loopback_without_leaks() {
     let (args, _runtime_dir) = eal_args();
     let eal = Eal::init(&args).expect("EAL starts with --no-huge");
 
-    second_init_is_an_error();
+    second_init_is_an_error(&args);
     unknown_port_names_the_existing_ones();
 
     let mut port = Port::by_name("net_ring0").expect("net_ring0 exists");
@@ -98,6 +98,9 @@ fn net_ring_loopback_without_leaks() {
     forward_like_a_worker(&pool, &mut rxq, &mut txq);
     assert_eq!(pool.in_use_count(), baseline, "leak after forwarding loop");
 
+    chained_packet_crosses_whole(&pool, &mut rxq, &mut txq);
+    assert_eq!(pool.in_use_count(), baseline, "leak after chained packet");
+
     partial_tx_keeps_the_rest(&pool, &mut rxq, &mut txq);
     assert_eq!(pool.in_use_count(), baseline, "leak after partial tx");
 
@@ -125,8 +128,8 @@ fn net_ring_loopback_without_leaks() {
     drop(eal);
 }
 
-fn second_init_is_an_error() {
-    let err = Eal::init(&eal_args().0).unwrap_err();
+fn second_init_is_an_error(args: &[String]) {
+    let err = Eal::init(args).unwrap_err();
     assert_eq!(err, DpdkError::EalAlreadyInitialised);
     assert!(err.to_string().contains("already initialised"), "{err}");
 }
@@ -272,6 +275,34 @@ fn mbuf_length_operations(pool: &Mempool) {
     assert!(burst.pop().is_some());
     assert!(burst.pop().is_none());
     assert_eq!(pool.in_use_count(), before);
+}
+
+/// A 3-segment packet goes through TX and RX and is freed as one.
+fn chained_packet_crosses_whole(pool: &Mempool, rxq: &mut RxQueue, txq: &mut TxQueue) {
+    let before = pool.in_use_count();
+    let mut head = Mbuf::alloc(pool).unwrap();
+    head.append(3).unwrap().copy_from_slice(b"abc");
+    for part in [&b"defg"[..], &b"hi"[..]] {
+        let mut seg = Mbuf::alloc(pool).unwrap();
+        seg.append(part.len()).unwrap().copy_from_slice(part);
+        head.chain(seg).expect("chain");
+    }
+    assert_eq!((head.nb_segs(), head.pkt_len(), head.data_len()), (3, 9, 3));
+    assert!(!head.is_contiguous());
+    assert_eq!(pool.in_use_count(), before + 3);
+    let mut burst = MbufBurst::<BURST>::new();
+    burst.push(head).unwrap();
+    assert_eq!(txq.tx_burst(&mut burst), 1);
+    assert_eq!(rxq.rx_burst(&mut burst), 1);
+    let m = burst.pop().unwrap();
+    let segs: Vec<&[u8]> = m.segments().collect();
+    assert_eq!(segs, vec![&b"abc"[..], &b"defg"[..], &b"hi"[..]]);
+    drop(m);
+    assert_eq!(
+        pool.in_use_count(),
+        before,
+        "freeing the head frees every segment"
+    );
 }
 
 fn fill(pool: &Mempool, burst: &mut MbufBurst<BURST>, range: std::ops::Range<usize>) {

@@ -397,6 +397,28 @@ impl Mbuf {
         Ok(())
     }
 
+    /// Appends `tail` (and its chain) as further segments. Gives `tail`
+    /// back if the chain would exceed DPDK's segment limit.
+    pub fn chain(&mut self, tail: Mbuf) -> Result<(), Mbuf> {
+        let tail_raw = tail.into_raw();
+        // SAFETY: both are owned valid mbufs; on success the head owns the
+        // tail (freed with it); on failure nothing changed.
+        let ret = unsafe { ffi::rte_pktmbuf_chain(self.raw.as_ptr(), tail_raw.as_ptr()) };
+        if ret != 0 {
+            // SAFETY: the chain was refused, so we still own the tail.
+            return Err(unsafe { Mbuf::from_raw(tail_raw) });
+        }
+        Ok(())
+    }
+
+    /// Each segment's bytes, in order (one item for a contiguous packet).
+    pub fn segments(&self) -> Segments<'_> {
+        Segments {
+            next: self.raw.as_ptr(),
+            _packet: std::marker::PhantomData,
+        }
+    }
+
     /// The raw pointer, still owned by `self`.
     #[inline]
     pub fn as_ptr(&self) -> *mut ffi::rte_mbuf {
@@ -418,5 +440,31 @@ fn cksum_status(flags: u64, mask: u64, good: u64, bad: u64) -> CksumStatus {
         f if f == good => CksumStatus::Good,
         f if f == bad => CksumStatus::Bad,
         _ => CksumStatus::None,
+    }
+}
+
+/// Iterator from [`Mbuf::segments`].
+pub struct Segments<'a> {
+    next: *const ffi::rte_mbuf,
+    _packet: std::marker::PhantomData<&'a Mbuf>,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.next.is_null() {
+            return None;
+        }
+        // SAFETY: `next` is a segment of the chain borrowed for 'a.
+        let seg = unsafe { &*self.next };
+        self.next = seg.next;
+        // SAFETY: as in `Mbuf::data`, for this segment.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                seg.buf_addr.cast::<u8>().add(usize::from(seg.data_off)),
+                usize::from(seg.data_len),
+            )
+        })
     }
 }

@@ -27,7 +27,7 @@ pub use eal::Eal;
 pub use error::DpdkError;
 pub use ids::{LcoreId, PortId, QueueId, SocketId};
 pub use lcore::LcoreExit;
-pub use mbuf::{CksumStatus, Mbuf, MbufError};
+pub use mbuf::{CksumStatus, Mbuf, MbufError, Segments};
 pub use mempool::Mempool;
 pub use port::{
     rx_offload_name, tx_offload_name, Link, Port, PortConfig, PortInfo, PortStats, Xstats,
