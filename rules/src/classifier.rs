@@ -15,8 +15,11 @@
 //! intervals (sorted start points, found by binary search; the protocol is a
 //! 256-entry table). Each interval points at a bitset of the rules whose
 //! range covers it. Identical bitsets are stored once. A bitset is `S`
-//! summary words followed by `W = ceil(rules/64)` rule words, summary bit `i`
-//! meaning "rule word `i` is not zero".
+//! summary words (summary bit `i`: "rule word `i` is not zero") followed by
+//! the `W = ceil(rules/64)` rule words (dense), or, when at most half of them
+//! are non-zero, only those (sparse, found by rank: a popcount of the
+//! summary). Fields where most rules are wildcards are dense; specific ones
+//! (one host, one port per rule) are sparse.
 //!
 //! Lookup: six binary searches; AND the six summary words; for each
 //! surviving bit AND the six rule words, most selective field first and
@@ -31,13 +34,14 @@
 //!
 //! # Memory
 //! Per family and field: up to `2r+1` intervals (one start key and one
-//! 8-byte offset each) and one `(S + W) * 8` byte bitset per distinct
-//! interval content. The bitsets make the worst case quadratic: 16384 rules
-//! for 16384 different hosts take 33 MiB; 10k random rules 18 MiB; 1k rules
-//! 0.3 MiB. Rules that share sets and ports share bitsets. `memory_bytes`
-//! gives the real figure, and [`Classifier::compile_within`] refuses a rule
-//! set whose tables would pass a budget, so an adversarial file fails to load
-//! instead of exhausting memory.
+//! 8-byte offset each) and one bitset per distinct interval content, of at
+//! most `(S + W) * 8` bytes. Dense bitsets make the worst case quadratic:
+//! 10k random rules with mostly-wildcard fields take 18 MiB, 1k 0.3 MiB;
+//! 16384 rules for 16384 different hosts take 0.9 MiB thanks to the sparse
+//! form (33 MiB without it). Rules that share sets and ports share bitsets.
+//! `memory_bytes` gives the real figure, and [`Classifier::compile_within`]
+//! refuses a rule set whose tables would pass a budget, so an adversarial
+//! file fails to load instead of exhausting memory.
 //!
 //! # Fragments and unknown L4
 //! A later fragment (or any packet whose L4 header is not read) has L4 keys
@@ -216,8 +220,8 @@ struct FamilyTable<A> {
     /// Dense family index to rule index in file order.
     rule_index: Vec<u32>,
     summary_words: usize,
-    rule_words: usize,
-    /// All distinct bitsets, each `summary_words + rule_words` long.
+    /// All distinct bitsets, each `summary_words` summary words followed by
+    /// the rule words the summary marks non-zero (see `PoolBuilder::intern`).
     pool: Vec<u64>,
     endpoint: Intervals<u64>,
     src: Intervals<A>,
@@ -301,7 +305,6 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
         Some(FamilyTable {
             rule_index: members.iter().map(|&(i, _)| i).collect(),
             summary_words,
-            rule_words,
             pool: pool.pool,
             endpoint,
             src,
@@ -322,7 +325,6 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
         l4_a: u32,
         l4_b: u32,
     ) -> Option<u32> {
-        let stride = self.summary_words + self.rule_words;
         // Most selective fields first, so that the word loop can stop early.
         let offsets = [
             self.dst.lookup(dst),
@@ -332,24 +334,43 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
             self.protocol[usize::from(protocol)],
             self.l4_a.lookup(l4_a),
         ];
-        let sets = offsets.map(|o| &self.pool[o..o + stride]);
-        for s in 0..self.summary_words {
-            let mut candidates = sets.iter().fold(u64::MAX, |acc, b| acc & b[s]);
+        let sets = offsets.map(|o| &self.pool[o >> 1..]);
+        let sparse = offsets.map(|o| o & 1 == 1);
+        let head = self.summary_words;
+        // Per sparse field, how many stored words precede summary word `s`.
+        let mut stored_before = [0usize; 6];
+        for s in 0..head {
+            let summaries = sets.map(|b| b[s]);
+            let mut candidates = summaries.iter().fold(u64::MAX, |acc, m| acc & m);
             while candidates != 0 {
-                let w = s * 64 + candidates.trailing_zeros() as usize;
-                let i = self.summary_words + w;
-                let mut word = sets[0][i];
-                for b in &sets[1..] {
+                let bit = candidates.trailing_zeros();
+                // Where rule word `s * 64 + bit` is stored: in place, or at its
+                // rank among the non-zero words.
+                let at = |k: usize| {
+                    if sparse[k] {
+                        let below = (1u64 << bit) - 1;
+                        head + stored_before[k] + (summaries[k] & below).count_ones() as usize
+                    } else {
+                        head + s * 64 + bit as usize
+                    }
+                };
+                let mut word = sets[0][at(0)];
+                for (k, b) in sets.iter().enumerate().skip(1) {
                     if word == 0 {
                         break;
                     }
-                    word &= b[i];
+                    word &= b[at(k)];
                 }
                 if word != 0 {
-                    let dense = w * 64 + word.trailing_zeros() as usize;
+                    let dense = (s * 64 + bit as usize) * 64 + word.trailing_zeros() as usize;
                     return Some(self.rule_index[dense]);
                 }
                 candidates &= candidates - 1;
+            }
+            for k in 0..6 {
+                if sparse[k] {
+                    stored_before[k] += summaries[k].count_ones() as usize;
+                }
             }
         }
         None
@@ -377,26 +398,37 @@ struct PoolBuilder {
 }
 
 impl PoolBuilder {
-    /// Offset of `bits` (rule words) in the pool, adding it with its summary
-    /// if new; `None` past the word limit.
+    /// Where the stored form of `bits` (all rule words) is, as
+    /// `pool offset << 1 | sparse`. Stored form: the summary words, then
+    /// either every rule word (dense) or, when at most half are non-zero,
+    /// only the non-zero ones in order (sparse: found by rank, saving memory
+    /// where rules are specific, e.g. one host each). Added if new; `None`
+    /// past the word limit.
     fn intern(&mut self, bits: &[u64]) -> Option<usize> {
-        if let Some(&o) = self.seen.get(bits) {
+        debug_assert_eq!(bits.len(), self.rule_words);
+        let non_zero = bits.iter().filter(|&&w| w != 0).count();
+        let sparse = non_zero * 2 <= bits.len();
+        let mut stored = vec![0u64; self.summary_words];
+        for (w, &word) in bits.iter().enumerate() {
+            if word != 0 {
+                stored[w / 64] |= 1 << (w % 64);
+            }
+            if word != 0 || !sparse {
+                stored.push(word);
+            }
+        }
+        // A dense form is longer than any sparse one, so the forms cannot collide.
+        if let Some(&o) = self.seen.get(&stored) {
             return Some(o);
         }
         let offset = self.pool.len();
-        if offset + self.summary_words + self.rule_words > self.limit_words {
+        if offset + stored.len() > self.limit_words {
             return None;
         }
-        let mut summary = vec![0u64; self.summary_words];
-        for (w, word) in bits.iter().enumerate() {
-            if *word != 0 {
-                summary[w / 64] |= 1 << (w % 64);
-            }
-        }
-        self.pool.extend_from_slice(&summary);
-        self.pool.extend_from_slice(bits);
-        self.seen.insert(bits.to_vec(), offset);
-        Some(offset)
+        self.pool.extend_from_slice(&stored);
+        let located = offset << 1 | usize::from(sparse);
+        self.seen.insert(stored, located);
+        Some(located)
     }
 
     /// Elementary intervals of one field; `per_rule[d]` are dense rule `d`'s merged ranges.
@@ -559,7 +591,7 @@ mod tests {
 
     #[test]
     fn compile_within_refuses_a_set_past_its_budget() {
-        // 600 rules with distinct destination ports: about 1200 distinct bitsets of 11 words.
+        // 600 rules with distinct destination ports: 600 distinct stored bitsets of 2 words.
         let rules: Vec<Rule> = (1..=600u16)
             .map(|p| {
                 let mut r = Rule::any(format!("r{p}"), Action::Pass);
@@ -573,11 +605,10 @@ mod tests {
             .collect();
         let set = RuleSet::from_rules(Action::Drop, OnRuleChange::Keep, rules);
         let needed = Classifier::compile(&set).memory_bytes();
-        assert_eq!(
-            Classifier::compile_within(&set, 64 * 1024).unwrap_err(),
-            TooLarge {
-                limit_bytes: 64 * 1024
-            }
+        let refused = Classifier::compile_within(&set, 4096);
+        assert!(
+            matches!(refused, Err(TooLarge { limit_bytes: 4096 })),
+            "compiled within 4 KiB"
         );
         let c = Classifier::compile_within(&set, needed).expect("fits in what compile used");
         let tcp = L4Summary::Tcp {
@@ -594,6 +625,40 @@ mod tests {
                 .rule,
             Some(9)
         );
+    }
+
+    #[test]
+    fn one_host_per_rule_is_stored_sparsely() {
+        let rules: Vec<Rule> = (0..2000u32)
+            .map(|i| {
+                let mut r = Rule::any(format!("h{i}"), Action::Pass);
+                let addr = ipv4_mapped((0x0a00_0000 + i).to_be_bytes());
+                r.dst = crate::model::AddrMatch::Cidrs(vec![crate::model::Cidr {
+                    version: IpVersion::V4,
+                    addr,
+                    prefix_len: 32,
+                }]);
+                r
+            })
+            .collect();
+        let c = Classifier::compile(&RuleSet::from_rules(
+            Action::Drop,
+            OnRuleChange::Keep,
+            rules,
+        ));
+        // Dense, the 2000 destination bitsets alone would take 2000 * 33 words * 8 B = 528 KB.
+        assert!(c.memory_bytes() < 150_000, "{} bytes", c.memory_bytes());
+        let mut p = pkt(
+            IpVersion::V4,
+            17,
+            Fragment::None,
+            L4Summary::Udp {
+                src_port: 1,
+                dst_port: 2,
+            },
+        );
+        p.dst = ipv4_mapped([10, 0, 7, 207]);
+        assert_eq!(c.classify(0, &p).rule, Some(7 * 256 + 207));
     }
 
     #[test]

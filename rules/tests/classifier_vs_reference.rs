@@ -41,6 +41,31 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Several rule words per bitset. Rules are scoped to endpoints in
+    /// blocks of 64, so endpoint bitsets hold one non-zero word and are
+    /// stored sparse (rank-indexed), next to dense ones for other fields.
+    #[test]
+    fn classifier_agrees_with_reference_on_hundreds_of_rules(
+        mut model in model_file(400),
+        mut packets in prop::collection::vec((packet(), 0u64..8, any::<bool>()), 200),
+    ) {
+        for (i, rule) in model.rules.iter_mut().enumerate() {
+            rule.endpoints = vec![1000 + (i / 64) as u64];
+        }
+        let packets: Vec<_> = packets
+            .drain(..)
+            .map(|((endpoint, pkt), block, scoped)| (if scoped { 1000 + block } else { endpoint }, pkt))
+            .collect();
+        let classifier = compile(&model);
+        for (endpoint, pkt) in &packets {
+            prop_assert_eq!(classifier.classify(*endpoint, pkt), model.reference(*endpoint, pkt), "packet {:?}", pkt);
+        }
+    }
+}
+
 /// More than 4096 rules: several summary words and many rule words.
 #[test]
 fn classifier_agrees_with_reference_on_a_large_set() {
