@@ -24,6 +24,8 @@ struct Opening {
     track_seq: u32,
     /// A FIN flag to record for the sender.
     sender_fin: bool,
+    /// A SYN with data (TCP Fast Open).
+    syn_data: bool,
 }
 
 impl Opening {
@@ -35,6 +37,7 @@ impl Opening {
             picked_up: false,
             track_seq: 0,
             sender_fin: false,
+            syn_data: false,
         }
     }
 }
@@ -65,11 +68,13 @@ impl Tracker {
                     picked_up: true,
                     track_seq: 0,
                     sender_fin: false,
+                    syn_data: false,
                 };
                 match seg.class {
                     TcpClass::Invalid => Plan::Drop(DropReason::TcpInvalid),
                     TcpClass::Syn => Plan::Open(Opening {
                         track_seq: seq,
+                        syn_data: payload_len > 0,
                         ..Opening::plain(FlowState::TcpSynSent)
                     }),
                     _ if !pickup => Plan::Drop(DropReason::MidStreamPickupOff),
@@ -182,6 +187,9 @@ impl Tracker {
                 if opening.picked_up {
                     flags |= flag::PICKED_UP;
                     self.counters.picked_up += 1;
+                }
+                if opening.syn_data {
+                    flags |= flag::SYN_DATA;
                 }
                 if opening.sender_fin {
                     flags |= if sender == Side::A {

@@ -42,6 +42,10 @@ pub(crate) mod flag {
     pub const FIN_B: u8 = 0x10;
     /// In LAST_ACK: the final ACK is expected from side A (else side B).
     pub const LAST_ACKER_A: u8 = 0x20;
+    /// In SYN_SENT: the SYN carried data (TCP Fast Open), so the SYN/ACK may
+    /// acknowledge more than the ISN. Shares its bit with `LAST_ACKER_A`,
+    /// which only LAST_ACK reads and which entering LAST_ACK always sets.
+    pub const SYN_DATA: u8 = 0x20;
     /// The flow was created from a mid-stream packet.
     pub const PICKED_UP: u8 = 0x40;
     /// ESTABLISHED: the initiator sent a new SYN (seq in `track_seq`); a

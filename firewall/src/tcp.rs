@@ -80,9 +80,11 @@ impl Segment {
             .wrapping_add(1)
     }
 
-    /// The handshake ACK: it acknowledges the SYN/ACK (ISN `isn`), and at
-    /// most a first window of data the responder may have sent with it
-    /// (TCP Fast Open); anything else is a blind guess.
+    /// A handshake acknowledgement: it acknowledges the SYN or SYN/ACK
+    /// whose ISN is `isn`, plus at most a first window of data sent with it
+    /// (TCP Fast Open); anything else is a blind guess. Used for the
+    /// SYN/ACK, the ACK that completes the handshake, and a RST in SYN_SENT
+    /// (RFC 793: acceptable if it acknowledges the SYN).
     fn acks_handshake(&self, isn: u32) -> bool {
         self.has_ack && self.ack.wrapping_sub(isn.wrapping_add(1)) <= HANDSHAKE_ACK_SLACK
     }
@@ -145,10 +147,7 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         return TcpStep::Drop(DropReason::TcpInvalid);
     }
     if seg.class == Rst {
-        if state == TcpSynSent
-            && !from_initiator
-            && !(seg.has_ack && seg.ack == e.track_seq.wrapping_add(1))
-        {
+        if state == TcpSynSent && !from_initiator && !seg.acks_handshake(e.track_seq) {
             return TcpStep::Drop(DropReason::TcpInvalidRst);
         }
         set(e, TcpClose);
@@ -156,11 +155,22 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
     }
 
     match (state, seg.class, from_initiator) {
-        (TcpSynSent, Syn, true) => e.track_seq = seg.seq,
+        (TcpSynSent, Syn, true) => {
+            e.track_seq = seg.seq;
+            if seg.payload_len > 0 {
+                e.flags |= flag::SYN_DATA;
+            }
+        }
         // Simultaneous open: passed, not modelled further.
         (TcpSynSent, Syn, false) => {}
         (TcpSynSent, SynAck, false) => {
-            if seg.ack != e.track_seq.wrapping_add(1) {
+            // After a SYN with data (TCP Fast Open) the ACK may cover it too.
+            let ok = if e.flags & flag::SYN_DATA != 0 {
+                seg.acks_handshake(e.track_seq)
+            } else {
+                seg.ack == e.track_seq.wrapping_add(1)
+            };
+            if !ok {
                 return TcpStep::Drop(DropReason::TcpInvalid);
             }
             set(e, TcpSynRecv);

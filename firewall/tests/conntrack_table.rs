@@ -78,6 +78,36 @@ fn rows() -> Vec<Row> {
     let b = ISN_S + 1;
     let mut rows = vec![
         row(
+            "tcp fast open: the SYN carries data, the SYN/ACK acknowledges it",
+            vec![
+                send(0, tcp(c, s, SYN, ISN_C, 0, 20), Pass, Some(TcpSynSent)),
+                send(
+                    1,
+                    tcp(s, c, SYN | ACK, ISN_S, ISN_C + 21, 0),
+                    Pass,
+                    Some(TcpSynRecv),
+                ),
+                send(
+                    2,
+                    tcp(c, s, ACK, ISN_C + 21, ISN_S + 1, 0),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+            ],
+        ),
+        row(
+            "a SYN/ACK acknowledging before the SYN is invalid",
+            vec![
+                send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+                send(
+                    1,
+                    tcp(s, c, SYN | ACK, ISN_S, ISN_C, 0),
+                    drop(DropReason::TcpInvalid),
+                    Some(TcpSynSent),
+                ),
+            ],
+        ),
+        row(
             "tcp handshake and data both ways",
             cat(vec![
                 handshake(c, s, 0),
@@ -209,7 +239,13 @@ fn rows() -> Vec<Row> {
                 ),
                 send(
                     2,
-                    tcp(s, c, RST | ACK, 0, ISN_C + 7, 0),
+                    tcp(s, c, RST | ACK, 0, ISN_C, 0),
+                    drop(DropReason::TcpInvalidRst),
+                    Some(TcpSynSent),
+                ),
+                send(
+                    2,
+                    tcp(s, c, RST | ACK, 0, ISN_C + (1 << 24), 0),
                     drop(DropReason::TcpInvalidRst),
                     Some(TcpSynSent),
                 ),
@@ -240,7 +276,13 @@ fn rows() -> Vec<Row> {
                 ),
                 send(
                     2,
-                    tcp(s, c, SYN | ACK, ISN_S, ISN_C + 5, 0),
+                    tcp(s, c, SYN | ACK, ISN_S, ISN_C, 0),
+                    drop(DropReason::TcpInvalid),
+                    Some(TcpSynSent),
+                ),
+                send(
+                    2,
+                    tcp(s, c, SYN | ACK, ISN_S, ISN_C + (1 << 24), 0),
                     drop(DropReason::TcpInvalid),
                     Some(TcpSynSent),
                 ),
