@@ -69,6 +69,7 @@ mod listing;
 mod new_flow;
 mod owner;
 mod related;
+mod rules_adapter;
 mod state;
 mod table;
 mod tcp;

@@ -60,12 +60,14 @@ pub struct FlowFilter {
 
 impl FlowFilter {
     pub fn matches(&self, key: &FlowKey) -> bool {
-        self.endpoint.is_none_or(|e| e == key.endpoint)
-            && self.protocol.is_none_or(|p| p == key.protocol)
+        self.endpoint.map_or(true, |e| e == key.endpoint)
+            && self.protocol.map_or(true, |p| p == key.protocol)
             && self
                 .address
-                .is_none_or(|p| p.contains(key.addr_a) || p.contains(key.addr_b))
-            && self.port.is_none_or(|p| p == key.port_a || p == key.port_b)
+                .map_or(true, |p| p.contains(key.addr_a) || p.contains(key.addr_b))
+            && self
+                .port
+                .map_or(true, |p| p == key.port_a || p == key.port_b)
     }
 }
 
