@@ -133,6 +133,17 @@ fn enter_last_ack(e: &mut FlowEntry, sender: Side, seg: &Segment) {
     e.track_seq = seg.fin_end();
 }
 
+/// In SYN_SENT: `seg` acknowledges the initiator's SYN, exactly, or after
+/// a SYN with data (TCP Fast Open) possibly that data too. Both the SYN/ACK
+/// and a RST from the responder must (RFC 793).
+fn acks_syn(e: &FlowEntry, seg: &Segment) -> bool {
+    if e.flags & flag::SYN_DATA != 0 {
+        seg.acks_handshake(e.track_seq)
+    } else {
+        seg.has_ack && seg.ack == e.track_seq.wrapping_add(1)
+    }
+}
+
 /// Apply `seg`, sent by `sender`, to the TCP flow `e`.
 pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
     use FlowState::*;
@@ -147,7 +158,7 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         return TcpStep::Drop(DropReason::TcpInvalid);
     }
     if seg.class == Rst {
-        if state == TcpSynSent && !from_initiator && !seg.acks_handshake(e.track_seq) {
+        if state == TcpSynSent && !from_initiator && !acks_syn(e, seg) {
             return TcpStep::Drop(DropReason::TcpInvalidRst);
         }
         set(e, TcpClose);
@@ -164,13 +175,7 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         // Simultaneous open: passed, not modelled further.
         (TcpSynSent, Syn, false) => {}
         (TcpSynSent, SynAck, false) => {
-            // After a SYN with data (TCP Fast Open) the ACK may cover it too.
-            let ok = if e.flags & flag::SYN_DATA != 0 {
-                seg.acks_handshake(e.track_seq)
-            } else {
-                seg.ack == e.track_seq.wrapping_add(1)
-            };
-            if !ok {
+            if !acks_syn(e, seg) {
                 return TcpStep::Drop(DropReason::TcpInvalid);
             }
             set(e, TcpSynRecv);

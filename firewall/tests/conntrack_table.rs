@@ -96,6 +96,18 @@ fn rows() -> Vec<Row> {
             ],
         ),
         row(
+            "tcp fast open: a RST may acknowledge the SYN's data",
+            vec![
+                send(0, tcp(c, s, SYN, ISN_C, 0, 20), Pass, Some(TcpSynSent)),
+                send(
+                    1,
+                    tcp(s, c, RST | ACK, 0, ISN_C + 21, 0),
+                    Pass,
+                    Some(TcpClose),
+                ),
+            ],
+        ),
+        row(
             "a SYN/ACK acknowledging before the SYN is invalid",
             vec![
                 send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
@@ -245,7 +257,7 @@ fn rows() -> Vec<Row> {
                 ),
                 send(
                     2,
-                    tcp(s, c, RST | ACK, 0, ISN_C + (1 << 24), 0),
+                    tcp(s, c, RST | ACK, 0, ISN_C + 5, 0),
                     drop(DropReason::TcpInvalidRst),
                     Some(TcpSynSent),
                 ),
