@@ -65,9 +65,14 @@ fn closures_run_on_the_worker_lcore_and_return_their_value() {
     assert_eq!(eal.wait(worker), Ok(7));
 
     // A panic in the closure is reported, not propagated across the FFI edge.
+    // (The default hook would print the intended panic as if it were a failure.)
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     eal.launch_on(worker, || panic!("worker failure on purpose"))
         .unwrap();
-    assert_eq!(eal.wait(worker), Err(DpdkError::LcorePanicked { lcore: 1 }));
+    let panicked = eal.wait(worker);
+    std::panic::set_hook(default_hook);
+    assert_eq!(panicked, Err(DpdkError::LcorePanicked { lcore: 1 }));
 
     // Workers use DPDK objects moved into them: mbufs from a shared pool,
     // allocated and freed on the worker (through its lcore cache).

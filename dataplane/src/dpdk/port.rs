@@ -159,6 +159,8 @@ pub struct Port {
     tx_ready: Vec<bool>,
     handed_out: Vec<bool>,
     started: bool,
+    /// ethdev control calls are not thread-safe: one thread drives a port.
+    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
 }
 
 impl Port {
@@ -233,6 +235,7 @@ impl Port {
             tx_ready: Vec::new(),
             handed_out: Vec::new(),
             started: false,
+            _not_sync: std::marker::PhantomData,
         })
     }
 
