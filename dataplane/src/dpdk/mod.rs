@@ -10,6 +10,18 @@
 //!
 //! Every fallible DPDK call maps to [`DpdkError`], which names the operation,
 //! its subject and DPDK's own error text.
+//!
+//! What the types enforce: one `Eal::init` per process; one [`Port`] handle
+//! per port and one handle per queue pair; RX queues keep their pool alive;
+//! a pool with mbufs still out is leaked rather than freed, and EAL cleanup
+//! is skipped while any pool lives; mbufs are freed exactly once, including
+//! those a partial `tx_burst` left in a burst.
+//! What callers must still order by hand: stop a port only after the
+//! workers polling its queues have returned ([`Eal::wait_all`]).
+//!
+//! Tests: `--no-huge` cannot be combined with `--in-memory` (EAL: "--legacy-mem
+//! is not compatible with --in-memory"); use `--no-huge --no-shconf
+//! --file-prefix=<unique>` or hugepages with `--in-memory`.
 
 mod burst;
 mod eal;
