@@ -102,6 +102,11 @@ impl Tracker {
             L4Summary::IcmpEcho { request: false, .. } => {
                 Plan::Drop(DropReason::UnsolicitedEchoReply)
             }
+            // TCP, UDP and ICMP always carry a header the codec reads; a
+            // summary without one (not a later fragment) is not trusted.
+            L4Summary::Other if matches!(pkt.protocol, 1 | 6 | 17 | 58) => {
+                Plan::Drop(DropReason::Inconsistent)
+            }
             L4Summary::Other => Plan::Open(Opening::plain(FlowState::Generic)),
             L4Summary::IcmpError { .. } | L4Summary::IcmpOther { .. } => {
                 Plan::Drop(DropReason::Inconsistent)

@@ -259,6 +259,10 @@ impl FlowTable {
                 return;
             }
         }
+        // A new flow: the slot an insert will most likely take.
+        if let Some(free) = self.empty_in(b1) {
+            prefetch_line(&self.entries[free]);
+        }
     }
 
     /// The slot holding `key`, expired or not.
@@ -496,4 +500,84 @@ fn prefetch_line<T>(p: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u32) -> FlowKey {
+        FlowKey {
+            endpoint: 7,
+            version: IpVersion::V4,
+            protocol: 17,
+            addr_a: 0xffff_0a00_0000 | u128::from(i),
+            port_a: (i % 13) as u16,
+            addr_b: 0xffff_0b00_0001,
+            port_b: 53,
+        }
+    }
+
+    #[test]
+    fn inserts_up_to_capacity_stay_findable_through_displacement() {
+        let mut t = FlowTable::new(400, 1);
+        assert_eq!(t.slots(), 504);
+        for i in 0..400 {
+            let k = key(i);
+            let h = t.hash(&k);
+            assert_eq!(t.find(&k, h), None);
+            let (slot, reclaimed) = t.insert(&k, h, 0, 0).expect("room below capacity");
+            assert_eq!(reclaimed, Reclaimed::Nothing);
+            // Mark it established so nothing may reclaim it.
+            t.entry_mut(slot).state = FlowState::TcpEstablished as u8;
+            t.entry_mut(slot).expires = u32::MAX;
+            // Every earlier key is still found where it now lives.
+            for j in (0..=i).step_by(37) {
+                let kj = key(j);
+                let slot = t.find(&kj, t.hash(&kj)).expect("still present");
+                assert_eq!(t.entry(slot).key(), kj);
+            }
+        }
+        assert_eq!(t.active(), 400);
+        let k = key(10_000);
+        assert_eq!(
+            t.insert(&k, t.hash(&k), 0, 64),
+            None,
+            "full of established flows"
+        );
+        for i in 0..400 {
+            let k = key(i);
+            let slot = t.find(&k, t.hash(&k)).unwrap();
+            t.remove(slot);
+            t.remove(slot);
+        }
+        assert_eq!(t.active(), 0);
+        assert_eq!(t.occupied().count(), 0);
+    }
+
+    #[test]
+    fn the_clock_hand_wraps_and_is_bounded() {
+        let mut t = FlowTable::new(8, 1);
+        let slots = t.slots();
+        for i in 0..8 {
+            let k = key(i);
+            let (slot, _) = t.insert(&k, t.hash(&k), 0, 0).unwrap();
+            t.entry_mut(slot).state = FlowState::UdpSingle as u8;
+            t.entry_mut(slot).expires = 5;
+        }
+        assert_eq!(t.expire_step(4, slots as u32), 0, "not yet expired");
+        let mut removed = 0;
+        for _ in 0..slots {
+            let r = t.expire_step(5, 1);
+            assert!(r <= 1);
+            removed += r;
+        }
+        assert_eq!(removed, 8);
+        assert_eq!(t.hand, 0, "one full turn");
+        assert_eq!(
+            t.expire_step(5, u32::MAX),
+            0,
+            "budget capped at the table size"
+        );
+    }
 }

@@ -498,6 +498,9 @@ fn rows() -> Vec<Row> {
                 send(0, other(c.0, s.0, 47), Pass, Some(Generic)),
                 send(1, other(s.0, c.0, 47), Pass, Some(Generic)),
                 look(1, other(c.0, s.0, 50), None),
+                // A TCP or UDP summary without its header opens nothing.
+                send(2, other(c.0, s.0, 6), drop(DropReason::Inconsistent), None),
+                send(2, other(c.0, s.0, 17), drop(DropReason::Inconsistent), None),
             ],
         ),
         row(
