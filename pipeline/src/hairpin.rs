@@ -34,7 +34,15 @@ fn firewall_drop(reason: DropReason) -> Counter {
     match reason {
         DropReason::NoRuleSet => Counter::DropNoRuleSet,
         DropReason::TableFull => Counter::DropFlowTableFull,
-        _ => Counter::DropFirewall,
+        DropReason::RuleDenied => Counter::DropRuleDenied,
+        DropReason::Flushed => Counter::DropFlushed,
+        DropReason::MidStreamPickupOff => Counter::DropPickupOff,
+        DropReason::TcpInvalid => Counter::DropTcpInvalid,
+        DropReason::TcpInvalidRst => Counter::DropTcpInvalidRst,
+        DropReason::UnsolicitedEchoReply => Counter::DropUnsolicitedEchoReply,
+        DropReason::IcmpErrorUnrelated => Counter::DropIcmpErrorUnrelated,
+        DropReason::Fragment => Counter::DropInnerFragment,
+        DropReason::Inconsistent => Counter::DropFirewall,
     }
 }
 

@@ -96,6 +96,14 @@ counters! {
     MalformedInnerIp: Counter "tollgate_dropped_packets_total" {"reason" = "malformed", "layer" = "inner_ip"} "Packets dropped by the dataplane, by reason.";
     DropTxFull: Counter "tollgate_dropped_packets_total" {"reason" = "tx_full"} "Packets dropped by the dataplane, by reason.";
     DropFirewall: Counter "tollgate_dropped_packets_total" {"reason" = "firewall"} "Packets dropped by the dataplane, by reason.";
+    DropRuleDenied: Counter "tollgate_dropped_packets_total" {"reason" = "rule_denied"} "Packets dropped by the dataplane, by reason.";
+    DropFlushed: Counter "tollgate_dropped_packets_total" {"reason" = "flow_flushed"} "Packets dropped by the dataplane, by reason.";
+    DropPickupOff: Counter "tollgate_dropped_packets_total" {"reason" = "mid_stream_pickup_off"} "Packets dropped by the dataplane, by reason.";
+    DropTcpInvalid: Counter "tollgate_dropped_packets_total" {"reason" = "tcp_invalid"} "Packets dropped by the dataplane, by reason.";
+    DropTcpInvalidRst: Counter "tollgate_dropped_packets_total" {"reason" = "tcp_invalid_rst"} "Packets dropped by the dataplane, by reason.";
+    DropUnsolicitedEchoReply: Counter "tollgate_dropped_packets_total" {"reason" = "unsolicited_echo_reply"} "Packets dropped by the dataplane, by reason.";
+    DropIcmpErrorUnrelated: Counter "tollgate_dropped_packets_total" {"reason" = "icmp_error_unrelated"} "Packets dropped by the dataplane, by reason.";
+    DropInnerFragment: Counter "tollgate_dropped_packets_total" {"reason" = "inner_fragment"} "Packets dropped by the dataplane, by reason.";
     DropNoRuleSet: Counter "tollgate_dropped_packets_total" {"reason" = "no_rule_set"} "Packets dropped by the dataplane, by reason.";
     DropFlowTableFull: Counter "tollgate_dropped_packets_total" {"reason" = "flow_table_full"} "Packets dropped by the dataplane, by reason.";
     DropMultiSegment: Counter "tollgate_dropped_packets_total" {"reason" = "multi_segment"} "Packets dropped by the dataplane, by reason.";

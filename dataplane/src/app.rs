@@ -1,0 +1,473 @@
+//! The dataplane process: start-up in order (config, rules, EAL, port,
+//! shared memory, workers), the main lcore's housekeeping loop, and a
+//! clean stop on SIGINT/SIGTERM.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tollgate_firewall::FirewallConfig;
+use tollgate_pipeline::{Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
+use tollgate_shm::message::{Command, Reply, Request, Response};
+use tollgate_shm::{
+    Consumer, Counter, DataplaneState, LinkStatus, PortCounters, Producer, Segment, SegmentConfig,
+};
+
+use crate::clock::TscClock;
+use crate::config::Config;
+use crate::dpdk::{Eal, Mempool, Port, PortConfig, QueueId, SocketId};
+use crate::worker::{Shared, Worker, BURST};
+
+/// Usable bytes per mbuf: a 9001-byte MTU frame plus Ethernet header, with
+/// room for net_af_packet's frame size (see configs/dataplane.toml).
+pub const MBUF_DATA_ROOM: u16 = 9216;
+/// DPDK's default headroom in front of the data.
+const MBUF_HEADROOM: u16 = 128;
+
+/// A start-up failure: printed as one line, exit code 1 (2 for config).
+#[derive(Debug)]
+pub struct StartError {
+    pub exit_code: i32,
+    pub message: String,
+}
+
+fn fail(message: impl Into<String>) -> StartError {
+    StartError {
+        exit_code: 1,
+        message: message.into(),
+    }
+}
+
+static STOP_SIGNAL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP_SIGNAL.store(true, Ordering::Relaxed);
+}
+
+fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe).
+        unsafe { libc::signal(sig, on_stop_signal as *const () as libc::sighandler_t) };
+    }
+}
+
+pub struct Options {
+    pub config: PathBuf,
+    pub stats_out: Option<PathBuf>,
+}
+
+pub fn run(opts: &Options) -> Result<(), StartError> {
+    let config = Config::load(&opts.config).map_err(|e| StartError {
+        exit_code: 2,
+        message: e.to_string(),
+    })?;
+    let initial_rules = match config.rules_path(&opts.config) {
+        Some(path) => Some(load_rules_file(&path)?),
+        None => None,
+    };
+    install_signal_handlers();
+
+    let mut eal_args = vec!["tollgate-dataplane".to_string()];
+    eal_args.extend(config.eal.args.iter().cloned());
+    let eal = Eal::init(&eal_args).map_err(|e| fail(format!("EAL: {e}")))?;
+    let lcores = eal.worker_lcores();
+    if lcores.is_empty() {
+        return Err(fail(
+            "EAL: no worker lcores: list at least two lcores (the first is the main lcore), e.g. --lcores=0@0,1@1",
+        ));
+    }
+    let workers = lcores.len();
+
+    let mut port = Port::by_name(&config.port.device).map_err(|e| fail(format!("port: {e}")))?;
+    let info = port.info().map_err(|e| fail(format!("port: {e}")))?;
+    let rss = config.port.rss && workers > 1 && info.supports_rss();
+    // Some virtual devices (net_af_packet) refuse jumbo MTUs through ethdev
+    // yet carry them when their frame size allows; do not ask for more than
+    // the driver says it takes.
+    let mtu = (info.max_mtu >= config.port.mtu).then_some(config.port.mtu);
+    port.configure(&PortConfig {
+        rx_queues: workers as u16,
+        tx_queues: workers as u16,
+        rss,
+        mtu,
+        rx_offloads: 0,
+        tx_offloads: 0,
+    })
+    .map_err(|e| fail(format!("port: {e}")))?;
+    let mac = port.mac_addr().map_err(|e| fail(format!("port: {e}")))?;
+
+    let descs = usize::from(config.port.rx_descriptors) + usize::from(config.port.tx_descriptors);
+    let mbufs = if config.port.mbufs > 0 {
+        config.port.mbufs
+    } else {
+        (workers * (descs + 4 * BURST + config.worker.steer_ring_size) + 1024) as u32
+    };
+    let pool = Arc::new(
+        Mempool::new(
+            "tollgate_pkts",
+            mbufs,
+            256,
+            MBUF_DATA_ROOM + MBUF_HEADROOM,
+            SocketId::ANY,
+        )
+        .map_err(|e| fail(format!("mempool of {mbufs} mbufs: {e}")))?,
+    );
+    for q in 0..workers as u16 {
+        port.setup_rx_queue(QueueId(q), config.port.rx_descriptors, &pool)
+            .map_err(|e| fail(format!("port: {e}")))?;
+        port.setup_tx_queue(QueueId(q), config.port.tx_descriptors)
+            .map_err(|e| fail(format!("port: {e}")))?;
+    }
+    port.start().map_err(|e| fail(format!("port: {e}")))?;
+    let pool_in_use_at_start = pool.in_use_count();
+
+    let segment: &'static Segment = Box::leak(Box::new(
+        Segment::create(
+            &config.shm.name,
+            &SegmentConfig {
+                workers,
+                flow_capacity: u64::from(config.firewall.flow_capacity),
+                ..SegmentConfig::default()
+            },
+        )
+        .map_err(|e| fail(format!("shared memory: {e}")))?,
+    ));
+    segment.set_state(DataplaneState::Starting);
+    segment.set_identity(config.appliance.address.octets(), mac);
+
+    let shared = Arc::new(Shared::new(workers, config.worker.steer_ring_size));
+    let prefixes: Vec<Prefix4> = config
+        .gwlb_prefixes()
+        .map_err(fail)?
+        .iter()
+        .map(|c| Prefix4::new(c.network.octets(), c.prefix_len))
+        .collect();
+    let per_worker_capacity = config.firewall.flow_capacity.div_ceil(workers as u32);
+    let mut generation = 0;
+    if let Some(rules) = initial_rules {
+        generation = rules.generation;
+        publish_rules_info(segment, &rules);
+        for inbox in &shared.rules_inbox {
+            let _ = inbox.push(Arc::clone(&rules));
+        }
+    }
+    for (index, lcore) in lcores.iter().enumerate() {
+        let stats = segment
+            .worker_stats(index)
+            .map_err(|e| fail(format!("shared memory: {e}")))?;
+        let pipeline = Pipeline::new(
+            PipelineConfig {
+                appliance_ip: config.appliance.address.octets(),
+                appliance_mac: mac,
+                gwlb_sources: prefixes.clone(),
+                worker: index,
+                workers,
+                punt_rate_pps: config.punt.rate_pps,
+                punt_burst: config.punt.burst,
+                firewall: FirewallConfig {
+                    capacity: per_worker_capacity,
+                    mid_stream_pickup: config.firewall.midstream_pickup,
+                    hash_seed: tollgate_shm::realtime_ns() ^ (index as u64) << 48,
+                    ..FirewallConfig::default()
+                },
+            },
+            stats,
+        )
+        .map_err(|e| fail(format!("firewall: {e}")))?;
+        let (rx, tx) = port
+            .queue_pair(QueueId(index as u16))
+            .map_err(|e| fail(format!("port: {e}")))?;
+        let worker = Worker {
+            index,
+            port: port.id().0,
+            rx,
+            tx,
+            pool: Arc::clone(&pool),
+            pipeline,
+            stats,
+            punt: segment
+                .punt_ring_producer(index)
+                .map_err(|e| fail(format!("shared memory: {e}")))?,
+            inject: if index == 0 {
+                Some(
+                    segment
+                        .inject_ring_consumer()
+                        .map_err(|e| fail(format!("shared memory: {e}")))?,
+                )
+            } else {
+                None
+            },
+            shared: Arc::clone(&shared),
+            clock: TscClock::new(eal.tsc_hz()),
+            idle_sleep_us: config.worker.idle_sleep_us,
+        };
+        eal.launch_on(*lcore, move || worker.run())
+            .map_err(|e| fail(format!("launch worker {index}: {e}")))?;
+    }
+    segment.set_state(DataplaneState::Running);
+    println!(
+        "tollgate-dataplane: forwarding on {} ({}, mac {}) with {workers} workers, rss {}, rules generation {generation}, shm {}",
+        config.port.device,
+        info.driver_name,
+        format_mac(mac),
+        if rss { "on" } else { "off" },
+        segment.path().display()
+    );
+
+    let mut housekeeping = Housekeeping {
+        segment,
+        shared: &shared,
+        commands: segment
+            .command_ring_consumer()
+            .map_err(|e| fail(format!("shared memory: {e}")))?,
+        replies: segment
+            .reply_ring_producer()
+            .map_err(|e| fail(format!("shared memory: {e}")))?,
+        generation,
+    };
+    while !STOP_SIGNAL.load(Ordering::Relaxed) {
+        housekeeping.port_stats(&port);
+        housekeeping.commands();
+        while let Some(old) = shared.retired.pop() {
+            drop(old);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    println!("tollgate-dataplane: stopping");
+    segment.set_state(DataplaneState::Stopping);
+    shared.stop.store(true, Ordering::Relaxed);
+    let mut worker_failed = false;
+    for exit in eal.wait_all() {
+        if let Err(e) = exit.result {
+            eprintln!("tollgate-dataplane: worker on lcore {}: {e}", exit.lcore);
+            worker_failed = true;
+        }
+    }
+    // Packets still queued between workers go back to the pool.
+    for inbox in &shared.steer_inbox {
+        while inbox.pop().is_some() {}
+    }
+    housekeeping.port_stats(&port);
+    let pool_in_use_at_exit = pool.in_use_count();
+    if let Err(e) = port.stop() {
+        eprintln!("tollgate-dataplane: port stop: {e}");
+    }
+    let summary = summarize(segment, pool_in_use_at_start, pool_in_use_at_exit);
+    print_summary(&summary);
+    if let Some(path) = &opts.stats_out {
+        write_stats(path, &summary)
+            .map_err(|e| fail(format!("--stats-out {}: {e}", path.display())))?;
+    }
+    segment.set_state(DataplaneState::Stopped);
+    if worker_failed {
+        return Err(fail("a worker failed; see above"));
+    }
+    if pool_in_use_at_exit != pool_in_use_at_start {
+        return Err(fail(format!(
+            "mbuf leak: {pool_in_use_at_start} in use at start, {pool_in_use_at_exit} at exit"
+        )));
+    }
+    Ok(())
+}
+
+fn load_rules_file(path: &Path) -> Result<Arc<RuleSnapshot>, StartError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| fail(format!("rules {}: cannot read: {e}", path.display())))?;
+    let origin = path.display().to_string();
+    RuleSnapshot::from_text(&text, &origin, 1)
+        .map(Arc::new)
+        .map_err(|errors| StartError {
+            exit_code: 2,
+            message: format!("rules rejected, nothing applied:\n{errors}"),
+        })
+}
+
+fn publish_rules_info(segment: &Segment, rules: &RuleSnapshot) {
+    if let Err(e) = segment.publish_rules(
+        rules.generation,
+        tollgate_shm::realtime_ns(),
+        &rules.rule_ids,
+    ) {
+        eprintln!("tollgate-dataplane: rule ids not published for metrics: {e}");
+    }
+}
+
+struct Housekeeping<'a> {
+    segment: &'static Segment,
+    shared: &'a Shared,
+    commands: Consumer,
+    replies: Producer,
+    generation: u64,
+}
+
+impl Housekeeping<'_> {
+    fn port_stats(&mut self, port: &Port) {
+        if let Ok(link) = port.link() {
+            self.segment.set_link(LinkStatus {
+                up: link.up,
+                speed_mbps: u64::from(link.speed_mbps.unwrap_or(0)),
+            });
+        }
+        if let Ok(s) = port.stats() {
+            let counters = PortCounters {
+                ipackets: s.ipackets,
+                opackets: s.opackets,
+                ibytes: s.ibytes,
+                obytes: s.obytes,
+                imissed: s.imissed,
+                ierrors: s.ierrors,
+                oerrors: s.oerrors,
+                rx_nombuf: s.rx_nombuf,
+            };
+            let xstats = port.xstats().ok();
+            let iter = xstats.iter().flat_map(|x| x.iter());
+            self.segment.write_port_stats(&counters, iter);
+        }
+    }
+
+    fn commands(&mut self) {
+        let mut buf = Vec::new();
+        loop {
+            match self.commands.pop_to_vec(&mut buf) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    eprintln!("tollgate-dataplane: command ring: {e}; discarding its backlog");
+                    self.commands.discard_all();
+                    return;
+                }
+            }
+            let response = match Request::decode(&buf) {
+                Ok(req) => Response {
+                    id: req.id,
+                    reply: self.execute(req.command),
+                },
+                Err(e) => Response {
+                    id: Request::peek_id(&buf).unwrap_or(0),
+                    reply: Reply::Failed {
+                        message: format!("undecodable command: {e}"),
+                    },
+                },
+            };
+            if self.replies.push(&response.to_bytes()).is_err() {
+                eprintln!(
+                    "tollgate-dataplane: reply ring full; reply to request {} lost",
+                    response.id
+                );
+            }
+        }
+    }
+
+    fn execute(&mut self, command: Command) -> Reply {
+        match command {
+            Command::Ping => Reply::Pong,
+            Command::LoadRules { generation, text } => self.load_rules(generation, &text),
+            Command::FlushFlows { .. } | Command::ListFlows { .. } => Reply::Failed {
+                message: "flow listing and flushing are not available in this dataplane build"
+                    .into(),
+            },
+        }
+    }
+
+    /// Compiles off the fast path, hands the snapshot to every worker, and
+    /// acknowledges once all have adopted it.
+    fn load_rules(&mut self, generation: u64, text: &str) -> Reply {
+        let rules = match RuleSnapshot::from_text(text, "pushed rules", generation) {
+            Ok(r) => Arc::new(r),
+            Err(errors) => {
+                return Reply::RulesRejected {
+                    generation,
+                    message: errors.to_string(),
+                }
+            }
+        };
+        for inbox in &self.shared.rules_inbox {
+            if inbox.push(Arc::clone(&rules)).is_err() {
+                return Reply::Failed {
+                    message: "a worker has not taken the previous rule sets yet; retry".into(),
+                };
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self
+            .shared
+            .rules_applied
+            .iter()
+            .any(|g| g.load(Ordering::Acquire) != generation)
+        {
+            if Instant::now() > deadline {
+                return Reply::Failed {
+                    message: format!("workers did not adopt generation {generation} within 2 s"),
+                };
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        self.generation = generation;
+        publish_rules_info(self.segment, &rules);
+        Reply::RulesApplied { generation }
+    }
+}
+
+fn summarize(segment: &Segment, pool_start: u32, pool_exit: u32) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (counter, value) in Counter::ALL.iter().zip(segment.counter_totals()) {
+        let desc = counter.desc();
+        let mut key = desc.name.trim_start_matches("tollgate_").to_string();
+        for (_, v) in desc.labels {
+            key.push(':');
+            key.push_str(v);
+        }
+        *out.entry(key).or_insert(0) += value;
+    }
+    for w in 0..segment.worker_count() {
+        if let Ok(stats) = segment.worker_stats(w) {
+            out.insert(
+                format!("worker{w}:rx_packets_total"),
+                stats.get(Counter::RxPackets),
+            );
+            out.insert(
+                format!("worker{w}:tx_packets_total"),
+                stats.get(Counter::TxPackets),
+            );
+        }
+    }
+    let (endpoints, other) = segment.endpoint_totals();
+    for e in endpoints {
+        out.insert(
+            format!(
+                "endpoint_packets:{}",
+                tollgate_wire::gwlb::format_endpoint_id(e.endpoint_id)
+            ),
+            e.packets,
+        );
+    }
+    out.insert("endpoint_packets:other".into(), other.packets);
+    out.insert("mempool_in_use_at_start".into(), u64::from(pool_start));
+    out.insert("mempool_in_use_at_exit".into(), u64::from(pool_exit));
+    out
+}
+
+fn print_summary(summary: &BTreeMap<String, u64>) {
+    println!("tollgate-dataplane: totals");
+    for (k, v) in summary.iter().filter(|(_, v)| **v > 0) {
+        println!("  {k:<48} {v}");
+    }
+}
+
+fn write_stats(path: &Path, summary: &BTreeMap<String, u64>) -> std::io::Result<()> {
+    let body: Vec<String> = summary
+        .iter()
+        .map(|(k, v)| format!("  {k:?}: {v}"))
+        .collect();
+    std::fs::write(path, format!("{{\n{}\n}}\n", body.join(",\n")))
+}
+
+fn format_mac(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}

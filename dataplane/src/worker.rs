@@ -1,0 +1,254 @@
+//! One poll-mode worker: owns one RX/TX queue pair and one pipeline (with
+//! its flow table), pinned to its lcore.
+//!
+//! Loop: RX burst -> pipeline per packet -> TX burst; then the packets
+//! other workers steered here (this worker owns their flows), then, on
+//! worker 0, packets the control plane injects. Every millisecond or so:
+//! heartbeat, rule-set mailbox, firewall counters to shared memory.
+//! Nothing in the loop allocates, locks or makes a syscall, except the
+//! optional idle sleep after a run of empty polls.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam::queue::ArrayQueue;
+use tollgate_pipeline::{Action, Pipeline, RuleSnapshot};
+use tollgate_shm::{Consumer, Counter, PacketMeta, Producer, WorkerStats};
+
+use crate::clock::TscClock;
+use crate::dpdk::{Mbuf, MbufBurst, Mempool, RxQueue, TxQueue};
+
+/// Packets per RX and TX burst.
+pub const BURST: usize = 32;
+/// Empty polls before an idle sleep (when configured).
+const IDLE_POLLS: u32 = 1024;
+
+/// What the main lcore and the workers share.
+pub struct Shared {
+    pub stop: AtomicBool,
+    /// Per worker: rule sets to adopt, and the generation each has adopted.
+    pub rules_inbox: Vec<ArrayQueue<Arc<RuleSnapshot>>>,
+    pub rules_applied: Vec<AtomicU64>,
+    /// Snapshots a worker no longer uses, freed by the main lcore (no
+    /// deallocation on a worker).
+    pub retired: ArrayQueue<Arc<RuleSnapshot>>,
+    /// Per worker: packets of flows it owns, handed over by other workers.
+    pub steer_inbox: Vec<ArrayQueue<Mbuf>>,
+}
+
+impl Shared {
+    pub fn new(workers: usize, steer_ring: usize) -> Shared {
+        Shared {
+            stop: AtomicBool::new(false),
+            rules_inbox: (0..workers).map(|_| ArrayQueue::new(4)).collect(),
+            rules_applied: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            retired: ArrayQueue::new(4 * workers.max(1)),
+            steer_inbox: (0..workers).map(|_| ArrayQueue::new(steer_ring)).collect(),
+        }
+    }
+}
+
+pub struct Worker {
+    pub index: usize,
+    pub port: u16,
+    pub rx: RxQueue,
+    pub tx: TxQueue,
+    pub pool: Arc<Mempool>,
+    pub pipeline: Pipeline<'static, RuleSnapshot>,
+    pub stats: &'static WorkerStats,
+    pub punt: Producer,
+    /// Worker 0 transmits what the control plane injects.
+    pub inject: Option<Consumer>,
+    pub shared: Arc<Shared>,
+    pub clock: TscClock,
+    pub idle_sleep_us: u32,
+}
+
+impl Worker {
+    /// Runs until `shared.stop`; returns 0 (the lcore's exit value).
+    pub fn run(mut self) -> i32 {
+        let mut rx = MbufBurst::<BURST>::new();
+        let mut tx = MbufBurst::<BURST>::new();
+        let mut inject_buf =
+            vec![0u8; tollgate_shm::PACKET_META_LEN + tollgate_shm::MAX_PACKET_LEN];
+        let mut next_housekeeping = 0u64;
+        let mut idle = 0u32;
+        self.housekeeping(self.clock.now_ns());
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            let n = self.rx.rx_burst(&mut rx);
+            let now = self.clock.now_ns();
+            let mut work = n;
+            if n > 0 {
+                let bytes: u64 = rx.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
+                self.stats.add(Counter::RxPackets, n as u64);
+                self.stats.add(Counter::RxBytes, bytes);
+                for mbuf in rx.drain() {
+                    self.handle(now, mbuf, false, &mut tx);
+                }
+            }
+            for _ in 0..BURST {
+                let Some(mbuf) = self.shared.steer_inbox[self.index].pop() else {
+                    break;
+                };
+                work += 1;
+                self.handle(now, mbuf, true, &mut tx);
+            }
+            if self.inject.is_some() {
+                work += self.inject_from_control(&mut inject_buf, &mut tx);
+            }
+            self.flush(&mut tx);
+            if now >= next_housekeeping {
+                self.housekeeping(now);
+                next_housekeeping = now + 1_000_000;
+            }
+            if work == 0 {
+                // Keep flows ageing while idle.
+                self.pipeline.firewall_mut().expire(now, 64);
+                idle += 1;
+                if self.idle_sleep_us > 0 && idle >= IDLE_POLLS {
+                    std::thread::sleep(std::time::Duration::from_micros(u64::from(
+                        self.idle_sleep_us,
+                    )));
+                }
+            } else {
+                idle = 0;
+            }
+        }
+        self.flush(&mut tx);
+        self.housekeeping(self.clock.now_ns());
+        0
+    }
+
+    #[inline]
+    fn handle(&mut self, now: u64, mut mbuf: Mbuf, steered: bool, tx: &mut MbufBurst<BURST>) {
+        if !mbuf.is_contiguous() {
+            self.stats.inc(Counter::DropMultiSegment);
+            return;
+        }
+        let len = usize::from(mbuf.data_len());
+        let action = self
+            .pipeline
+            .process(now, mbuf.data_with_tailroom_mut(), len, steered);
+        match action {
+            Action::Transmit { len } => {
+                if mbuf.set_data_len(len).is_err() {
+                    self.stats.inc(Counter::DropTxFull);
+                    return;
+                }
+                if tx.is_full() {
+                    self.flush(tx);
+                }
+                if let Err(m) = tx.push(mbuf) {
+                    drop(m);
+                    self.stats.inc(Counter::DropTxFull);
+                }
+            }
+            Action::Punt => self.punt(&mbuf),
+            Action::Steer { worker } => match self.shared.steer_inbox[worker].push(mbuf) {
+                Ok(()) => self.stats.inc(Counter::Steered),
+                Err(_dropped) => self.stats.inc(Counter::DropSteerRingFull),
+            },
+            Action::Drop(_) => {}
+        }
+    }
+
+    fn punt(&mut self, mbuf: &Mbuf) {
+        let packet = mbuf.data();
+        let Ok(meta) = PacketMeta::for_packet(self.index as u16, self.port, packet) else {
+            self.stats.inc(Counter::PuntRingFull);
+            return;
+        };
+        if self.punt.push_parts(&[&meta.encode(), packet]).is_err() {
+            self.stats.inc(Counter::PuntRingFull);
+        }
+    }
+
+    /// Transmits up to a burst of injected packets; returns how many.
+    fn inject_from_control(&mut self, buf: &mut [u8], tx: &mut MbufBurst<BURST>) -> usize {
+        let mut sent = 0;
+        while sent < BURST {
+            let Some(inject) = self.inject.as_mut() else {
+                break;
+            };
+            let len = match inject.pop_into(buf) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(_) => {
+                    // A message we cannot read: skip the ring's backlog
+                    // rather than stall on it.
+                    inject.discard_all();
+                    self.stats.inc(Counter::InjectMalformed);
+                    break;
+                }
+            };
+            sent += 1;
+            let Ok((_, packet)) = PacketMeta::decode(&buf[..len]) else {
+                self.stats.inc(Counter::InjectMalformed);
+                continue;
+            };
+            let Some(mut mbuf) = Mbuf::alloc(&self.pool) else {
+                self.stats.inc(Counter::DropNoBuffer);
+                continue;
+            };
+            match mbuf.append(packet.len()) {
+                Ok(room) => room.copy_from_slice(packet),
+                Err(_) => {
+                    self.stats.inc(Counter::InjectMalformed);
+                    continue;
+                }
+            }
+            self.stats.inc(Counter::Injected);
+            if tx.is_full() {
+                self.flush(tx);
+            }
+            if tx.push(mbuf).is_err() {
+                self.stats.inc(Counter::DropTxFull);
+            }
+        }
+        sent
+    }
+
+    /// Sends what the burst holds; what the queue refuses is dropped and counted.
+    #[inline]
+    fn flush(&mut self, tx: &mut MbufBurst<BURST>) {
+        if tx.is_empty() {
+            return;
+        }
+        let packets = tx.len() as u64;
+        let bytes: u64 = tx.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
+        let mut sent = self.tx.tx_burst(tx);
+        // One retry: the queue often frees descriptors within microseconds.
+        if !tx.is_empty() {
+            sent += self.tx.tx_burst(tx);
+        }
+        let unsent_bytes: u64 = tx.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
+        let unsent = tx.drop_unsent() as u64;
+        debug_assert_eq!(sent as u64 + unsent, packets);
+        self.stats.add(Counter::TxPackets, packets - unsent);
+        self.stats.add(Counter::TxBytes, bytes - unsent_bytes);
+        if unsent > 0 {
+            self.stats.add(Counter::DropTxFull, unsent);
+        }
+    }
+
+    fn housekeeping(&mut self, now: u64) {
+        self.stats.beat(tollgate_shm::monotonic_ns());
+        if let Some(rules) = self.shared.rules_inbox[self.index].pop() {
+            let generation = rules.generation;
+            let on_change = rules.firewall_on_change();
+            if let Some(old) = self.pipeline.firewall().rules().cloned() {
+                // The main lcore frees it. Only if the main lcore has
+                // stalled with its queue full is it freed here.
+                let _ = self.shared.retired.push(old);
+            }
+            self.pipeline.set_rules(rules, generation, on_change);
+            self.shared.rules_applied[self.index].store(generation, Ordering::Release);
+        }
+        let fw = self.pipeline.firewall().counters();
+        self.stats.set(Counter::FlowsCreated, fw.created);
+        self.stats.set(Counter::FlowsExpired, fw.expired);
+        self.stats.set(Counter::FlowsRefused, fw.refused);
+        self.stats.set(Counter::FlowsActive, fw.active);
+        self.pipeline.firewall_mut().expire(now, 0);
+    }
+}
