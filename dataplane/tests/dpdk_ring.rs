@@ -118,11 +118,18 @@ fn net_ring_loopback_without_leaks() {
 
     pool_dropped_with_mbufs_out_is_leaked_not_freed();
 
+    // A worker might still poll: the port refuses to stop under live queues.
+    assert_eq!(
+        port.stop().unwrap_err().to_string(),
+        "port net_ring0: 2 queue handles are still alive; let the workers return \
+         (Eal::wait_all) and drop their queues first"
+    );
+    // The port and the RX queue handle each keep the pool alive.
+    assert_eq!(Arc::strong_count(&pool), 3);
+    drop((rxq, txq));
+    port.stop().expect("stop");
     port.close().expect("close");
     assert_eq!(pool.in_use_count(), 0);
-    // The RX queue handle keeps the pool alive until it is gone too.
-    assert_eq!(Arc::strong_count(&pool), 2);
-    drop((rxq, txq));
     let pool = Arc::try_unwrap(pool).expect("last reference");
     drop(pool);
     drop(eal);

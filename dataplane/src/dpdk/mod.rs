@@ -16,8 +16,9 @@
 //! a pool with mbufs still out is leaked rather than freed, and EAL cleanup
 //! is skipped while any pool lives; mbufs are freed exactly once, including
 //! those a partial `tx_burst` left in a burst.
-//! What callers must still order by hand: stop a port only after the
-//! workers polling its queues have returned ([`Eal::wait_all`]).
+//! A port refuses to stop or close while any of its queue handles lives, so
+//! the order is: [`Eal::wait_all`] (the workers drop their queues), then
+//! `Port::stop`/`close`, then pools, then `Eal`.
 //!
 //! Tests: `--no-huge` cannot be combined with `--in-memory` (EAL: "--legacy-mem
 //! is not compatible with --in-memory"); use `--no-huge --no-shconf

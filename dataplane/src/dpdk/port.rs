@@ -146,8 +146,8 @@ static PORT_CLAIMED: [AtomicBool; ffi::RTE_MAX_ETHPORTS as usize] =
 /// One ethdev port, at most one handle per port in the process. Queue
 /// handles come from [`Port::queue_pair`] after setup.
 ///
-/// Stop the port only after the workers holding its queues have returned.
-/// Each RX queue keeps its [`Mempool`] alive (through an `Arc`) while the
+/// `stop` and `close` refuse while any queue handle is alive (a worker
+/// may still poll it). Each RX queue keeps its [`Mempool`] alive (through an `Arc`) while the
 /// port or the queue's handle may still use it.
 #[derive(Debug)]
 pub struct Port {
@@ -159,6 +159,9 @@ pub struct Port {
     tx_ready: Vec<bool>,
     handed_out: Vec<bool>,
     started: bool,
+    /// Cloned into every queue handle: while its count is above 1, some
+    /// worker may still poll, so `stop` and `close` refuse.
+    queue_handles: Arc<()>,
     /// ethdev control calls are not thread-safe: one thread drives a port.
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
 }
@@ -235,6 +238,7 @@ impl Port {
             tx_ready: Vec::new(),
             handed_out: Vec::new(),
             started: false,
+            queue_handles: Arc::new(()),
             _not_sync: std::marker::PhantomData,
         })
     }
@@ -478,10 +482,26 @@ impl Port {
         Ok(())
     }
 
-    /// Stops the port. No worker may be polling its queues any more.
+    fn ensure_no_queue_handles(&self) -> Result<(), DpdkError> {
+        let live = Arc::strong_count(&self.queue_handles) - 1;
+        if live > 0 {
+            return Err(DpdkError::Unsupported {
+                port: self.name.clone(),
+                reason: format!(
+                    "{live} queue handles are still alive; let the workers return \
+                     (Eal::wait_all) and drop their queues first"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops the port. Every queue handle must have been dropped (the
+    /// workers returned), so nothing polls a stopped queue.
     pub fn stop(&mut self) -> Result<(), DpdkError> {
-        // SAFETY: plain ethdev call on a valid port id; the caller has
-        // stopped the workers (documented on the type).
+        self.ensure_no_queue_handles()?;
+        // SAFETY: plain ethdev call on a valid port id; no queue handle
+        // exists, so no worker polls the queues (checked above).
         let ret = unsafe { ffi::rte_eth_dev_stop(self.id.0) };
         check(|| self.op("rte_eth_dev_stop"), ret)?;
         self.started = false;
@@ -491,11 +511,12 @@ impl Port {
     /// Stops (if needed) and closes the port, releasing its queues and the
     /// mbufs they held.
     pub fn close(mut self) -> Result<(), DpdkError> {
+        self.ensure_no_queue_handles()?;
         if self.started {
             self.stop()?;
         }
-        // SAFETY: the port is stopped and this handle is consumed, so no
-        // one calls into it afterwards (queue handles must be gone too).
+        // SAFETY: the port is stopped, no queue handle exists (checked) and
+        // this handle is consumed, so no one calls into it afterwards.
         let ret = unsafe { ffi::rte_eth_dev_close(self.id.0) };
         check(|| self.op("rte_eth_dev_close"), ret)?;
         // The device is gone; its id stays claimed so that queue handles
@@ -523,8 +544,13 @@ impl Port {
         }
         self.handed_out[i] = true;
         Ok((
-            RxQueue::new(self.id, q, Arc::clone(pool)),
-            TxQueue::new(self.id, q),
+            RxQueue::new(
+                self.id,
+                q,
+                Arc::clone(pool),
+                Arc::clone(&self.queue_handles),
+            ),
+            TxQueue::new(self.id, q, Arc::clone(&self.queue_handles)),
         ))
     }
 

@@ -18,6 +18,8 @@ pub struct RxQueue {
     queue: QueueId,
     /// The pool the driver refills this queue from; kept alive while polled.
     pool: Arc<Mempool>,
+    /// Tells the port a handle is alive (it refuses to stop meanwhile).
+    _port_token: Arc<()>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -26,15 +28,18 @@ pub struct RxQueue {
 pub struct TxQueue {
     port: PortId,
     queue: QueueId,
+    /// Tells the port a handle is alive (it refuses to stop meanwhile).
+    _port_token: Arc<()>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
 impl RxQueue {
-    pub(crate) fn new(port: PortId, queue: QueueId, pool: Arc<Mempool>) -> Self {
+    pub(crate) fn new(port: PortId, queue: QueueId, pool: Arc<Mempool>, token: Arc<()>) -> Self {
         RxQueue {
             port,
             queue,
             pool,
+            _port_token: token,
             _not_sync: PhantomData,
         }
     }
@@ -73,10 +78,11 @@ impl RxQueue {
 }
 
 impl TxQueue {
-    pub(crate) fn new(port: PortId, queue: QueueId) -> Self {
+    pub(crate) fn new(port: PortId, queue: QueueId, token: Arc<()>) -> Self {
         TxQueue {
             port,
             queue,
+            _port_token: token,
             _not_sync: PhantomData,
         }
     }
