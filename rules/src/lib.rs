@@ -2,7 +2,7 @@
 //! rule file ([`parse`]), and the compiled multi-field [`Classifier`] that
 //! decides the first packet of every new flow.
 //!
-//! The file format is documented by example in `examples/rules.example.toml`.
+//! The file format is documented by example in `configs/rules.example.toml` at the repository root.
 //! Choices an operator may want to know:
 //! - Any error rejects the whole file; all errors are reported, sorted by
 //!   line, each as `file:line: rule "id": key: message`.

@@ -3,7 +3,7 @@
 use tollgate_rules::{parse, Action, Classifier};
 use tollgate_wire::summary::{ipv4_mapped, Fragment, InnerSummary, IpVersion, L4Summary};
 
-const EXAMPLE: &str = include_str!("../examples/rules.example.toml");
+const EXAMPLE: &str = include_str!("../../configs/rules.example.toml");
 
 fn tcp_v4(src: [u8; 4], dst: [u8; 4], dst_port: u16) -> InnerSummary {
     InnerSummary {

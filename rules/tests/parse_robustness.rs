@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use tollgate_rules::parse;
 
-const EXAMPLE: &str = include_str!("../examples/rules.example.toml");
+const EXAMPLE: &str = include_str!("../../configs/rules.example.toml");
 
 /// Replace, delete or insert bytes drawn from TOML's own syntax.
 fn mutate(text: &str, edits: &[(usize, u8, u8)]) -> String {
