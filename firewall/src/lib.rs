@@ -54,6 +54,53 @@
 //! request on the same tuple opens a fresh flow). Until a rule set is
 //! loaded every packet is dropped with [`DropReason::NoRuleSet`].
 //!
+//! # Example
+//! ```
+//! use std::sync::Arc;
+//! use tollgate_firewall::{Action, Firewall, FirewallConfig, OnRuleChange, RuleMatch, Verdict};
+//! use tollgate_wire::summary::{ipv4_mapped, tcp_flags, Fragment, IpVersion, L4Summary};
+//! use tollgate_wire::InnerSummary;
+//!
+//! // Allow TCP to port 443; the default action drops the rest.
+//! let rules = |_endpoint: u64, pkt: &InnerSummary| match pkt.l4 {
+//!     L4Summary::Tcp { dst_port: 443, .. } => RuleMatch { rule: Some(0), action: Action::Pass },
+//!     _ => RuleMatch { rule: None, action: Action::Drop },
+//! };
+//! let config = FirewallConfig { capacity: 1024, ..FirewallConfig::default() };
+//! let mut fw = Firewall::new(config).unwrap();
+//! fw.set_rules(Arc::new(rules), 1, OnRuleChange::Keep);
+//!
+//! let segment = |src, dst, sport, dport, flags| InnerSummary {
+//!     version: IpVersion::V4,
+//!     src: ipv4_mapped(src),
+//!     dst: ipv4_mapped(dst),
+//!     protocol: 6,
+//!     fragment: Fragment::None,
+//!     l4: L4Summary::Tcp {
+//!         src_port: sport, dst_port: dport, flags, seq: 100, ack: 1, window: 1024, payload_len: 0,
+//!     },
+//!     l4_offset: 20,
+//!     total_len: 40,
+//! };
+//! let (client, server) = ([10, 1, 0, 5], [10, 2, 0, 9]);
+//! let syn = segment(client, server, 40000, 443, tcp_flags::SYN);
+//! let d = fw.process(0, 7, &syn);
+//! assert_eq!((d.verdict, d.rule, d.flow_created), (Verdict::Pass, Some(0), true));
+//! // The reply passes on the flow's state (SYN/ACK acknowledging seq 100).
+//! let mut syn_ack = segment(server, client, 443, 40000, tcp_flags::SYN | tcp_flags::ACK);
+//! if let L4Summary::Tcp { ack, .. } = &mut syn_ack.l4 { *ack = 101; }
+//! assert_eq!(fw.process(1_000, 7, &syn_ack).verdict, Verdict::Pass);
+//! assert_eq!(fw.counters().active, 1);
+//! ```
+//!
+//! # Measured (`examples/flow_bench.rs`, release, 1M-flow table, thread CPU
+//! time on the shared 2-core build VM)
+//! Established-flow packet (lookup + state update), one at a time: about
+//! 40 ns at 1k flows, 190-200 ns at 100k, 220 ns at 1M (two dependent cache
+//! and TLB misses); in bursts of 32 with `prepare` / `prefetch_flow` /
+//! `process_prepared`: 44, 70 and 77 ns. New-flow insert: 200-270 ns one at
+//! a time, 110-125 ns in bursts.
+//!
 //! # Workers
 //! Each worker owns one [`Firewall`]; [`owner_hash`] picks the one worker
 //! that owns a flow (both directions, and the ICMP errors about it).

@@ -60,14 +60,12 @@ pub struct FlowFilter {
 
 impl FlowFilter {
     pub fn matches(&self, key: &FlowKey) -> bool {
-        self.endpoint.map_or(true, |e| e == key.endpoint)
-            && self.protocol.map_or(true, |p| p == key.protocol)
+        self.endpoint.is_none_or(|e| e == key.endpoint)
+            && self.protocol.is_none_or(|p| p == key.protocol)
             && self
                 .address
-                .map_or(true, |p| p.contains(key.addr_a) || p.contains(key.addr_b))
-            && self
-                .port
-                .map_or(true, |p| p == key.port_a || p == key.port_b)
+                .is_none_or(|p| p.contains(key.addr_a) || p.contains(key.addr_b))
+            && self.port.is_none_or(|p| p == key.port_a || p == key.port_b)
     }
 }
 

@@ -197,11 +197,11 @@ impl Classify for TestRules {
     fn classify(&self, endpoint: u64, pkt: &InnerSummary) -> RuleMatch {
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         for (i, r) in self.rules.iter().enumerate() {
-            let ok = r.endpoint.map_or(true, |e| e == endpoint)
-                && r.protocol.map_or(true, |p| p == pkt.protocol)
-                && r.src.map_or(true, |a| a == pkt.src)
-                && r.dst.map_or(true, |a| a == pkt.dst)
-                && r.dst_port.map_or(true, |p| Some(p) == dst_port_of(pkt));
+            let ok = r.endpoint.is_none_or(|e| e == endpoint)
+                && r.protocol.is_none_or(|p| p == pkt.protocol)
+                && r.src.is_none_or(|a| a == pkt.src)
+                && r.dst.is_none_or(|a| a == pkt.dst)
+                && r.dst_port.is_none_or(|p| Some(p) == dst_port_of(pkt));
             if ok {
                 return RuleMatch {
                     rule: Some(i as u32),
