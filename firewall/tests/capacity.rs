@@ -174,3 +174,33 @@ fn expiry_work_per_packet_is_bounded() {
     assert!(removed > 0);
     assert_eq!(fw.occupied_slots(), 10);
 }
+
+#[test]
+fn bad_configurations_are_refused_with_a_reason() {
+    use std::time::Duration;
+    use tollgate_firewall::{ConfigError, Firewall, Timeouts};
+    let zero = FirewallConfig {
+        capacity: 0,
+        ..FirewallConfig::default()
+    };
+    assert!(matches!(
+        Firewall::<TestRules>::new(zero).err(),
+        Some(ConfigError::Capacity { got: 0, .. })
+    ));
+    let instant = FirewallConfig {
+        timeouts: Timeouts {
+            udp_single: Duration::ZERO,
+            ..Timeouts::default()
+        },
+        ..FirewallConfig::default()
+    };
+    let err = Firewall::<TestRules>::new(instant).err().unwrap();
+    assert!(matches!(
+        err,
+        ConfigError::Timeout {
+            state: "UDP_SINGLE",
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("UDP_SINGLE"), "{err}");
+}
