@@ -102,8 +102,9 @@ pub struct FirewallConfig {
     /// Slots examined, at most, to find a reclaimable flow when the table
     /// is full.
     pub reclaim_scan_slots: u32,
-    /// Seed of the table's hash (randomise it per run against collision
-    /// flooding; it need not agree between workers).
+    /// Seed of the table's hash. The default is random per process, so
+    /// that nobody can precompute 5-tuples that collide in one bucket pair;
+    /// set it to reproduce a layout. Workers need not agree on it.
     pub hash_seed: u64,
 }
 
@@ -116,9 +117,17 @@ impl Default for FirewallConfig {
             pickup_try_reverse: true,
             expiry_slots_per_packet: 2,
             reclaim_scan_slots: 64,
-            hash_seed: 0x7011_6a7e_5eed_0001,
+            hash_seed: random_seed(),
         }
     }
+}
+
+/// A random seed from the standard library's per-process hash keys.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x7011_6a7e);
+    h.finish()
 }
 
 /// A configuration the firewall cannot run with.
