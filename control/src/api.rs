@@ -1,0 +1,345 @@
+//! The control socket's protocol: one JSON object per line each way. A
+//! client sends one [`ApiRequest`] and reads one [`ApiResponse`].
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::health_state::Health;
+use crate::responder::ResponderStats;
+
+/// Requests longer than this are refused (a rule file of 16384 rules fits).
+pub const MAX_REQUEST_LINE: usize = 64 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ApiRequest {
+    /// Validate, apply and keep `text` as the current rule set.
+    RulesPush {
+        origin: String,
+        text: String,
+    },
+    RulesShow,
+    Status,
+    FlowsList {
+        filter: FlowFilterArgs,
+        max: u32,
+    },
+    FlowsFlush {
+        filter: FlowFilterArgs,
+    },
+    Drain,
+    Undrain,
+}
+
+/// Flow selection; absent fields match anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowFilterArgs {
+    pub address: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub protocol: Option<u8>,
+    pub endpoint: Option<u64>,
+}
+
+impl From<&FlowFilterArgs> for tollgate_shm::message::FlowFilter {
+    fn from(f: &FlowFilterArgs) -> Self {
+        tollgate_shm::message::FlowFilter {
+            address: f.address,
+            port: f.port,
+            protocol: f.protocol,
+            endpoint: f.endpoint,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum ApiResponse {
+    RulesApplied {
+        generation: u64,
+        rules: usize,
+        warnings: Vec<String>,
+    },
+    /// Validation failed; nothing was sent, the old rules stay.
+    RulesInvalid {
+        errors: Vec<String>,
+    },
+    /// The dataplane refused the rules; the old rules stay.
+    RulesRejected {
+        generation: u64,
+        message: String,
+    },
+    Rules(RulesView),
+    Status(Box<StatusView>),
+    Flows {
+        flows: Vec<FlowView>,
+    },
+    FlowsFlushed {
+        count: u64,
+    },
+    Draining {
+        draining: bool,
+        attached: bool,
+    },
+    Error {
+        message: String,
+    },
+}
+
+impl ApiResponse {
+    /// Whether the request did what was asked (tollgatectl's exit code).
+    pub fn is_success(&self) -> bool {
+        !matches!(
+            self,
+            ApiResponse::RulesInvalid { .. }
+                | ApiResponse::RulesRejected { .. }
+                | ApiResponse::Error { .. }
+        )
+    }
+}
+
+/// The rule set control holds and the one the dataplane applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesView {
+    /// What control would send on (re)attach; `None`: none loaded.
+    pub current: Option<CurrentRules>,
+    /// The dataplane's applied generation (0: none; `None`: not attached).
+    pub applied_generation: Option<u64>,
+    pub applied_rule_ids: Vec<String>,
+    pub applied_unix_ns: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentRules {
+    pub origin: String,
+    /// Generation it was last applied as; 0 while not yet applied.
+    pub generation: u64,
+    pub rules: usize,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub segment: String,
+    pub attached: bool,
+    pub attach_error: Option<String>,
+    pub dataplane: Option<DataplaneView>,
+    pub health: Health,
+    pub health_check: String,
+    pub rules_generation: u64,
+    pub control_generation: u64,
+    pub responder: ResponderStats,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataplaneView {
+    pub pid: u32,
+    pub pid_alive: bool,
+    pub state: String,
+    pub epoch: u64,
+    pub workers: Vec<WorkerView>,
+    pub link_up: bool,
+    pub link_speed_mbps: u64,
+    pub draining: bool,
+    pub flows_active: u64,
+    pub flow_capacity: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    /// `reason` (with `/layer` for malformed) and count, non-zero only.
+    pub drops: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerView {
+    pub index: usize,
+    /// `None`: never beat.
+    pub heartbeat_age_ms: Option<f64>,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowView {
+    pub endpoint: String,
+    pub protocol: u8,
+    pub src: String,
+    pub dst: String,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub state: String,
+    pub age_ms: u64,
+}
+
+/// How operators write an endpoint id (`vpce-0` + 16 hex digits).
+pub fn endpoint_name(id: u64) -> String {
+    format!("vpce-0{id:016x}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {path}: {source} (is tollgate-control running, and may you open its socket?)")]
+    Connect {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("control closed the connection without answering")]
+    NoAnswer,
+    #[error("unreadable answer from control: {0}")]
+    BadAnswer(String),
+}
+
+/// One request, one answer.
+pub fn call(
+    socket: &Path,
+    request: &ApiRequest,
+    timeout: Duration,
+) -> Result<ApiResponse, ClientError> {
+    let path = socket.display().to_string();
+    let io = |source| ClientError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
+        path: path.clone(),
+        source,
+    })?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let mut line =
+        serde_json::to_vec(request).map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).map_err(io)?;
+    if answer.is_empty() {
+        return Err(ClientError::NoAnswer);
+    }
+    serde_json::from_str(&answer).map_err(|e| ClientError::BadAnswer(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_read_as_documented() {
+        let requests = [
+            ApiRequest::RulesPush {
+                origin: "r.toml".into(),
+                text: "default_action = \"drop\"\n".into(),
+            },
+            ApiRequest::RulesShow,
+            ApiRequest::Status,
+            ApiRequest::FlowsList {
+                filter: FlowFilterArgs {
+                    address: Some("10.0.0.1".parse().unwrap()),
+                    port: Some(443),
+                    protocol: Some(6),
+                    endpoint: Some(7),
+                },
+                max: 100,
+            },
+            ApiRequest::FlowsFlush {
+                filter: FlowFilterArgs::default(),
+            },
+            ApiRequest::Drain,
+            ApiRequest::Undrain,
+        ];
+        for r in &requests {
+            let line = serde_json::to_string(r).unwrap();
+            assert!(!line.contains('\n'));
+            assert_eq!(&serde_json::from_str::<ApiRequest>(&line).unwrap(), r);
+        }
+        assert_eq!(
+            serde_json::to_string(&ApiRequest::Drain).unwrap(),
+            r#"{"command":"drain"}"#
+        );
+        let bad = serde_json::from_str::<ApiRequest>(
+            r#"{"command":"rules_push","origin":"a","text":"b","x":1}"#,
+        );
+        assert!(bad.is_err());
+        assert!(serde_json::from_str::<ApiRequest>(r#"{"command":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn responses_round_trip_and_say_success() {
+        let responses = [
+            (
+                ApiResponse::RulesApplied {
+                    generation: 3,
+                    rules: 2,
+                    warnings: vec![],
+                },
+                true,
+            ),
+            (
+                ApiResponse::RulesInvalid {
+                    errors: vec!["r.toml:3: x".into()],
+                },
+                false,
+            ),
+            (
+                ApiResponse::RulesRejected {
+                    generation: 3,
+                    message: "no".into(),
+                },
+                false,
+            ),
+            (ApiResponse::FlowsFlushed { count: 9 }, true),
+            (
+                ApiResponse::Draining {
+                    draining: true,
+                    attached: false,
+                },
+                true,
+            ),
+            (
+                ApiResponse::Error {
+                    message: "e".into(),
+                },
+                false,
+            ),
+        ];
+        for (r, ok) in &responses {
+            let line = serde_json::to_string(r).unwrap();
+            assert_eq!(&serde_json::from_str::<ApiResponse>(&line).unwrap(), r);
+            assert_eq!(r.is_success(), *ok, "{line}");
+        }
+    }
+
+    #[test]
+    fn endpoint_names_parse_back() {
+        for id in [0, 1, 0x0123_4567_89ab_cdef, u64::MAX] {
+            assert_eq!(
+                tollgate_rules::parse_endpoint_id(&endpoint_name(id)),
+                Some(id)
+            );
+        }
+    }
+
+    #[test]
+    fn client_reports_absent_control_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = call(
+            &dir.path().join("control.sock"),
+            &ApiRequest::Status,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("cannot connect") && text.contains("is tollgate-control running"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The Unix socket tollgatectl talks to: mode 0660, owned by root and the
+//! configured group. One thread per client (few, short-lived); each request
+//! goes to the service thread and its answer comes back on a channel.
+
+use std::ffi::CString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::{ApiRequest, ApiResponse, MAX_REQUEST_LINE};
+
+/// A request and where its answer goes.
+pub type ApiCall = (ApiRequest, Sender<ApiResponse>);
+
+const MAX_CLIENTS: usize = 32;
+
+/// The group id for `name`.
+fn group_id(name: &str) -> Result<libc::gid_t, String> {
+    let c = CString::new(name).map_err(|_| format!("api.group {name:?}: contains NUL"))?;
+    let mut group: libc::group = libc::group {
+        gr_name: std::ptr::null_mut(),
+        gr_passwd: std::ptr::null_mut(),
+        gr_gid: 0,
+        gr_mem: std::ptr::null_mut(),
+    };
+    let mut buf = vec![0 as libc::c_char; 16384];
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and buf's length is passed;
+    // getgrnam_r writes only into group and buf.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            c.as_ptr(),
+            &mut group,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() {
+        return Err(format!("api.group {name:?}: no such group"));
+    }
+    Ok(group.gr_gid)
+}
+
+/// Creates the socket (and its directory), refusing if another control
+/// process answers on it.
+pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, String> {
+    let shown = path.display();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("api.socket {shown}: create directory: {e}"))?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "api.socket {shown}: another tollgate-control is serving it"
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("api.socket {shown}: remove stale socket: {e}"))?;
+    }
+    let gid = group.map(group_id).transpose()?;
+    // SAFETY: umask only changes this process's file creation mask; set so
+    // the socket never exists with wider permissions than 0660.
+    let old = unsafe { libc::umask(0o117) };
+    let listener = UnixListener::bind(path);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let listener = listener.map_err(|e| format!("api.socket {shown}: {e}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("api.socket {shown}: chmod: {e}"))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(|e| format!("api.socket {shown}: chown: {e}"))?;
+    }
+    Ok(listener)
+}
+
+/// Accepts clients until the process exits.
+pub fn serve(listener: UnixListener, calls: Sender<ApiCall>, answer_timeout: Duration) {
+    let clients = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        if clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+            clients.fetch_sub(1, Ordering::SeqCst);
+            let _ = reply(
+                &stream,
+                &ApiResponse::Error {
+                    message: "too many clients; retry".into(),
+                },
+            );
+            continue;
+        }
+        let calls = calls.clone();
+        let clients = clients.clone();
+        let spawned = std::thread::Builder::new()
+            .name("api-client".into())
+            .spawn(move || {
+                let _ = handle(stream, &calls, answer_timeout);
+                clients.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            eprintln!("tollgate-control: cannot start a thread for an API client");
+        }
+    }
+}
+
+fn reply(mut stream: &UnixStream, response: &ApiResponse) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(response).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+fn handle(
+    stream: UnixStream,
+    calls: &Sender<ApiCall>,
+    answer_timeout: Duration,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut line = Vec::new();
+    BufReader::new((&stream).take(MAX_REQUEST_LINE as u64 + 1)).read_until(b'\n', &mut line)?;
+    let response = if line.len() > MAX_REQUEST_LINE {
+        ApiResponse::Error {
+            message: format!("request longer than {MAX_REQUEST_LINE} bytes"),
+        }
+    } else {
+        match serde_json::from_slice::<ApiRequest>(&line) {
+            Err(e) => ApiResponse::Error {
+                message: format!("bad request: {e}"),
+            },
+            Ok(request) => {
+                let (tx, rx) = mpsc::channel();
+                if calls.send((request, tx)).is_err() {
+                    ApiResponse::Error {
+                        message: "tollgate-control is shutting down".into(),
+                    }
+                } else {
+                    rx.recv_timeout(answer_timeout)
+                        .unwrap_or_else(|_| ApiResponse::Error {
+                            message: "tollgate-control did not answer in time".into(),
+                        })
+                }
+            }
+        }
+    };
+    reply(&stream, &response)
+}

@@ -1,0 +1,202 @@
+use super::*;
+use crate::service::ControlCounters;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use tollgate_shm::{LinkStatus, PortCounters, SegmentConfig};
+
+fn segment(tag: &str) -> Segment {
+    let name = format!("ctl-metrics-{tag}-{}", std::process::id());
+    Segment::create(
+        &name,
+        &SegmentConfig {
+            workers: 2,
+            ..SegmentConfig::default()
+        },
+    )
+    .unwrap()
+}
+
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map(|v| v.parse().unwrap())
+}
+
+/// Runs `promtool check metrics`; its lint findings fail the test.
+fn promtool_lint(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus; scripts/setup.sh installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool: {report}\n---\n{text}"
+    );
+}
+
+#[test]
+fn a_busy_dataplane_renders_every_family_and_passes_promtool() {
+    let dp = segment("busy");
+    dp.set_state(DataplaneState::Running);
+    dp.set_link(LinkStatus {
+        up: true,
+        speed_mbps: 25_000,
+    });
+    dp.publish_rules(7, 1_700_000_000_000_000_000, &["web", "dns \"quoted\""])
+        .unwrap();
+    let now = tollgate_shm::monotonic_ns();
+    for w in 0..2 {
+        let ws = dp.worker_stats(w).unwrap();
+        ws.beat(now);
+        ws.add(Counter::RxPackets, 100 + w as u64);
+        ws.add(Counter::TxBytes, 5000);
+        ws.add(Counter::DropFirewall, 3);
+        ws.set(Counter::FlowsActive, 10);
+        ws.rule_hit(1, 4);
+    }
+    let ws0 = dp.worker_stats(0).unwrap();
+    for id in 0..5u64 {
+        let slot = ws0.endpoint_slot(id + 1);
+        ws0.add_endpoint(slot, 10 * (id + 1), 1000 * (id + 1));
+    }
+    dp.write_port_stats(
+        &PortCounters {
+            ipackets: 201,
+            imissed: 2,
+            rx_nombuf: 1,
+            ..PortCounters::default()
+        },
+        [
+            ("rx_good_packets", 201),
+            ("bw_in_allowance_exceeded", 9),
+            ("pps_allowance_exceeded", 4),
+        ],
+    );
+    let mut config = Config::default();
+    config.metrics.max_endpoints = 3;
+    let published = Published {
+        segment: Some(dp.clone()),
+        control: ControlCounters {
+            attaches: 1,
+            rules_applied: 2,
+            ..ControlCounters::default()
+        },
+        ..Published::default()
+    };
+    let text = render(&published, &config);
+    let want: &[(&str, f64)] = &[
+        ("tollgate_healthy", 1.0),
+        ("tollgate_dataplane_up", 1.0),
+        ("tollgate_health_failing{reason=\"draining\"}", 0.0),
+        ("tollgate_rx_packets_total{worker=\"0\"}", 100.0),
+        ("tollgate_rx_packets_total{worker=\"1\"}", 101.0),
+        ("tollgate_tx_bytes_total{worker=\"1\"}", 5000.0),
+        ("tollgate_dropped_packets_total{reason=\"firewall\"}", 6.0),
+        (
+            "tollgate_dropped_packets_total{reason=\"malformed\",layer=\"ipv4\"}",
+            0.0,
+        ),
+        ("tollgate_flows_active", 20.0),
+        ("tollgate_flows_capacity", dp.flow_capacity() as f64),
+        ("tollgate_rules_generation", 7.0),
+        ("tollgate_rules_loaded_timestamp_seconds", 1_700_000_000.0),
+        ("tollgate_rule_hits_total{rule=\"web\"}", 0.0),
+        ("tollgate_rule_hits_total{rule=\"dns \\\"quoted\\\"\"}", 8.0),
+        (
+            "tollgate_endpoint_packets_total{endpoint=\"vpce-00000000000000005\"}",
+            50.0,
+        ),
+        (
+            "tollgate_endpoint_packets_total{endpoint=\"vpce-00000000000000003\"}",
+            30.0,
+        ),
+        // Endpoints 1 and 2 fall beyond the cap of 3.
+        ("tollgate_endpoint_packets_total{endpoint=\"other\"}", 30.0),
+        ("tollgate_endpoint_bytes_total{endpoint=\"other\"}", 3000.0),
+        ("tollgate_port_rx_missed_packets_total", 2.0),
+        ("tollgate_port_rx_nombuf_total", 1.0),
+        (
+            "tollgate_port_xstats_total{name=\"rx_good_packets\"}",
+            201.0,
+        ),
+        (
+            "tollgate_port_allowance_exceeded_total{allowance=\"bw_in\"}",
+            9.0,
+        ),
+        (
+            "tollgate_port_allowance_exceeded_total{allowance=\"pps\"}",
+            4.0,
+        ),
+        ("tollgate_link_speed_bytes_per_second", 25e9 / 8.0),
+        ("tollgate_control_rule_loads_total{result=\"applied\"}", 2.0),
+    ];
+    for (series, v) in want {
+        assert_eq!(value(&text, series), Some(*v), "{series}\n{text}");
+    }
+    assert!(value(
+        &text,
+        "tollgate_endpoint_packets_total{endpoint=\"vpce-00000000000000001\"}"
+    )
+    .is_none());
+    assert!(text.contains("tollgate_build_info{version=\""));
+    assert_eq!(
+        text.matches("# TYPE tollgate_dropped_packets_total counter")
+            .count(),
+        1
+    );
+    promtool_lint(&text);
+}
+
+#[test]
+fn detached_and_draining_states_render_and_lint() {
+    let text = render(&Published::default(), &Config::default());
+    assert_eq!(value(&text, "tollgate_healthy"), Some(0.0));
+    assert_eq!(value(&text, "tollgate_control_attached"), Some(0.0));
+    assert_eq!(
+        value(&text, "tollgate_health_failing{reason=\"not_attached\"}"),
+        Some(1.0)
+    );
+    assert!(!text.contains("tollgate_rx_packets_total"));
+    promtool_lint(&text);
+
+    let dp = segment("drain");
+    dp.set_draining(true);
+    let published = Published {
+        segment: Some(dp.clone()),
+        ..Published::default()
+    };
+    let text = render(&published, &Config::default());
+    assert_eq!(value(&text, "tollgate_draining"), Some(1.0));
+    assert_eq!(
+        value(&text, "tollgate_health_failing{reason=\"draining\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&text, "tollgate_health_failing{reason=\"no_rules\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&text, "tollgate_worker_heartbeat_age_seconds{worker=\"1\"}"),
+        Some(-1.0)
+    );
+    assert_eq!(value(&text, "tollgate_dataplane_up"), Some(0.0));
+    promtool_lint(&text);
+}
