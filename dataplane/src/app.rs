@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tollgate_firewall::FirewallConfig;
 use tollgate_pipeline::{Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
-use tollgate_shm::message::{Command, Reply, Request, Response};
+use tollgate_shm::message::{Command, FlowAddresses, FlowEntry, Reply, Request, Response};
 use tollgate_shm::{
     Consumer, Counter, DataplaneState, LinkStatus, PortCounters, Producer, Segment, SegmentConfig,
 };
@@ -18,7 +18,10 @@ use tollgate_shm::{
 use crate::clock::TscClock;
 use crate::config::Config;
 use crate::dpdk::{Eal, Mempool, Port, PortConfig, QueueId, SocketId};
-use crate::worker::{Shared, Worker, BURST};
+use crate::worker::{FlowAnswer, FlowRequest, Shared, Worker, BURST};
+
+/// Flows one `flows list` returns at most.
+const MAX_LISTED_FLOWS: u32 = 100_000;
 
 /// Usable bytes per mbuf: a 9001-byte MTU frame plus Ethernet header, with
 /// room for net_af_packet's frame size (see configs/dataplane.toml).
@@ -365,11 +368,82 @@ impl Housekeeping<'_> {
         match command {
             Command::Ping => Reply::Pong,
             Command::LoadRules { generation, text } => self.load_rules(generation, &text),
-            Command::FlushFlows { .. } | Command::ListFlows { .. } => Reply::Failed {
-                message: "flow listing and flushing are not available in this dataplane build"
-                    .into(),
-            },
+            Command::FlushFlows { filter } => {
+                let filter = flow_filter(&filter);
+                match self.ask_workers(|| FlowRequest::Flush(filter)) {
+                    Ok(answers) => Reply::FlowsFlushed {
+                        count: answers
+                            .iter()
+                            .map(|a| match a {
+                                FlowAnswer::Flushed(n) => *n as u64,
+                                FlowAnswer::Listed(_) => 0,
+                            })
+                            .sum(),
+                    },
+                    Err(message) => Reply::Failed { message },
+                }
+            }
+            Command::ListFlows { filter, max } => {
+                let filter = flow_filter(&filter);
+                let max = max.min(MAX_LISTED_FLOWS) as usize;
+                match self.ask_workers(|| FlowRequest::List {
+                    filter,
+                    out: Vec::with_capacity(max),
+                }) {
+                    Ok(answers) => {
+                        let mut entries: Vec<FlowEntry> = answers
+                            .into_iter()
+                            .flat_map(|a| match a {
+                                FlowAnswer::Listed(flows) => flows,
+                                FlowAnswer::Flushed(_) => Vec::new(),
+                            })
+                            .map(flow_entry)
+                            .collect();
+                        entries.truncate(max);
+                        Reply::FlowList { entries }
+                    }
+                    Err(message) => Reply::Failed { message },
+                }
+            }
         }
+    }
+
+    /// Sends one request to every worker and collects every answer; the
+    /// workers answer between bursts.
+    fn ask_workers(&self, request: impl Fn() -> FlowRequest) -> Result<Vec<FlowAnswer>, String> {
+        let workers = self.shared.flow_requests.len();
+        for w in 0..workers {
+            // An answer left over from a request that timed out is stale.
+            while self.shared.flow_answers[w].pop().is_some() {}
+            if self.shared.flow_requests[w].push(request()).is_err() {
+                return Err(format!(
+                    "worker {w} is still busy with an earlier request; retry"
+                ));
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut answers: Vec<Option<FlowAnswer>> = (0..workers).map(|_| None).collect();
+        while answers.iter().any(Option::is_none) {
+            for (w, slot) in answers.iter_mut().enumerate() {
+                if slot.is_none() {
+                    *slot = self.shared.flow_answers[w].pop();
+                }
+            }
+            if Instant::now() > deadline {
+                let missing: Vec<String> = answers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.is_none())
+                    .map(|(w, _)| w.to_string())
+                    .collect();
+                return Err(format!(
+                    "workers {} did not answer within 5 s",
+                    missing.join(", ")
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(answers.into_iter().flatten().collect())
     }
 
     /// Compiles off the fast path, hands the snapshot to every worker, and
@@ -470,4 +544,46 @@ fn format_mac(m: [u8; 6]) -> String {
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         m[0], m[1], m[2], m[3], m[4], m[5]
     )
+}
+
+/// The control plane's filter in the firewall's terms (an address matches
+/// either end of a flow).
+fn flow_filter(f: &tollgate_shm::message::FlowFilter) -> tollgate_firewall::FlowFilter {
+    tollgate_firewall::FlowFilter {
+        endpoint: f.endpoint,
+        address: f.address.map(|a| tollgate_firewall::Prefix {
+            addr: match a {
+                std::net::IpAddr::V4(v4) => tollgate_wire::summary::ipv4_mapped(v4.octets()),
+                std::net::IpAddr::V6(v6) => u128::from(v6),
+            },
+            len: 128,
+        }),
+        port: f.port,
+        protocol: f.protocol,
+    }
+}
+
+/// A flow as the control plane lists it, initiator first.
+fn flow_entry(f: tollgate_firewall::FlowInfo) -> FlowEntry {
+    let (src, src_port) = f.key.side(f.initiator);
+    let (dst, dst_port) = f.key.side(f.initiator.other());
+    let addresses = match f.key.version {
+        tollgate_wire::IpVersion::V4 => FlowAddresses::V4 {
+            src: (src as u32).into(),
+            dst: (dst as u32).into(),
+        },
+        tollgate_wire::IpVersion::V6 => FlowAddresses::V6 {
+            src: src.into(),
+            dst: dst.into(),
+        },
+    };
+    FlowEntry {
+        endpoint: f.key.endpoint,
+        addresses,
+        protocol: f.key.protocol,
+        src_port,
+        dst_port,
+        state: f.state.name().to_string(),
+        expires_in_ns: u64::try_from(f.expires_in.as_nanos()).unwrap_or(u64::MAX),
+    }
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
+use tollgate_firewall::{FlowFilter, FlowInfo};
 use tollgate_pipeline::{Action, Pipeline, RuleSnapshot};
 use tollgate_shm::{Consumer, Counter, PacketMeta, Producer, WorkerStats};
 
@@ -34,6 +35,24 @@ pub struct Shared {
     pub retired: ArrayQueue<Arc<RuleSnapshot>>,
     /// Per worker: packets of flows it owns, handed over by other workers.
     pub steer_inbox: Vec<ArrayQueue<Mbuf>>,
+    /// Per worker: operator requests about its flows, and the answers.
+    pub flow_requests: Vec<ArrayQueue<FlowRequest>>,
+    pub flow_answers: Vec<ArrayQueue<FlowAnswer>>,
+}
+
+/// An operator request a worker answers about the flows it owns.
+pub enum FlowRequest {
+    Flush(FlowFilter),
+    /// `out` comes with its capacity reserved: the worker does not allocate.
+    List {
+        filter: FlowFilter,
+        out: Vec<FlowInfo>,
+    },
+}
+
+pub enum FlowAnswer {
+    Flushed(usize),
+    Listed(Vec<FlowInfo>),
 }
 
 impl Shared {
@@ -44,6 +63,8 @@ impl Shared {
             rules_applied: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             retired: ArrayQueue::new(4 * workers.max(1)),
             steer_inbox: (0..workers).map(|_| ArrayQueue::new(steer_ring)).collect(),
+            flow_requests: (0..workers).map(|_| ArrayQueue::new(1)).collect(),
+            flow_answers: (0..workers).map(|_| ArrayQueue::new(1)).collect(),
         }
     }
 }
@@ -231,6 +252,26 @@ impl Worker {
         }
     }
 
+    /// Walks this worker's flow table (off the fast path: an operator asked).
+    fn answer(&mut self, now: u64, request: FlowRequest) -> FlowAnswer {
+        match request {
+            FlowRequest::Flush(filter) => {
+                FlowAnswer::Flushed(self.pipeline.firewall_mut().flush_matching(&filter))
+            }
+            FlowRequest::List { filter, mut out } => {
+                let room = out.capacity() - out.len();
+                out.extend(
+                    self.pipeline
+                        .firewall()
+                        .flows(now)
+                        .filter(|f| filter.matches(&f.key))
+                        .take(room),
+                );
+                FlowAnswer::Listed(out)
+            }
+        }
+    }
+
     fn housekeeping(&mut self, now: u64) {
         self.stats.beat(tollgate_shm::monotonic_ns());
         if let Some(rules) = self.shared.rules_inbox[self.index].pop() {
@@ -243,6 +284,11 @@ impl Worker {
             }
             self.pipeline.set_rules(rules, generation, on_change);
             self.shared.rules_applied[self.index].store(generation, Ordering::Release);
+        }
+        if let Some(request) = self.shared.flow_requests[self.index].pop() {
+            let answer = self.answer(now, request);
+            // The main lcore waits for this answer; its slot is free.
+            let _ = self.shared.flow_answers[self.index].push(answer);
         }
         let fw = self.pipeline.firewall().counters();
         self.stats.set(Counter::FlowsCreated, fw.created);

@@ -108,7 +108,8 @@ pub struct FlowEntry {
     pub dst_port: u16,
     /// The firewall's name for the flow state, e.g. "established".
     pub state: String,
-    pub age_ns: u64,
+    /// Time left before the flow expires if it stays idle.
+    pub expires_in_ns: u64,
 }
 
 /// A command with the id its reply will carry.
@@ -260,7 +261,7 @@ impl Writer<'_> {
         self.u16(e.src_port);
         self.u16(e.dst_port);
         self.str(&e.state);
-        self.u64(e.age_ns);
+        self.u64(e.expires_in_ns);
     }
 }
 
@@ -536,7 +537,7 @@ impl<'a> Reader<'a> {
             src_port: self.u16("flow source port")?,
             dst_port: self.u16("flow destination port")?,
             state: self.string("flow state")?,
-            age_ns: self.u64("flow age")?,
+            expires_in_ns: self.u64("flow expires in")?,
         })
     }
 

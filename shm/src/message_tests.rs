@@ -16,7 +16,7 @@ fn sample_flow() -> FlowEntry {
         src_port: 40000,
         dst_port: 443,
         state: "established".into(),
-        age_ns: 5_000_000_000,
+        expires_in_ns: 5_000_000_000,
     }
 }
 
@@ -209,14 +209,14 @@ fn flow() -> impl Strategy<Value = FlowEntry> {
         any::<u64>(),
     )
         .prop_map(
-            |(endpoint, addresses, protocol, src_port, dst_port, state, age_ns)| FlowEntry {
+            |(endpoint, addresses, protocol, src_port, dst_port, state, expires_in_ns)| FlowEntry {
                 endpoint,
                 addresses,
                 protocol,
                 src_port,
                 dst_port,
                 state,
-                age_ns,
+                expires_in_ns,
             },
         )
 }
