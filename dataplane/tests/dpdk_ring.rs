@@ -252,6 +252,11 @@ fn mbuf_length_operations(pool: &Mempool) {
     assert_ne!(m.ol_flags() & tollgate_ffi::RTE_MBUF_F_TX_IP_CKSUM, 0);
     m.clear_tx_offloads();
     assert_eq!(m.ol_flags() & tollgate_ffi::RTE_MBUF_F_TX_OFFLOAD_MASK, 0);
+    // The buffer-ownership flags cannot be forged (free would trust them).
+    m.set_ol_flags(u64::MAX);
+    let ownership = tollgate_ffi::RTE_MBUF_F_EXTERNAL | tollgate_ffi::RTE_MBUF_F_INDIRECT;
+    assert_eq!(m.ol_flags(), !ownership);
+    m.set_ol_flags(0);
 
     // into_raw/from_raw move ownership without freeing.
     let raw = m.into_raw();

@@ -300,10 +300,14 @@ impl Mbuf {
         self.m().ol_flags
     }
 
-    /// Replaces the offload flags.
+    /// Replaces the offload flags, except the two that say who owns the
+    /// buffer (`EXTERNAL`, `INDIRECT`): `rte_pktmbuf_free` trusts those, so
+    /// they stay as DPDK set them.
     #[inline]
     pub fn set_ol_flags(&mut self, flags: u64) {
-        self.m_mut().ol_flags = flags;
+        const OWNERSHIP: u64 = ffi::RTE_MBUF_F_EXTERNAL | ffi::RTE_MBUF_F_INDIRECT;
+        let m = self.m_mut();
+        m.ol_flags = (flags & !OWNERSHIP) | (m.ol_flags & OWNERSHIP);
     }
 
     /// The NIC's verdict on the received IPv4 header checksum.
