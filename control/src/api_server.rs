@@ -151,3 +151,67 @@ fn handle(
     };
     reply(&stream, &response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::call;
+
+    #[test]
+    fn socket_round_trip_permissions_and_bad_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/control.sock");
+        let listener = bind(&path, Some("root")).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        assert!(bind(&path, None)
+            .unwrap_err()
+            .contains("another tollgate-control"));
+        assert!(
+            bind(&dir.path().join("x.sock"), Some("no-such-group-tollgate"))
+                .unwrap_err()
+                .contains("no such group")
+        );
+
+        let (tx, rx) = mpsc::channel::<ApiCall>();
+        std::thread::spawn(move || serve(listener, tx, Duration::from_secs(2)));
+        // The "service": answers drain requests, ignores the rest.
+        std::thread::spawn(move || {
+            for (request, reply) in rx {
+                if request == ApiRequest::Drain {
+                    let _ = reply.send(ApiResponse::Draining {
+                        draining: true,
+                        attached: false,
+                    });
+                }
+            }
+        });
+        let t = Duration::from_secs(5);
+        assert_eq!(
+            call(&path, &ApiRequest::Drain, t).unwrap(),
+            ApiResponse::Draining {
+                draining: true,
+                attached: false
+            }
+        );
+        match call(&path, &ApiRequest::Status, t).unwrap() {
+            ApiResponse::Error { message } => {
+                assert!(message.contains("did not answer in time"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut raw = UnixStream::connect(&path).unwrap();
+        raw.write_all(b"{\"command\":\"reboot\"}\n").unwrap();
+        let mut answer = String::new();
+        BufReader::new(raw).read_line(&mut answer).unwrap();
+        let answer: ApiResponse = serde_json::from_str(&answer).unwrap();
+        assert!(
+            matches!(&answer, ApiResponse::Error { message } if message.starts_with("bad request: unknown variant `reboot`")),
+            "{answer:?}"
+        );
+        // A stale socket file (no server) is replaced.
+        let stale = dir.path().join("stale.sock");
+        drop(UnixListener::bind(&stale).unwrap());
+        assert!(bind(&stale, None).is_ok());
+    }
+}

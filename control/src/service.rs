@@ -214,7 +214,7 @@ impl Service {
         if self.attachment.is_some() {
             work |= self.pump_replies();
             work |= self.pump_health();
-            self.reconcile_rules(now);
+            self.reconcile_rules(Instant::now());
         }
         self.expire_pending(now);
         self.publish();
