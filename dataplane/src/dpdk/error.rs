@@ -29,7 +29,7 @@ pub enum DpdkError {
         hint: String,
     },
     /// `Eal::init` was called a second time in this process.
-    #[error("rte_eal_init: EAL was already initialised in this process (DPDK allows one init per process)")]
+    #[error("rte_eal_init: already called in this process (DPDK allows one EAL init per process, even after a failure)")]
     EalAlreadyInitialised,
     /// A handle was requested before `Eal::init` succeeded (or after cleanup).
     #[error("{op}: EAL is not running; call Eal::init first")]
