@@ -280,12 +280,14 @@ fn load_rules_file(path: &Path) -> Result<Arc<RuleSnapshot>, StartError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(format!("rules {}: cannot read: {e}", path.display())))?;
     let origin = path.display().to_string();
-    RuleSnapshot::from_text(&text, &origin, 1)
-        .map(Arc::new)
-        .map_err(|errors| StartError {
-            exit_code: 2,
-            message: format!("rules rejected, nothing applied:\n{errors}"),
-        })
+    let rules = RuleSnapshot::from_text(&text, &origin, 1).map_err(|errors| StartError {
+        exit_code: 2,
+        message: format!("rules rejected, nothing applied:\n{errors}"),
+    })?;
+    for warning in &rules.warnings {
+        eprintln!("tollgate-dataplane: rules: warning: {warning}");
+    }
+    Ok(Arc::new(rules))
 }
 
 fn publish_rules_info(segment: &Segment, rules: &RuleSnapshot) {
@@ -454,7 +456,7 @@ impl Housekeeping<'_> {
             Err(errors) => {
                 return Reply::RulesRejected {
                     generation,
-                    message: errors.to_string(),
+                    message: errors,
                 }
             }
         };

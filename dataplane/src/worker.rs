@@ -276,7 +276,7 @@ impl Worker {
         self.stats.beat(tollgate_shm::monotonic_ns());
         if let Some(rules) = self.shared.rules_inbox[self.index].pop() {
             let generation = rules.generation;
-            let on_change = rules.firewall_on_change();
+            let on_change = rules.on_rule_change;
             if let Some(old) = self.pipeline.firewall().rules().cloned() {
                 // The main lcore frees it. Only if the main lcore has
                 // stalled with its queue full is it freed here.

@@ -499,7 +499,7 @@ fn pipeline<'s>(
     let mut p = Pipeline::new(config, stats).expect("valid pipeline config");
     if let Some(text) = rules {
         let s = snapshot(text);
-        let on_change = s.firewall_on_change();
+        let on_change = s.on_rule_change;
         let generation = s.generation;
         p.set_rules(s, generation, on_change);
     }
@@ -1516,16 +1516,16 @@ fn verdict_table() {
                 0,
                 0,
             )),
-            Expect::Drop(DropFirewall),
+            Expect::Drop(DropRuleDenied),
         )
-        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)])
+        .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)])
         .hits(&[(RULE_DROP_BLOCKED, 1)]),
         Row::new(
             "SYN to port 22: default drop (no rule hit)",
             gwlb_frame(&tcp_packet(V4, (40000, 22), SYN, 1, 0, 0)),
-            Expect::Drop(DropFirewall),
+            Expect::Drop(DropRuleDenied),
         )
-        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)]),
+        .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)]),
         Row::new(
             "UDP to port 53: pass",
             gwlb_frame(&udp_packet(Addrs::V4(CLIENT4, DNS4), (5353, 53), 30)),
@@ -1561,7 +1561,7 @@ fn rule_set_installed_later_applies_to_the_next_packet() {
             .counts(&[(VerdictDrop, 1), (DropNoRuleSet, 1)]),
     );
     let s = snapshot(FIREWALL_RULES);
-    let on_change = s.firewall_on_change();
+    let on_change = s.on_rule_change;
     p.set_rules(s, 1, on_change);
     run_row(
         &mut p,
@@ -1634,16 +1634,16 @@ fn reject_table() {
         Row::new(
             "a RST is never answered with a RST",
             gwlb_frame(&tcp_packet(V4, (40000, 23), RST, 5000, 0, 0)),
-            Expect::Drop(DropFirewall),
+            Expect::Drop(DropRuleDenied),
         )
-        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)])
+        .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)])
         .hits(&[(RULE_TELNET_REJECT, 1)]),
         Row::new(
             "nor a RST|ACK",
             gwlb_frame(&tcp_packet(V6, (40000, 23), RST | ACK, 5000, 9, 0)),
-            Expect::Drop(DropFirewall),
+            Expect::Drop(DropRuleDenied),
         )
-        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)])
+        .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)])
         .hits(&[(RULE_TELNET_REJECT, 1)]),
         Row::new(
             "IPv4 UDP to syslog: ICMP 3/13 quoting header + 8 bytes",
@@ -1765,21 +1765,21 @@ fn stateful_sequence() {
         Row::new(
             "a later flow to port 22 is denied",
             web(V4, (40001, 22), SYN, 5, 0, 0),
-            Expect::Drop(DropFirewall),
+            Expect::Drop(DropRuleDenied),
         )
-        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)]),
+        .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)]),
         Row::new(
             "its retransmission is denied by the remembered flow",
             web(V4, (40001, 22), SYN, 5, 0, 0),
-            Expect::Drop(DropFirewall),
+            Expect::Drop(DropRuleDenied),
         )
-        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)]),
+        .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)]),
         Row::new(
             "a SYN-ACK from port 22 opens nothing",
             web(back, (22, 40002), SYN | ACK, 5, 6, 0),
-            Expect::Drop(DropFirewall),
+            Expect::Drop(DropRuleDenied),
         )
-        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)]),
+        .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)]),
         pass(
             "first flow still passes",
             web(back, s(40000), ACK, 2301, 301, 0),
@@ -1806,9 +1806,9 @@ fn stateful_sequence() {
         Row::new(
             "UDP the other way round is a new flow, denied",
             gwlb_frame(&udp_packet(Addrs::V4(DNS4, CLIENT4), (53, 5354), 90)),
-            Expect::Drop(DropFirewall),
+            Expect::Drop(DropRuleDenied),
         )
-        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)]),
+        .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)]),
         // now_ns reaches the firewall: an unanswered UDP flow lives 30 s.
         pass(
             "DNS query never answered",
@@ -1824,10 +1824,10 @@ fn stateful_sequence() {
         Row::new(
             "its answer 31 s later: the flow expired, the answer is a new flow, denied",
             gwlb_frame(&udp_packet(Addrs::V4(DNS4, CLIENT4), (53, 5400), 90)),
-            Expect::Drop(DropFirewall),
+            Expect::Drop(DropRuleDenied),
         )
         .at(32_000_000_000)
-        .counts(&[(VerdictDrop, 1), (DropFirewall, 1)]),
+        .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)]),
     ];
     run_sequence(config(), Some(FIREWALL_RULES), &rows);
 }
@@ -1860,14 +1860,21 @@ fn rule_change_applies_on_rule_change_of_the_new_set() {
         }
         let s = Arc::new(RuleSnapshot::from_text(&v2, "test.toml", 2).expect("v2 parses"));
         assert_eq!(s.generation, 2);
-        let fw_on_change = s.firewall_on_change();
+        let fw_on_change = s.on_rule_change;
         p.set_rules(s, 2, fw_on_change);
         assert_eq!(p.firewall().generation(), Some(2));
         let row = if still_passes {
             Row::new(on_change, ack.clone(), exactly(hairpinned(&ack))).counts(&[(VerdictPass, 1)])
         } else {
-            Row::new(on_change, ack.clone(), Expect::Drop(DropFirewall))
-                .counts(&[(VerdictDrop, 1), (DropFirewall, 1)])
+            // Revalidation denies the flow under the new rules; a flush
+            // kills it outright: each has its own drop reason.
+            let reason = if on_change == "flush" {
+                DropFlushed
+            } else {
+                DropRuleDenied
+            };
+            Row::new(on_change, ack.clone(), Expect::Drop(reason))
+                .counts(&[(VerdictDrop, 1), (reason, 1)])
         };
         run_row(&mut p, &stats, &row);
     }
@@ -1992,7 +1999,7 @@ fn endpoint_counters_count_each_endpoint() {
             Action::Transmit { len: b1.len() },
             Action::Transmit { len: a2.len() },
             Action::Transmit { len: rst_len },
-            Action::Drop(DropFirewall),
+            Action::Drop(DropRuleDenied),
         ]
     );
     let mut got: Vec<EndpointCount> = stats.endpoints().filter(|e| e.packets > 0).collect();
