@@ -50,6 +50,14 @@ fn net_ring_loopback_without_leaks() {
     too_many_queues_is_refused(&mut port, info.max_rx_queues);
     unsupported_offload_is_refused(&mut port, info.tx_offload_capa);
 
+    assert_eq!(
+        Mempool::new("bad_cache", 100, 512, 2176, SocketId::ANY)
+            .unwrap_err()
+            .to_string(),
+        "rte_pktmbuf_pool_create(\"bad_cache\", 100 mbufs): invalid argument: \
+         cache size 512 must be at most 512 and at most 2/3 of the pool"
+    );
+    assert!(Mempool::new("bad_room", 100, 0, 64, SocketId::ANY).is_err());
     let pool = Arc::new(Mempool::new("ring_test", 4095, 32, 2176, SocketId::ANY).expect("mempool"));
     assert_eq!(pool.avail_count(), 4095);
     assert_eq!(pool.data_room(), 2048);

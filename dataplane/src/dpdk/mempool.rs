@@ -49,6 +49,19 @@ impl Mempool {
             op: op(),
             reason: "pool name contains a NUL byte".into(),
         })?;
+        // DPDK's own rule (rte_mempool_create_empty), which it reports
+        // only as EINVAL.
+        if cache_size > ffi::RTE_MEMPOOL_CACHE_MAX_SIZE
+            || u64::from(cache_size) * 3 / 2 > u64::from(n_mbufs)
+        {
+            return Err(DpdkError::InvalidArgument {
+                op: op(),
+                reason: format!(
+                    "cache size {cache_size} must be at most {} and at most 2/3 of the pool",
+                    ffi::RTE_MEMPOOL_CACHE_MAX_SIZE
+                ),
+            });
+        }
         if u32::from(data_room_size) < ffi::RTE_PKTMBUF_HEADROOM {
             return Err(DpdkError::InvalidArgument {
                 op: op(),
