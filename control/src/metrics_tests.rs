@@ -200,3 +200,73 @@ fn detached_and_draining_states_render_and_lint() {
     assert_eq!(value(&text, "tollgate_dataplane_up"), Some(0.0));
     promtool_lint(&text);
 }
+
+#[test]
+fn grafana_dashboard_imports_and_queries_only_exported_metrics() {
+    let dp = segment("grafana");
+    dp.publish_rules(1, 0, &["r"]).unwrap();
+    dp.write_port_stats(&PortCounters::default(), [("pps_allowance_exceeded", 1)]);
+    let published = Published {
+        segment: Some(dp.clone()),
+        ..Published::default()
+    };
+    let text = render(&published, &Config::default());
+    let families: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+
+    let dash: serde_json::Value =
+        serde_json::from_str(include_str!("../../configs/grafana-dashboard.json")).unwrap();
+    for key in ["uid", "title", "schemaVersion", "panels", "templating"] {
+        assert!(dash.get(key).is_some(), "dashboard lacks {key}");
+    }
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(vars.iter().any(|v| v["name"] == "datasource"
+        && v["type"] == "datasource"
+        && v["query"] == "prometheus"));
+    let mut ids = std::collections::HashSet::new();
+    let mut titles = Vec::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        assert!(
+            ids.insert(panel["id"].as_u64().unwrap()),
+            "duplicate panel id"
+        );
+        assert_eq!(panel["datasource"]["uid"], "${datasource}");
+        let grid = &panel["gridPos"];
+        assert!(
+            grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24,
+            "{panel}"
+        );
+        titles.push(panel["title"].as_str().unwrap().to_lowercase());
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty());
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap();
+            let names = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("tollgate_"));
+            for name in names {
+                assert!(
+                    families.contains(name),
+                    "panel {:?} queries {name}, which is not exported",
+                    panel["title"]
+                );
+            }
+        }
+    }
+    for wanted in [
+        "throughput",
+        "drops",
+        "flows against capacity",
+        "rule hits",
+        "health",
+        "per-worker load",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.contains(wanted)),
+            "no panel for {wanted}: {titles:?}"
+        );
+    }
+}
