@@ -114,6 +114,10 @@ enum Command {
         /// Seed for the traffic generator (default: from the clock).
         #[arg(long)]
         seed: Option<u64>,
+        /// Send answers without waiting for their request to come back (stress only: a
+        /// stateful firewall may rightly drop an answer that overtakes its request).
+        #[arg(long)]
+        unordered: bool,
     },
     /// Stand-in appliance: answer ARP and ping, hairpin GENEVE (for testing the simulator).
     Reflect {
@@ -209,6 +213,7 @@ fn execute(cli: Cli) -> Result<bool, String> {
             json,
             settle_ms,
             seed,
+            unordered,
         } => {
             if endpoints == 0 || flows == 0 {
                 return Err("--endpoints and --flows must be at least 1".into());
@@ -242,6 +247,7 @@ fn execute(cli: Cli) -> Result<bool, String> {
                 pcap_out,
                 json,
                 settle: Duration::from_millis(settle_ms),
+                causal: !unordered,
             })?;
             report.print();
             Ok(report.passed)

@@ -170,7 +170,7 @@ pub fn reflect(opts: ReflectOptions) -> Result<ReflectCounters, String> {
     let start = Instant::now();
     let mut counters = ReflectCounters::default();
     let mut buf = vec![0u8; 16 * 1024];
-    while !STOP.load(Ordering::Relaxed) && opts.duration.map_or(true, |d| start.elapsed() < d) {
+    while !STOP.load(Ordering::Relaxed) && opts.duration.is_none_or(|d| start.elapsed() < d) {
         let Some((len, direction)) = socket.recv(&mut buf).map_err(|e| e.to_string())? else {
             continue;
         };

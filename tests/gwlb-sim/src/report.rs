@@ -54,6 +54,8 @@ pub struct RunReport {
     /// Copies of our own transmissions that the raw socket also delivers (ignored).
     pub outgoing_copies: u64,
     pub reopened_flows: u64,
+    /// Times the sender found every flow waiting for a reply (rate limited by round trips).
+    pub flow_waits: u64,
     pub send_pps: f64,
     pub rtt_max_us: u64,
     pub endpoints: BTreeMap<String, Counts>,
@@ -112,7 +114,7 @@ impl RunReport {
 
     pub fn print(&self) {
         println!(
-            "sent {} ({} bytes, {:.0} pps over {:.2} s), returned {}, matched {}, lost {}, corrupted {}, duplicated {}, unexpected {}, other frames {}, own copies ignored {}, reopened flows {}, max rtt {} us",
+            "sent {} ({} bytes, {:.0} pps over {:.2} s), returned {}, matched {}, lost {}, corrupted {}, duplicated {}, unexpected {}, other frames {}, own copies ignored {}, reopened flows {}, flow waits {}, max rtt {} us",
             self.sent,
             self.sent_bytes,
             self.send_pps,
@@ -126,6 +128,7 @@ impl RunReport {
             self.other_frames,
             self.outgoing_copies,
             self.reopened_flows,
+            self.flow_waits,
             self.rtt_max_us,
         );
         for (name, c) in &self.endpoints {

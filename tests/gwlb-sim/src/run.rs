@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub pcap_out: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub settle: Duration,
+    /// Send a flow's answer only after its request came back (what real peers do).
+    pub causal: bool,
 }
 
 #[derive(Default)]
@@ -45,6 +47,8 @@ struct SenderTotals {
     endpoints: HashMap<usize, u64>,
     sizes: HashMap<usize, u64>,
     reopened: u64,
+    /// Times every flow was waiting for a reply before it could send.
+    waits: u64,
     error: Option<String>,
     elapsed: Duration,
 }
@@ -106,6 +110,11 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             let mut generator = Generator::new(traffic);
             let interval = (opts.rate > 0).then(|| Duration::from_secs_f64(1.0 / opts.rate as f64));
             let begin = Instant::now();
+            let mut due = begin;
+            // Answers wait for their request to come back, unless told otherwise or when
+            // nothing is expected back at all.
+            let causal = opts.causal && opts.expect_reply;
+            let wait_limit = opts.settle.max(Duration::from_millis(100));
             loop {
                 if count.is_some_and(|c| totals.sent >= c)
                     || opts.duration.is_some_and(|d| begin.elapsed() >= d)
@@ -113,14 +122,35 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                     break;
                 }
                 if let Some(interval) = interval {
-                    let due = begin + interval.mul_f64(totals.sent as f64);
                     let now = Instant::now();
                     if due > now {
                         std::thread::sleep(due - now);
                     }
+                    // After a stall, catch up by at most 10 ms worth of frames, not in one burst.
+                    due = (due + interval)
+                        .max(Instant::now() - Duration::from_millis(10).min(now - begin));
                 }
-                let sent = match generator.next_frame() {
-                    Ok(sent) => sent,
+                let next = if causal {
+                    generator.next_ready_frame(
+                        |seq| {
+                            !pending
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .contains_key(&seq)
+                        },
+                        wait_limit,
+                    )
+                } else {
+                    generator.next_frame().map(Some)
+                };
+                let sent = match next {
+                    Ok(Some(sent)) => sent,
+                    Ok(None) => {
+                        // Every flow waits for an answer to come back.
+                        totals.waits += 1;
+                        std::thread::sleep(Duration::from_micros(20));
+                        continue;
+                    }
                     Err(e) => {
                         totals.error = Some(format!("building frame: {e}"));
                         break;
@@ -259,6 +289,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     report.sent = totals.sent;
     report.sent_bytes = totals.bytes;
     report.reopened_flows = totals.reopened;
+    report.flow_waits = totals.waits;
     report.duration_s = start.elapsed().as_secs_f64();
     report.send_pps = totals.sent as f64 / totals.elapsed.as_secs_f64().max(1e-9);
     for (index, returned) in returned_endpoints.iter().enumerate() {

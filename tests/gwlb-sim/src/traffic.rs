@@ -3,6 +3,7 @@
 //! request/response; ICMP echo), in both directions.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
 
 use crate::verify::TAG_LEN;
 use crate::wire::{
@@ -174,6 +175,25 @@ impl Flow {
             self.client_next = self.client_next.wrapping_add(1);
             self.server_next = self.server_next.wrapping_add(1);
         }
+    }
+
+    /// Direction of the next packet (`true`: client to server); `None` when finished.
+    pub fn next_from_client(&self) -> Option<bool> {
+        if self.is_done() {
+            return None;
+        }
+        let step = self.step;
+        let last = self.script_len() - 1;
+        Some(match self.spec.protocol {
+            Protocol::Tcp => match step {
+                0 | 2 => true,
+                1 => false,
+                n if n == last - 2 || n == last => true,
+                n if n == last - 1 => false,
+                n => (n - 3) % 2 == 0,
+            },
+            Protocol::Udp | Protocol::Icmp => step & 1 == 0,
+        })
     }
 
     pub fn is_done(&self) -> bool {
@@ -367,6 +387,8 @@ pub struct Generator {
     cursor: usize,
     next_seq: u32,
     instances: usize,
+    /// Per slot: sequence number, direction and send time of its latest packet.
+    last: Vec<Option<(u32, bool, Instant)>>,
     /// Flow instances that reused a previous 5-tuple with a new cookie.
     pub reopened: u64,
 }
@@ -381,6 +403,7 @@ impl Generator {
             cursor: 0,
             next_seq: 0,
             instances: 0,
+            last: Vec::new(),
             reopened: 0,
         };
         for slot in 0..generator.cfg.flows.max(1) {
@@ -389,6 +412,7 @@ impl Generator {
             generator.flows.push((endpoint, flow));
         }
         generator.rng = rng;
+        generator.last = vec![None; generator.flows.len()];
         generator
     }
 
@@ -453,10 +477,38 @@ impl Generator {
         (endpoint, spec)
     }
 
-    /// Builds the next frame.
+    /// Builds the next frame, ignoring causality (every flow is always ready).
     pub fn next_frame(&mut self) -> Result<SentFrame, BuildError> {
-        let slot = self.cursor;
-        self.cursor = (self.cursor + 1) % self.flows.len();
+        let frame = self.next_ready_frame(|_| true, Duration::ZERO)?;
+        Ok(frame.expect("with every flow ready one is always picked"))
+    }
+
+    /// Builds the next frame of the first flow (round robin) that may send now, or `None`.
+    /// A packet that turns the direction of its flow, or starts a new instance on its slot,
+    /// waits until `returned(seq)` says the slot's previous packet came back through the
+    /// appliance (or `wait_limit` passed): a server cannot answer a SYN it never received,
+    /// and a stateful firewall rightly drops a SYN-ACK that overtakes its SYN.
+    pub fn next_ready_frame(
+        &mut self,
+        returned: impl Fn(u32) -> bool,
+        wait_limit: Duration,
+    ) -> Result<Option<SentFrame>, BuildError> {
+        let n = self.flows.len();
+        for i in 0..n {
+            let slot = (self.cursor + i) % n;
+            if let Some((seq, from_client, sent_at)) = self.last[slot] {
+                let turns = self.flows[slot].1.next_from_client() != Some(from_client);
+                if turns && sent_at.elapsed() < wait_limit && !returned(seq) {
+                    continue;
+                }
+            }
+            self.cursor = (slot + 1) % n;
+            return self.build_from(slot).map(Some);
+        }
+        Ok(None)
+    }
+
+    fn build_from(&mut self, slot: usize) -> Result<SentFrame, BuildError> {
         if self.flows[slot].1.is_done() {
             let old = self.flows[slot].1.spec.clone();
             let (mut endpoint, mut spec) = self.fresh_spec(slot);
@@ -503,6 +555,7 @@ impl Generator {
         };
         let inner_len = packet.inner.len();
         let frame = wire::encapsulate(&outer, &options, &packet.inner)?;
+        self.last[slot] = Some((seq, packet.from_client, Instant::now()));
         Ok(SentFrame {
             seq,
             frame,
@@ -621,7 +674,44 @@ mod tests {
             }
         }
         assert_eq!(packets[3].inner.len(), 100);
+        let mut replay = Flow::new(flow.spec.clone(), &mut rng);
+        for p in &packets {
+            assert_eq!(replay.next_from_client(), Some(p.from_client));
+            replay.next_packet([0; TAG_LEN], &sizes, &mut rng).unwrap();
+        }
+        assert_eq!(replay.next_from_client(), None);
         assert_eq!(packets[0].inner.len(), 46);
+    }
+
+    #[test]
+    fn answers_wait_for_their_request_to_return() {
+        let mut cfg = config(vec![false], vec![Protocol::Tcp]);
+        cfg.flows = 2;
+        let mut generator = Generator::new(cfg);
+        let never = |_: u32| false;
+        let long = Duration::from_secs(60);
+        // Both SYNs go out; the SYN-ACKs must wait for them.
+        let a = generator.next_ready_frame(never, long).unwrap().unwrap();
+        let b = generator.next_ready_frame(never, long).unwrap().unwrap();
+        assert_eq!((a.seq, b.seq), (0, 1));
+        assert!(generator.next_ready_frame(never, long).unwrap().is_none());
+        // Once SYN 1 is back, its flow's SYN-ACK may go (flow 0 still waits).
+        let c = generator
+            .next_ready_frame(|s| s == 1, long)
+            .unwrap()
+            .unwrap();
+        let flags = |f: &SentFrame| f.frame[Layout::parse(&f.frame).unwrap().inner_start + 33];
+        assert_eq!(flags(&c), TCP_SYN | TCP_ACK);
+        assert!(generator
+            .next_ready_frame(|s| s == 1, long)
+            .unwrap()
+            .is_none());
+        // A lost request stops blocking after the wait limit.
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(generator
+            .next_ready_frame(never, Duration::from_millis(1))
+            .unwrap()
+            .is_some());
     }
 
     #[test]
