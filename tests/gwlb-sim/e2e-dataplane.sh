@@ -37,6 +37,9 @@ cleanup() {
     if [[ -n "$dp_pid" ]] && kill -0 "$dp_pid" 2>/dev/null; then kill -INT "$dp_pid"; wait "$dp_pid"; fi
     ip netns del "$ns_g" 2>/dev/null
     ip netns del "$ns_a" 2>/dev/null
+    # The dataplane's shared-memory segment and EAL runtime directory outlive it.
+    rm -f "/dev/shm/tollgate-tgs-e2e-$id"
+    rm -rf "/var/run/dpdk/tgs-e2e-$id"
     if [[ -n "${KEEP:-}" ]]; then echo "e2e: kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT INT TERM
