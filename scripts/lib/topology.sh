@@ -2,7 +2,7 @@
 # GWLB node and the appliance in two network namespaces joined by a veth pair.
 #
 #   tg-gwlb: gwlb0 (10.254.11.50/24 for the kernel: ping, health checks;
-#            the simulator sends as GWLB node 10.254.11.60 on a raw socket)
+#            10.254.11.60, the GWLB node the simulator sends as on a raw socket)
 #   tg-appl: tg0, no address: the dataplane owns it through net_af_packet
 #
 # Source it, call topology_up; everything created is removed on exit.
@@ -45,6 +45,9 @@ topology_up() {
   ip netns exec "$NS_APPL" ip link set tg0 up
   ip netns exec "$NS_GWLB" sysctl -qw net.ipv6.conf.gwlb0.disable_ipv6=1
   ip netns exec "$NS_GWLB" ip addr add "$HOST_IP/24" dev gwlb0
+  # The GWLB node's address too, so that the simulator can hold UDP 6081 and
+  # the kernel does not answer returned GENEVE with port unreachable.
+  ip netns exec "$NS_GWLB" ip addr add "$GWLB_IP/32" dev gwlb0
   ip netns exec "$NS_GWLB" ip link set gwlb0 up
   ip netns exec "$NS_GWLB" ip link set lo up
 }

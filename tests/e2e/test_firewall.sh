@@ -11,7 +11,7 @@ set -euo pipefail
 topology_up
 
 SCEN="$ROOT/tests/gwlb-sim/scenarios"
-RULES_FILE="$ROOT/tests/e2e/rules/firewall.toml" dataplane_config >"$WORK/dataplane.toml"
+RULES_FILE="$ROOT/configs/rules.demo.toml" dataplane_config >"$WORK/dataplane.toml"
 start_dataplane "$WORK/dataplane.toml"
 
 log "firewall scenario: pass, drop and reject flows"
