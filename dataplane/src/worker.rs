@@ -176,11 +176,12 @@ impl Worker {
     fn punt(&mut self, mbuf: &Mbuf) {
         let packet = mbuf.data();
         let Ok(meta) = PacketMeta::for_packet(self.index as u16, self.port, packet) else {
-            self.stats.inc(Counter::PuntRingFull);
+            self.stats.inc(Counter::PuntTooLong);
             return;
         };
-        if self.punt.push_parts(&[&meta.encode(), packet]).is_err() {
-            self.stats.inc(Counter::PuntRingFull);
+        match self.punt.push_parts(&[&meta.encode(), packet]) {
+            Ok(()) => self.stats.inc(Counter::Punted),
+            Err(_) => self.stats.inc(Counter::PuntRingFull),
         }
     }
 

@@ -61,7 +61,8 @@ pub struct PipelineConfig {
 pub enum Action {
     /// Send the (rewritten) frame, now `len` bytes, on the same port.
     Transmit { len: usize },
-    /// Hand the frame to the control plane (it has been counted).
+    /// Hand the frame to the control plane (within the punt budget; the
+    /// caller counts it once the punt ring has taken it).
     Punt,
     /// Hand the frame to the worker that owns its flow.
     Steer { worker: usize },
@@ -193,7 +194,6 @@ impl<'s, C: Classify> Pipeline<'s, C> {
             _ => {}
         }
         if self.punt_budget.take(now_ns) {
-            self.stats.inc(Counter::Punted);
             Action::Punt
         } else {
             Action::Drop(Counter::PuntRateLimited)
