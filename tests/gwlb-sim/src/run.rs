@@ -121,14 +121,9 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                 {
                     break;
                 }
-                if let Some(interval) = interval {
-                    let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
-                    }
-                    // After a stall, catch up by at most 10 ms worth of frames, not in one burst.
-                    due = (due + interval)
-                        .max(Instant::now() - Duration::from_millis(10).min(now - begin));
+                let now = Instant::now();
+                if interval.is_some() && due > now {
+                    std::thread::sleep(due - now);
                 }
                 let next = if causal {
                     generator.next_ready_frame(
@@ -156,6 +151,11 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                         break;
                     }
                 };
+                if let Some(interval) = interval {
+                    // After a stall, catch up by at most 10 ms worth of frames, not in one burst.
+                    let now = Instant::now();
+                    due = (due + interval).max(now - Duration::from_millis(10).min(now - begin));
+                }
                 let record = InFlight {
                     sent_at: Instant::now(),
                     // With no reply expected only the metadata is needed: keeps memory flat.
