@@ -162,3 +162,14 @@ fn other_ports_and_non_ipv4_frames() {
     assert!(r.poll(2, &healthy()).is_empty());
     assert_eq!(r.stats().frames_ignored, 2);
 }
+
+#[test]
+fn partial_tcp_checksums_from_offload_are_accepted() {
+    // veth peers hand over TCP segments whose checksum holds only the pseudo-header sum.
+    let mut r = responder(HealthProtocol::Http);
+    let mut syn = tcp_frame(44000, 80, 1000, 0, SYN, b"");
+    syn[14 + 20 + 16] ^= 0x5a;
+    let out = exchange(&mut r, syn, 1, &healthy());
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags & (SYN | ACK), SYN | ACK);
+}

@@ -10,6 +10,9 @@
 #   rules stay; a valid push changes verdicts of new flows, established ones go on;
 # - `kill -9` of control during traffic loses no forwarded packet.
 set -euo pipefail
+# Own namespace names, so this can run beside other topology users.
+NS_GWLB=${NS_GWLB:-tgc-gwlb-$$}
+NS_APPL=${NS_APPL:-tgc-appl-$$}
 . "$(dirname "$0")/../../scripts/lib/topology.sh"
 BIN=${TOLLGATE_BIN:-$BIN}
 CTL_SOCK="$WORK/control.sock"
@@ -19,7 +22,7 @@ SCEN="$ROOT/tests/gwlb-sim/scenarios"
 
 topology_up
 
-cp "$ROOT/tests/e2e/rules/firewall.toml" "$WORK/rules.toml"
+cp "$ROOT/configs/rules.demo.toml" "$WORK/rules.toml"
 RULES_FILE="$WORK/rules.toml" dataplane_config >"$WORK/dataplane.toml"
 start_dataplane "$WORK/dataplane.toml"
 
@@ -128,7 +131,7 @@ expect_http 200 "after undrain"
 
 log "rules: an invalid push is refused with the precise error; the old rules stay"
 sed 's/dst_port = \[53, 123, "51820-51821"\]/dst_port = [123, "51820-51821"]/' "$WORK/rules.toml" >"$WORK/rules-v2.toml"
-cmp -s "$WORK/rules.toml" "$WORK/rules-v2.toml" && fail "could not derive rules v2 from firewall.toml"
+cmp -s "$WORK/rules.toml" "$WORK/rules-v2.toml" && fail "could not derive rules v2 from rules.demo.toml"
 printf '\n[[rule]]\nid = "typo"\naction = "pass"\nprotocol = "tcp"\ndst = "10.2.0.1/16"\n' >>"$WORK/rules-bad.toml"
 cat "$WORK/rules.toml" "$WORK/rules-bad.toml" >"$WORK/rules-invalid.toml"
 before=$(generation)
