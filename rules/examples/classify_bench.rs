@@ -152,7 +152,7 @@ fn linear(rules: &RuleSet, endpoint: u64, pkt: &InnerSummary) -> Option<usize> {
         return None;
     };
     let port_ok = |p: &Option<Vec<PortRange>>, v: u16| {
-        p.as_ref().map_or(true, |p| p.iter().any(|r| r.contains(v)))
+        p.as_ref().is_none_or(|p| p.iter().any(|r| r.contains(v)))
     };
     rules.rules().iter().position(|r| {
         (r.endpoints.is_empty() || r.endpoints.contains(&endpoint))
