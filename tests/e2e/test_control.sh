@@ -202,6 +202,16 @@ log "valid push: $(cat "$WORK/push.out")"
 sim scenario --file "$WORK/after.toml" >"$WORK/after.txt" 2>&1 || { cat "$WORK/after.txt"; fail "scenario after the push"; }
 log "verdicts changed for new flows only"
 
+log "flows list and flush through the dataplane"
+ctl flows list --protocol udp --port 53 --address 10.1.11.10 >"$WORK/flows.txt" || { cat "$WORK/flows.txt"; fail "flows list"; }
+grep -q '40000' "$WORK/flows.txt" || { cat "$WORK/flows.txt"; fail "the established DNS flow is not listed"; }
+ctl --json flows list --endpoint vpce-01a2b3c4d5e6f0000 | jq -e '.reply == "flows" and (.flows | length) >= 1' >/dev/null ||
+  fail "flows list --json by endpoint"
+flushed=$(ctl --json flows flush --protocol udp --port 53 | jq -er '.count')
+[ "$flushed" -ge 1 ] || fail "flows flush removed $flushed flows"
+ctl --json flows list --protocol udp --port 53 | jq -e '.flows | length == 0' >/dev/null || fail "flows remain after flush"
+log "flushed $flushed DNS flows"
+
 log "kill -9 of control during traffic loses no forwarded packet"
 sim run --count 8000 --rate 2000 --endpoints 2 --flows 64 --sizes min,imix --inner v4,v6 \
   --protocols tcp,icmp --json "$WORK/sim-kill.json" >"$WORK/sim-kill.txt" 2>&1 &
