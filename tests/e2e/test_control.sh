@@ -120,6 +120,15 @@ prom_rate() {
 wait_for 20 "a non-zero forwarded rate from Prometheus" prom_rate
 log "Prometheus: forwarded $(prom_rate) packets/s"
 wait "$SIM_PID" || { cat "$WORK/sim-prom.txt"; fail "traffic during the scrape lost packets"; }
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$WORK/metrics-busy.txt" || fail "no /metrics"
+promtool check metrics <"$WORK/metrics-busy.txt" || fail "promtool lint after traffic"
+for series in 'tollgate_rx_packets_total{worker="0"}' 'tollgate_rx_packets_total{worker="1"}' \
+  'tollgate_rule_hits_total{rule="web"}' 'tollgate_endpoint_packets_total{endpoint="vpce-01a2b3c4d5e6f0000"}' \
+  'tollgate_port_rx_packets_total' 'tollgate_flows_created_total'; do
+  value=$(grep -F "$series " "$WORK/metrics-busy.txt" | awk '{print $2}')
+  [ -n "$value" ] && awk -v v="$value" 'BEGIN { exit !(v > 0) }' || fail "$series is ${value:-absent} after traffic"
+done
+log "per-worker, rule, endpoint and port counters all moved"
 
 log "GWLB-style health checks"
 expect_http 200 "healthy appliance"
