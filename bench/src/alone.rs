@@ -1,0 +1,199 @@
+//! The pipeline alone, without DPDK: [`Pipeline::process`] over frames in
+//! memory, in bursts of 32 like a worker. Each frame is first copied into a
+//! reused receive buffer (as a driver or `net_pcap` would); that copy is
+//! timed on its own and subtracted, so the figure is the pipeline's cycles.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tollgate_firewall::FirewallConfig;
+use tollgate_pipeline::{Action, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
+use tollgate_shm::{Segment, SegmentConfig};
+
+use crate::frames::{FrameSet, APPLIANCE_IP, APPLIANCE_MAC, GWLB_IP};
+use crate::tsc::rdtsc;
+
+const BURST: usize = 32;
+/// Bytes past the frame in each buffer (an mbuf's tailroom).
+const TAILROOM: usize = 256;
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AloneResult {
+    pub packets: u64,
+    /// Copy plus pipeline, per packet.
+    pub cycles_with_copy: f64,
+    /// The receive-buffer copy alone, per packet.
+    pub cycles_copy: f64,
+    /// The pipeline alone: the difference.
+    pub cycles_pipeline: f64,
+    pub transmitted: u64,
+    pub dropped: u64,
+    pub flows_created: u64,
+    pub flows_active: u64,
+}
+
+/// Per-process shared-memory segment for the counters (removed on drop).
+pub struct StatsSegment {
+    pub segment: Segment,
+}
+
+impl StatsSegment {
+    pub fn create(tag: &str, workers: usize, flow_capacity: u64) -> Result<StatsSegment, String> {
+        let name = format!("bench-{}-{tag}", std::process::id());
+        let segment = Segment::create(
+            &name,
+            &SegmentConfig {
+                workers,
+                flow_capacity,
+                ..SegmentConfig::default()
+            },
+        )
+        .map_err(|e| format!("shared memory {name}: {e}"))?;
+        Ok(StatsSegment { segment })
+    }
+}
+
+impl Drop for StatsSegment {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.segment.path());
+    }
+}
+
+/// The pipeline configuration every benchmark uses.
+pub fn pipeline_config(worker: usize, workers: usize, capacity: u32) -> PipelineConfig {
+    PipelineConfig {
+        appliance_ip: APPLIANCE_IP,
+        appliance_mac: APPLIANCE_MAC,
+        gwlb_sources: vec![Prefix4::new(GWLB_IP, 32)],
+        worker,
+        workers,
+        punt_rate_pps: 1000,
+        punt_burst: 64,
+        firewall: FirewallConfig {
+            capacity,
+            ..FirewallConfig::default()
+        },
+    }
+}
+
+/// Runs the frames through one pipeline: one warm-up pass over all of
+/// them (opens the flows), then bursts for `duration`.
+pub fn run(
+    frames: &FrameSet,
+    rules: Arc<RuleSnapshot>,
+    capacity: u32,
+    duration: Duration,
+    tsc_hz: u64,
+) -> Result<AloneResult, String> {
+    let seg = StatsSegment::create("alone", 1, u64::from(capacity))?;
+    let stats = seg
+        .segment
+        .worker_stats(0)
+        .map_err(|e| format!("worker stats: {e}"))?;
+    let mut pipeline = Pipeline::new(pipeline_config(0, 1, capacity), stats)
+        .map_err(|e| format!("pipeline: {e}"))?;
+    let on_change = rules.on_rule_change;
+    pipeline.set_rules(rules, 1, on_change);
+
+    let mut feeder = Feeder::new(frames);
+    let ns_per_tick = 1e9 / tsc_hz as f64;
+    let t0 = rdtsc();
+    let now = || ((rdtsc() - t0) as f64 * ns_per_tick) as u64 + 1_000_000_000;
+
+    // Warm-up: every frame once.
+    for _ in 0..frames.len().div_ceil(BURST) {
+        let lens = feeder.load();
+        feeder.process(&mut pipeline, now(), &lens);
+    }
+    let before_created = pipeline.firewall().counters().created;
+
+    let start = Instant::now();
+    let (mut packets, mut transmitted) = (0u64, 0u64);
+    let c0 = rdtsc();
+    while start.elapsed() < duration {
+        for _ in 0..64 {
+            let lens = feeder.load();
+            transmitted += feeder.process(&mut pipeline, now(), &lens);
+            packets += BURST as u64;
+        }
+    }
+    let with_copy = (rdtsc() - c0) as f64 / packets as f64;
+    let created = pipeline.firewall().counters().created - before_created;
+    let active = pipeline.firewall().counters().active;
+
+    // The same loop without the pipeline (clock read included).
+    let start = Instant::now();
+    let mut copied = 0u64;
+    let c0 = rdtsc();
+    while start.elapsed() < duration / 2 {
+        for _ in 0..64 {
+            let lens = feeder.load();
+            std::hint::black_box((&feeder.bufs, now(), lens));
+            copied += BURST as u64;
+        }
+    }
+    let copy = (rdtsc() - c0) as f64 / copied as f64;
+    Ok(AloneResult {
+        packets,
+        cycles_with_copy: with_copy,
+        cycles_copy: copy,
+        cycles_pipeline: (with_copy - copy).max(0.0),
+        transmitted,
+        dropped: packets - transmitted,
+        flows_created: created,
+        flows_active: active,
+    })
+}
+
+/// Copies frames, a burst at a time, into reused receive buffers.
+struct Feeder<'f> {
+    frames: &'f FrameSet,
+    bufs: Vec<u8>,
+    buf_len: usize,
+    next: usize,
+}
+
+impl<'f> Feeder<'f> {
+    fn new(frames: &'f FrameSet) -> Feeder<'f> {
+        let buf_len = frames.stride + TAILROOM;
+        Feeder {
+            frames,
+            bufs: vec![0u8; BURST * buf_len],
+            buf_len,
+            next: 0,
+        }
+    }
+
+    /// The next burst's frames into the buffers; their lengths.
+    #[inline]
+    fn load(&mut self) -> [usize; BURST] {
+        let mut lens = [0usize; BURST];
+        for (b, len) in lens.iter_mut().enumerate() {
+            let f = self.frames.frame(self.next);
+            self.bufs[b * self.buf_len..b * self.buf_len + f.len()].copy_from_slice(f);
+            *len = f.len();
+            self.next += 1;
+            if self.next == self.frames.len() {
+                self.next = 0;
+            }
+        }
+        lens
+    }
+
+    /// The loaded burst through the pipeline; how many were transmitted.
+    #[inline]
+    fn process(
+        &mut self,
+        pipeline: &mut Pipeline<'_, RuleSnapshot>,
+        now_ns: u64,
+        lens: &[usize; BURST],
+    ) -> u64 {
+        let mut tx = 0;
+        for (buf, &len) in self.bufs.chunks_exact_mut(self.buf_len).zip(lens) {
+            if let Action::Transmit { .. } = pipeline.process(now_ns, buf, len, false) {
+                tx += 1;
+            }
+        }
+        tx
+    }
+}

@@ -1,0 +1,168 @@
+//! The benchmark scenarios and how each one's traffic is laid out.
+
+use tollgate_wire::IpVersion;
+
+use crate::frames::{FrameSet, Sizes, OUTER_LEN};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Mode {
+    /// Every flow is opened in the warm-up; the measured packets find them.
+    Established,
+    /// Four times more distinct flows than the table holds: nearly every
+    /// packet opens a flow (reclaiming a one-way UDP flow of a full table).
+    NewFlows,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub mode: Mode,
+    /// Distinct flows in the traffic.
+    pub flows: u32,
+    pub rules: u32,
+    #[serde(serialize_with = "ser_sizes")]
+    pub sizes: Sizes,
+    pub workers: usize,
+}
+
+fn ser_sizes<S: serde::Serializer>(s: &Sizes, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(&s.label())
+}
+
+impl Scenario {
+    fn new(name: &str, mode: Mode, flows: u32, rules: u32, sizes: Sizes, workers: usize) -> Self {
+        Scenario {
+            name: name.into(),
+            mode,
+            flows,
+            rules,
+            sizes,
+            workers,
+        }
+    }
+
+    /// Flow table capacity per worker.
+    pub fn capacity(&self) -> u32 {
+        let per_worker = self.flows.div_ceil(self.workers as u32);
+        match self.mode {
+            Mode::Established => (per_worker + per_worker / 4).max(4096),
+            Mode::NewFlows => (per_worker / 4).max(1024),
+        }
+    }
+
+    /// Data room per mbuf, headroom included: the largest frame fits.
+    pub fn mbuf_size(&self) -> u16 {
+        let frame = OUTER_LEN + self.sizes.max_inner();
+        (128 + frame.next_multiple_of(128)).max(512) as u16
+    }
+
+    /// The frames for each worker's queue. With two workers the flows are
+    /// split by the pipeline's owner hash, as an ideal RSS would.
+    pub fn frames(&self) -> Vec<FrameSet> {
+        let all: Vec<u64> = (0..u64::from(self.flows)).collect();
+        if self.workers == 1 {
+            return vec![FrameSet::build(&all, self.rules, self.sizes)];
+        }
+        let probe = FrameSet::build(&all, self.rules, Sizes::Fixed(64));
+        let mut parts = vec![Vec::new(); self.workers];
+        for (i, &flow) in all.iter().enumerate() {
+            parts[owner(probe.frame(i), self.workers)].push(flow);
+        }
+        parts
+            .iter()
+            .map(|p| FrameSet::build(p, self.rules, self.sizes))
+            .collect()
+    }
+}
+
+/// The worker owning a frame's flow: the pipeline's rule (the owner hash
+/// scaled onto the worker count).
+fn owner(frame: &[u8], workers: usize) -> usize {
+    let inner = &frame[OUTER_LEN..];
+    let Ok(s) = tollgate_wire::summarize(inner, IpVersion::V4) else {
+        return 0;
+    };
+    let h = tollgate_firewall::owner_hash(crate::frames::ENDPOINT_ID, &s);
+    ((u64::from(h) * workers as u64) >> 32) as usize
+}
+
+/// Every scenario; `quick` leaves out the 1M and 4M flow tables.
+pub fn all(quick: bool) -> Vec<Scenario> {
+    use Mode::*;
+    let s64 = Sizes::Fixed(64);
+    let mut v = vec![
+        Scenario::new("est-1k", Established, 1_000, 1_000, s64, 1),
+        Scenario::new("est-100k", Established, 100_000, 1_000, s64, 1),
+    ];
+    if !quick {
+        v.push(Scenario::new(
+            "est-1M",
+            Established,
+            1_000_000,
+            1_000,
+            s64,
+            1,
+        ));
+        v.push(Scenario::new(
+            "est-4M",
+            Established,
+            4_000_000,
+            1_000,
+            s64,
+            1,
+        ));
+    }
+    v.extend([
+        Scenario::new("new-10r", NewFlows, 65_536, 10, s64, 1),
+        Scenario::new("new-1kr", NewFlows, 65_536, 1_000, s64, 1),
+        Scenario::new("new-10kr", NewFlows, 65_536, 10_000, s64, 1),
+        Scenario::new("size-imix", Established, 10_000, 1_000, Sizes::Imix, 1),
+        Scenario::new(
+            "size-1500",
+            Established,
+            10_000,
+            1_000,
+            Sizes::Fixed(1500),
+            1,
+        ),
+        Scenario::new(
+            "size-8500",
+            Established,
+            10_000,
+            1_000,
+            Sizes::Fixed(8500),
+            1,
+        ),
+        Scenario::new("est-100k-2w", Established, 100_000, 1_000, s64, 2),
+    ]);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_worker_split_keeps_every_flow_once_and_both_get_some() {
+        let s = Scenario::new("t", Mode::Established, 2_000, 10, Sizes::Fixed(64), 2);
+        let parts = s.frames();
+        assert_eq!(parts.iter().map(FrameSet::len).sum::<usize>(), 2_000);
+        for (w, p) in parts.iter().enumerate() {
+            assert!(p.len() > 800, "worker {w} got {}", p.len());
+            for i in 0..p.len() {
+                assert_eq!(owner(p.frame(i), 2), w);
+            }
+        }
+    }
+
+    #[test]
+    fn mbufs_hold_the_largest_frame_and_tables_hold_the_flows() {
+        for s in all(false) {
+            assert!(usize::from(s.mbuf_size()) >= 128 + OUTER_LEN + s.sizes.max_inner());
+            match s.mode {
+                Mode::Established => assert!(s.capacity() as usize * s.workers >= s.flows as usize),
+                Mode::NewFlows => assert!(s.capacity() < s.flows / 2),
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The full dataplane worker (`tollgate_dataplane::worker::Worker`, the
+//! very loop the product runs: RX burst, pipeline, TX burst) on an
+//! in-memory device: `net_pcap` replaying a pcap forever (`infinite_rx`),
+//! transmitting into the void. One process per run: EAL starts once.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tollgate_dataplane::clock::TscClock;
+use tollgate_dataplane::dpdk::{Eal, Mempool, Port, PortConfig, QueueId, SocketId};
+use tollgate_dataplane::worker::{Shared, Worker, BURST};
+use tollgate_pipeline::{Pipeline, RuleSnapshot};
+use tollgate_shm::Counter;
+
+use crate::alone::{pipeline_config, StatsSegment};
+
+/// What one run on the device needs.
+#[derive(Debug, Clone)]
+pub struct VdevRun {
+    /// One pcap per RX queue (and worker).
+    pub pcaps: Vec<String>,
+    /// Packets in all the pcaps together (they all sit in the pool).
+    pub packets: u32,
+    pub rules_text: String,
+    /// Flow capacity per worker.
+    pub capacity: u32,
+    /// Data room per mbuf (headroom included).
+    pub mbuf_size: u16,
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct VdevResult {
+    pub workers: usize,
+    pub tsc_hz: u64,
+    pub seconds: f64,
+    pub rx_pps: f64,
+    pub tx_pps: f64,
+    /// Worker-core cycles per received packet (the cores poll without pause).
+    pub cycles_per_packet: f64,
+    pub flows_created_per_s: f64,
+    pub flows_active: u64,
+    pub drops: Vec<(String, u64)>,
+}
+
+pub fn eal_args(workers: usize, pcaps: &[String]) -> Vec<String> {
+    let lcores = if workers > 1 {
+        "0@0,1@1,2@0"
+    } else {
+        "0@0,1@1"
+    };
+    let mut vdev = String::from("--vdev=net_pcap0");
+    for p in pcaps {
+        vdev.push_str(",rx_pcap=");
+        vdev.push_str(p);
+    }
+    vdev.push_str(",infinite_rx=1");
+    vec![
+        format!("--lcores={lcores}"),
+        "--in-memory".into(),
+        "--log-level=lib.eal:error".into(),
+        vdev,
+    ]
+}
+
+pub fn run(cfg: &VdevRun) -> Result<VdevResult, String> {
+    let workers = cfg.pcaps.len().max(1);
+    let mut args = vec!["tollgate-bench".to_string()];
+    args.extend(eal_args(workers, &cfg.pcaps));
+    let eal = Eal::init(&args).map_err(|e| format!("EAL: {e}"))?;
+    let lcores = eal.worker_lcores();
+    if lcores.len() < workers {
+        return Err(format!(
+            "EAL gave {} worker lcores, need {workers}",
+            lcores.len()
+        ));
+    }
+    let tsc_hz = eal.tsc_hz();
+    let mut port = Port::by_name("net_pcap0").map_err(|e| format!("port: {e}"))?;
+    port.configure(&PortConfig {
+        rx_queues: workers as u16,
+        tx_queues: workers as u16,
+        rss: false,
+        mtu: None,
+        rx_offloads: 0,
+        tx_offloads: 0,
+    })
+    .map_err(|e| format!("port: {e}"))?;
+    let descs = 1024u16;
+    let steer_ring = 4096;
+    let mbufs =
+        cfg.packets + (workers * (2 * usize::from(descs) + 4 * BURST + steer_ring)) as u32 + 4096;
+    let pool = Arc::new(
+        Mempool::new("bench_pkts", mbufs, 256, cfg.mbuf_size, SocketId::ANY)
+            .map_err(|e| format!("mempool of {mbufs} x {} bytes: {e}", cfg.mbuf_size))?,
+    );
+    for q in 0..workers as u16 {
+        port.setup_rx_queue(QueueId(q), descs, &pool)
+            .map_err(|e| format!("port: {e}"))?;
+        port.setup_tx_queue(QueueId(q), descs)
+            .map_err(|e| format!("port: {e}"))?;
+    }
+    port.start().map_err(|e| format!("port: {e}"))?;
+
+    let seg = StatsSegment::create("vdev", workers, u64::from(cfg.capacity) * workers as u64)?;
+    let segment: &'static tollgate_shm::Segment = Box::leak(Box::new(seg.segment.clone()));
+    let rules = Arc::new(
+        RuleSnapshot::from_text(&cfg.rules_text, "bench rules", 1)
+            .map_err(|e| format!("rules: {e}"))?,
+    );
+    let shared = Arc::new(Shared::new(workers, steer_ring));
+    for inbox in &shared.rules_inbox {
+        let _ = inbox.push(Arc::clone(&rules));
+    }
+    for (index, lcore) in lcores.iter().take(workers).enumerate() {
+        let stats = segment
+            .worker_stats(index)
+            .map_err(|e| format!("stats: {e}"))?;
+        let pipeline = Pipeline::new(pipeline_config(index, workers, cfg.capacity), stats)
+            .map_err(|e| format!("pipeline: {e}"))?;
+        let (rx, tx) = port
+            .queue_pair(QueueId(index as u16))
+            .map_err(|e| format!("port: {e}"))?;
+        let worker = Worker {
+            index,
+            port: port.id().0,
+            rx,
+            tx,
+            pool: Arc::clone(&pool),
+            pipeline,
+            stats,
+            punt: segment
+                .punt_ring_producer(index)
+                .map_err(|e| format!("punt ring: {e}"))?,
+            inject: None,
+            shared: Arc::clone(&shared),
+            clock: TscClock::new(tsc_hz),
+            idle_sleep_us: 0,
+        };
+        eal.launch_on(*lcore, move || worker.run())
+            .map_err(|e| format!("launch: {e}"))?;
+    }
+
+    let totals = |c: Counter| -> u64 {
+        (0..workers)
+            .filter_map(|w| segment.worker_stats(w).ok())
+            .map(|s| s.get(c))
+            .sum()
+    };
+    std::thread::sleep(cfg.warmup);
+    let snap = |c| totals(c);
+    let (rx0, tx0, cr0) = (
+        snap(Counter::RxPackets),
+        snap(Counter::TxPackets),
+        snap(Counter::FlowsCreated),
+    );
+    let drops0: Vec<u64> = Counter::ALL.iter().map(|&c| snap(c)).collect();
+    let t0 = Instant::now();
+    std::thread::sleep(cfg.measure);
+    let (rx1, tx1, cr1) = (
+        snap(Counter::RxPackets),
+        snap(Counter::TxPackets),
+        snap(Counter::FlowsCreated),
+    );
+    let secs = t0.elapsed().as_secs_f64();
+    let drops1: Vec<u64> = Counter::ALL.iter().map(|&c| snap(c)).collect();
+    let active = snap(Counter::FlowsActive);
+    shared.stop.store(true, Ordering::Relaxed);
+    for exit in eal.wait_all() {
+        if let Err(e) = exit.result {
+            return Err(format!("worker on lcore {}: {e}", exit.lcore));
+        }
+    }
+    for inbox in &shared.steer_inbox {
+        while inbox.pop().is_some() {}
+    }
+    let _ = port.stop();
+    drop(seg);
+
+    let rx_pps = (rx1 - rx0) as f64 / secs;
+    let drops = Counter::ALL
+        .iter()
+        .zip(drops0.iter().zip(&drops1))
+        .filter(|(c, _)| {
+            let name = format!("{c:?}");
+            name.starts_with("Drop") || name.starts_with("Malformed")
+        })
+        .filter(|(_, (a, b))| b > a)
+        .map(|(c, (a, b))| (format!("{c:?}"), b - a))
+        .collect();
+    Ok(VdevResult {
+        workers,
+        tsc_hz,
+        seconds: secs,
+        rx_pps,
+        tx_pps: (tx1 - tx0) as f64 / secs,
+        cycles_per_packet: tsc_hz as f64 * workers as f64 / rx_pps.max(1.0),
+        flows_created_per_s: (cr1 - cr0) as f64 / secs,
+        flows_active: active,
+        drops,
+    })
+}
