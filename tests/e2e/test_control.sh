@@ -26,7 +26,7 @@ cp "$ROOT/configs/rules.demo.toml" "$WORK/rules.toml"
 RULES_FILE="$WORK/rules.toml" dataplane_config >"$WORK/dataplane.toml"
 start_dataplane "$WORK/dataplane.toml"
 
-# control_config PROTOCOL: a control config for this topology.
+# control_config PROTOCOL DRAIN_SECONDS: a control config for this topology.
 control_config() {
   cat <<TOML
 [shm]
@@ -40,12 +40,13 @@ protocol = "$1"
 port = 80
 path = "/healthz"
 heartbeat_timeout_ms = 1000
+drain_seconds = $2
 [metrics]
 listen = "127.0.0.1:$METRICS_PORT"
 TOML
 }
-control_config http >"$WORK/control-http.toml"
-control_config tcp >"$WORK/control-tcp.toml"
+control_config http 2 >"$WORK/control-http.toml"
+control_config tcp 0 >"$WORK/control-tcp.toml"
 
 ctl() { "$BIN/tollgatectl" --socket "$CTL_SOCK" "$@"; }
 
@@ -270,8 +271,25 @@ sim scenario --file "$WORK/after-restart.toml" >"$WORK/after-restart.txt" 2>&1 |
   { cat "$WORK/after-restart.txt"; fail "rules v2 not in force on the restarted dataplane"; }
 ctl status
 
-log "SIGTERM drains, then control exits 0"
+log "SIGHUP reloads the rule file; an invalid file is logged and refused"
+before=$(generation)
+cp "$WORK/rules-invalid.toml" "$WORK/rules.toml"
+kill -HUP "$CONTROL_PID"
+wait_for 5 "the invalid file's error in control's log" grep -q 'rules.toml:[0-9]*: rule "typo": dst' "$WORK/control.log"
+sleep 0.3
+[ "$(generation)" = "$before" ] || fail "an invalid file on SIGHUP changed the rules"
+cp "$ROOT/configs/rules.demo.toml" "$WORK/rules.toml"
+kill -HUP "$CONTROL_PID"
+wait_for 5 "the SIGHUP reload applied" sh -c \
+  "'$BIN/tollgatectl' --socket '$CTL_SOCK' --json rules show | jq -e '.applied_generation > $before and (.current.origin | endswith(\"/rules.toml\"))'"
+log "SIGHUP: generation $before -> $(generation)"
+
+log "SIGTERM drains for drain_seconds (2), then control exits 0"
 kill -TERM "$CONTROL_PID"
+sleep 0.2
+expect_http 503 "during the SIGTERM drain"
+for _ in $(seq 1 50); do kill -0 "$CONTROL_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$CONTROL_PID" 2>/dev/null && fail "control still running 5 s after SIGTERM"
 wait "$CONTROL_PID" || fail "control did not exit 0 on SIGTERM"
 [ -e "$CTL_SOCK" ] && fail "control left its socket behind"
 stop_dataplane
