@@ -195,6 +195,12 @@ fn control_metrics(t: &mut Text, p: &Published) {
         "TCP health checks accepted.",
         r.tcp_accepted as f64,
     );
+    t.single(
+        "tollgate_health_connections_expired_total",
+        "counter",
+        "Health check connections dropped half-open (1 s) or unfinished (5 s).",
+        r.connections_expired as f64,
+    );
     t.family(
         "tollgate_health_http_responses_total",
         "counter",

@@ -53,6 +53,8 @@ pub struct ResponderStats {
     pub http_ok: u64,
     pub http_unavailable: u64,
     pub http_other: u64,
+    /// Connections dropped half-open or past their deadline.
+    pub connections_expired: u64,
 }
 
 /// Frames in (punted) and out (to inject) for smoltcp.
@@ -105,11 +107,20 @@ impl Device for FrameQueue {
     }
 }
 
+/// A half-open connection (SYN answered, no ACK) is dropped after this, so
+/// spoofed SYNs cannot hold the pool for smoltcp's full retransmission time.
+const HALF_OPEN_MS: i64 = 1_000;
+/// Any connection is dropped this long after its SYN (GWLB's check timeout
+/// is 2-120 s; a check that has not finished by now has failed anyway).
+const CONNECTION_DEADLINE_MS: i64 = 5_000;
+
 /// Per-connection HTTP progress.
 #[derive(Default)]
 struct Connection {
     request: Vec<u8>,
     answered: bool,
+    /// When the socket left LISTEN (responder clock, ms).
+    opened_ms: Option<i64>,
 }
 
 pub struct HealthResponder {
@@ -213,9 +224,9 @@ impl HealthResponder {
     pub fn poll(&mut self, now_ms: i64, health: &Health) -> Vec<Vec<u8>> {
         let now = SmolInstant::from_millis(now_ms);
         // Listen (or stop) before the new frames meet the sockets.
-        self.serve(health);
+        self.serve(health, now_ms);
         self.iface.poll(now, &mut self.device, &mut self.sockets);
-        self.serve(health);
+        self.serve(health, now_ms);
         self.iface.poll(now, &mut self.device, &mut self.sockets);
         let out = std::mem::take(&mut self.device.tx);
         self.stats.frames_out += out.len() as u64;
@@ -229,13 +240,25 @@ impl HealthResponder {
             .map(|d| d.total_millis())
     }
 
-    fn serve(&mut self, health: &Health) {
+    fn serve(&mut self, health: &Health, now_ms: i64) {
         // TCP checks: refuse (RST from smoltcp) by not listening at all.
         let listen = self.config.protocol == HealthProtocol::Http || health.healthy;
         for index in 0..self.slots.len() {
             let handle = self.slots[index].0;
             let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-            match socket.state() {
+            let state = socket.state();
+            if !matches!(state, tcp::State::Closed | tcp::State::Listen) {
+                let opened = *self.slots[index].1.opened_ms.get_or_insert(now_ms);
+                let age = now_ms - opened;
+                if (state == tcp::State::SynReceived && age > HALF_OPEN_MS)
+                    || age > CONNECTION_DEADLINE_MS
+                {
+                    self.stats.connections_expired += 1;
+                    self.replace(index, listen);
+                    continue;
+                }
+            }
+            match state {
                 tcp::State::Closed => {
                     self.slots[index].1 = Connection::default();
                     if listen {

@@ -173,3 +173,39 @@ fn partial_tcp_checksums_from_offload_are_accepted() {
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].flags & (SYN | ACK), SYN | ACK);
 }
+
+#[test]
+fn half_open_and_stalled_connections_free_their_socket() {
+    // Two sockets: two SYNs that never complete fill the pool...
+    let mut r = responder(HealthProtocol::Http);
+    for port in [45000, 45001] {
+        let out = exchange(&mut r, tcp_frame(port, 80, 1, 0, SYN, b""), 10, &healthy());
+        assert_eq!(out[0].flags & (SYN | ACK), SYN | ACK);
+    }
+    let out = exchange(&mut r, tcp_frame(45002, 80, 1, 0, SYN, b""), 20, &healthy());
+    assert_eq!(out[0].flags & RST, RST, "pool full: {out:?}");
+    // ...until they are a second old.
+    let out = exchange(
+        &mut r,
+        tcp_frame(45003, 80, 1, 0, SYN, b""),
+        1_100,
+        &healthy(),
+    );
+    let syn_ack = out.iter().find(|s| s.dst_port == 45003).expect("answered");
+    assert_eq!(syn_ack.flags & (SYN | ACK), SYN | ACK);
+    assert_eq!(r.stats().connections_expired, 2);
+
+    // An established connection that never sends its request goes after 5 s.
+    let theirs = syn_ack.seq.wrapping_add(1);
+    assert!(exchange(
+        &mut r,
+        tcp_frame(45003, 80, 2, theirs, ACK, b""),
+        1_200,
+        &healthy()
+    )
+    .is_empty());
+    r.poll(4_000, &healthy());
+    assert_eq!(r.stats().connections_expired, 2);
+    r.poll(6_200, &healthy());
+    assert_eq!(r.stats().connections_expired, 3);
+}

@@ -780,6 +780,7 @@ fn add_stats(total: &mut ResponderStats, s: &ResponderStats) {
     total.http_ok += s.http_ok;
     total.http_unavailable += s.http_unavailable;
     total.http_other += s.http_other;
+    total.connections_expired += s.connections_expired;
 }
 
 /// Whether `pid` names a live process (EPERM counts as alive).
