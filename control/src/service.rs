@@ -299,6 +299,10 @@ impl Service {
         if self.acked == Some(state) || self.rules_in_flight > 0 || now < self.next_rules_attempt {
             return;
         }
+        // A dataplane that died without removing its segment cannot answer.
+        if !pid_alive(att.segment.dataplane_pid()) {
+            return;
+        }
         self.next_rules_attempt = now + RULES_RETRY;
         let rules = held.rules.clone();
         log(format!(
