@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,19 +65,30 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, String> {
             .map_err(|e| format!("api.socket {shown}: remove stale socket: {e}"))?;
     }
     let gid = group.map(group_id).transpose()?;
-    // SAFETY: umask only changes this process's file creation mask; set so
-    // the socket never exists with wider permissions than 0660.
-    let old = unsafe { libc::umask(0o117) };
-    let listener = UnixListener::bind(path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
-    let listener = listener.map_err(|e| format!("api.socket {shown}: {e}"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| format!("api.socket {shown}: chmod: {e}"))?;
-    if let Some(gid) = gid {
-        std::os::unix::fs::chown(path, None, Some(gid))
-            .map_err(|e| format!("api.socket {shown}: chown: {e}"))?;
-    }
+    // Bind inside a private directory, set mode and group, then rename into
+    // place: the socket is never reachable with wider permissions than 0660.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let private = dir.join(format!(".tollgate-control-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(|e| format!("api.socket {shown}: create {}: {e}", private.display()))?;
+    let staged = private.join("control.sock");
+    let result = (|| -> Result<UnixListener, String> {
+        let listener =
+            UnixListener::bind(&staged).map_err(|e| format!("api.socket {shown}: {e}"))?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o660))
+            .map_err(|e| format!("api.socket {shown}: chmod: {e}"))?;
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(&staged, None, Some(gid))
+                .map_err(|e| format!("api.socket {shown}: chown: {e}"))?;
+        }
+        std::fs::rename(&staged, path).map_err(|e| format!("api.socket {shown}: {e}"))?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&private);
+    let listener = result?;
     Ok(listener)
 }
 

@@ -304,3 +304,49 @@ fn print_status(s: &StatusView) {
         r.frames_in, r.frames_out, r.http_ok, r.http_unavailable, r.http_other, r.tcp_accepted
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn filters_parse_to_the_request() {
+        let cli = Cli::try_parse_from([
+            "tollgatectl",
+            "--json",
+            "flows",
+            "flush",
+            "--address",
+            "2001:db8::1",
+            "--port",
+            "53",
+            "--protocol",
+            "UDP",
+            "--endpoint",
+            "vpce-01a2b3c4d5e6f0000",
+        ])
+        .unwrap();
+        assert!(cli.json);
+        let Cmd::Flows(FlowsCmd::Flush { filter }) = cli.command else {
+            panic!("not flush")
+        };
+        let f = FlowFilterArgs::from(filter);
+        assert_eq!(f.address, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            (f.port, f.protocol, f.endpoint),
+            (Some(53), Some(17), Some(0x1a2b3c4d5e6f0000))
+        );
+        assert_eq!(parse_protocol("icmpv6"), Ok(58));
+        assert_eq!(parse_protocol("47"), Ok(47));
+        assert!(parse_protocol("sctp").unwrap_err().contains("\"sctp\""));
+        assert!(parse_endpoint("vpce-123").is_err());
+        assert!(Cli::try_parse_from(["tollgatectl", "flows", "list", "--port", "70000"]).is_err());
+        assert!(Cli::try_parse_from(["tollgatectl", "rules", "push"]).is_err());
+    }
+}
