@@ -264,7 +264,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         write_stats(path, &summary)
             .map_err(|e| fail(format!("--stats-out {}: {e}", path.display())))?;
     }
-    segment.set_state(DataplaneState::Stopped);
+    segment.retire();
     if worker_failed {
         return Err(fail("a worker failed; see above"));
     }

@@ -30,6 +30,7 @@ topology_down() {
   ip netns del "$NS_GWLB" 2>/dev/null || true
   ip netns del "$NS_APPL" 2>/dev/null || true
   rm -f "/dev/shm/tollgate-$SHM_NAME"
+  rm -rf "/var/run/dpdk/tg$SHM_NAME"
   rm -rf "$WORK"
 }
 
@@ -58,7 +59,7 @@ dataplane_config() {
   local rules=${RULES_FILE:-$ROOT/configs/rules.example.toml}
   cat <<TOML
 [eal]
-args = ["--lcores=0@0,1@1,2@0", "--in-memory", "--file-prefix=tg$SHM_NAME",
+args = ["--lcores=0@0,1@1,2@0", "--in-memory", "--no-pci", "--file-prefix=tg$SHM_NAME",
         "--vdev=net_af_packet0,iface=tg0,qpairs=2,framesz=9216,blocksz=36864,framecnt=512"]
 [port]
 device = "net_af_packet0"

@@ -178,17 +178,25 @@ impl Mapping {
     }
 }
 
-impl Drop for Mapping {
-    fn drop(&mut self) {
+impl Mapping {
+    /// The creator's goodbye: state Stopped, and our file unlinked (never
+    /// one a newer dataplane created). Attached readers keep their mapping
+    /// and see it stale.
+    pub(crate) fn retire(&self) {
         if self.owner {
             self.header().set_state(DataplaneState::Stopped);
-            // Unlink only our own file, not one a newer dataplane created.
             let ours = std::fs::metadata(&self.path)
                 .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
             if ours {
                 let _ = std::fs::remove_file(&self.path);
             }
         }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        self.retire();
         // SAFETY: base/len are exactly what mmap returned; no references into
         // the mapping outlive self (every borrower holds an Arc<Mapping>).
         unsafe {

@@ -420,6 +420,13 @@ impl Segment {
         self.header().control.draining.load(Ordering::Acquire) != 0
     }
 
+    /// Dataplane only, at a clean exit: marks the segment Stopped and removes
+    /// its file (only if it is still ours), as dropping the last handle
+    /// would; for a dataplane that keeps its handle for the process's life.
+    pub fn retire(&self) {
+        self.map.retire();
+    }
+
     /// Dataplane only: the address and MAC the appliance answers as.
     pub fn set_identity(&self, ipv4: [u8; 4], mac: [u8; 6]) {
         const SET: u64 = 1 << 63;

@@ -592,3 +592,19 @@ fn only_one_process_at_a_time_holds_the_control_side() {
     assert!(second.command_ring_producer().is_ok());
     assert!(second.punt_ring_consumer(1).is_ok());
 }
+
+#[test]
+fn retire_marks_stopped_and_removes_only_its_own_file() {
+    let name = Name::new("retire");
+    let dp = Segment::create(&name.0, &SegmentConfig::default()).unwrap();
+    let ctl = Segment::attach(&name.0).unwrap();
+    dp.set_state(DataplaneState::Running);
+    dp.retire();
+    assert_eq!(ctl.state(), DataplaneState::Stopped);
+    assert!(!dp.path().exists(), "a clean exit removes the segment file");
+    assert!(ctl.is_stale());
+    // A newer dataplane's file is never removed by an older one.
+    let newer = Segment::create(&name.0, &SegmentConfig::default()).unwrap();
+    dp.retire();
+    assert!(newer.path().exists());
+}

@@ -43,7 +43,10 @@ sim run --src-ip 10.254.11.99 --count 200 --rate 1000 --expect none --json "$WOR
 stop_dataplane
 cat "$WORK/dataplane.log"
 spoofed=$(stat "dropped_packets_total:spoofed_geneve")
-[ "$spoofed" -ge 200 ] || fail "spoof counter is $spoofed, expected >= 200"
+[ "$spoofed" -eq 200 ] || fail "spoof counter is $spoofed, expected 200"
+other_drops=$(jq '[to_entries[] | select(.key | startswith("dropped_packets_total:"))
+  | select(.key != "dropped_packets_total:spoofed_geneve") | .value] | add // 0' "$WORK/dataplane-stats.json")
+[ "$other_drops" -eq 0 ] || fail "$other_drops packets dropped for other reasons: $(grep dropped "$WORK/dataplane.log")"
 [ "$(stat mempool_in_use_at_exit)" -eq "$(stat mempool_in_use_at_start)" ] || fail "mbufs leaked"
 for w in 0 1; do
   rx=$(stat "worker$w:rx_packets_total")
