@@ -8,9 +8,9 @@
 //! stay as GWLB sent them: the reply goes to GWLB:6081 from the source port
 //! GWLB chose.
 
-use tollgate_firewall::{Classify, DropReason, Verdict};
+use tollgate_firewall::{Classify, DropReason, Prepared, Verdict};
 use tollgate_shm::Counter;
-use tollgate_wire::{ethernet, gwlb, ipv4, summarize, udp, Layer};
+use tollgate_wire::{ethernet, gwlb, ipv4, summarize, udp, InnerSummary, Layer};
 
 use crate::dispatch::{Action, Pipeline};
 use crate::reject;
@@ -46,32 +46,49 @@ fn firewall_drop(reason: DropReason) -> Counter {
     }
 }
 
+/// A GENEVE packet parsed, its flow keyed and its table buckets being
+/// loaded: what the firewall decision and the re-encapsulation need.
+#[derive(Clone, Copy)]
+pub(crate) struct Pending {
+    udp_start: usize,
+    frame_len: usize,
+    inner_start: usize,
+    inner_len: usize,
+    endpoint: u64,
+    pkt: InnerSummary,
+    prepared: Prepared,
+}
+
 impl<C: Classify> Pipeline<'_, C> {
-    /// `buf[udp_start..frame_len]` is the outer UDP datagram (already checked
-    /// to be GENEVE from a GWLB address); the frame may carry Ethernet
-    /// padding past `frame_len`.
-    pub(crate) fn hairpin(
-        &mut self,
-        now_ns: u64,
-        buf: &mut [u8],
+    /// First half: `buf[udp_start..frame_len]` is the outer UDP datagram
+    /// (already checked to be GENEVE from a GWLB address); the frame may
+    /// carry Ethernet padding past `frame_len`. Decapsulates, steers, and
+    /// starts loading the flow's table buckets ([`Firewall::prepare`]).
+    /// Reads the frame only.
+    ///
+    /// [`Firewall::prepare`]: tollgate_firewall::Firewall::prepare
+    #[inline]
+    pub(crate) fn hairpin_parse(
+        &self,
+        buf: &[u8],
         udp_start: usize,
         frame_len: usize,
         steered: bool,
-    ) -> Action {
+    ) -> Result<Pending, Action> {
         let Ok(datagram) = udp::Packet::new_checked(&buf[udp_start..frame_len]) else {
-            return Action::Drop(Counter::MalformedUdp);
+            return Err(Action::Drop(Counter::MalformedUdp));
         };
         let payload_start = udp_start + udp::HEADER_LEN;
         let payload_end = udp_start + usize::from(datagram.len());
         let tunnel = match gwlb::parse_geneve_payload(&buf[payload_start..payload_end]) {
             Ok(t) => t,
-            Err(e) => return Action::Drop(malformed(e.layer())),
+            Err(e) => return Err(Action::Drop(malformed(e.layer()))),
         };
         let inner_start = payload_start + tunnel.inner_offset;
         let inner_end = inner_start + tunnel.inner_len;
         let pkt = match summarize(&buf[inner_start..inner_end], tunnel.inner_version) {
             Ok(p) => p,
-            Err(e) => return Action::Drop(malformed(e.layer())),
+            Err(e) => return Err(Action::Drop(malformed(e.layer()))),
         };
         let endpoint = tunnel.metadata.endpoint_id;
 
@@ -81,11 +98,34 @@ impl<C: Classify> Pipeline<'_, C> {
                 self.config.workers,
             );
             if owner != self.config.worker {
-                return Action::Steer { worker: owner };
+                return Err(Action::Steer { worker: owner });
             }
         }
+        let prepared = self.firewall.prepare(endpoint, &pkt);
+        Ok(Pending {
+            udp_start,
+            frame_len,
+            inner_start,
+            inner_len: tunnel.inner_len,
+            endpoint,
+            pkt,
+            prepared,
+        })
+    }
 
-        let decision = self.firewall.process(now_ns, endpoint, &pkt);
+    /// Between the halves, for a burst: start loading the flow entry.
+    #[inline]
+    pub(crate) fn hairpin_prefetch(&self, p: &Pending) {
+        self.firewall.prefetch_flow(&p.prepared);
+    }
+
+    /// Second half: the firewall's decision, then the frame goes back
+    /// through the tunnel (or a reject is built in its place).
+    #[inline]
+    pub(crate) fn hairpin_finish(&mut self, now_ns: u64, buf: &mut [u8], p: &Pending) -> Action {
+        let decision = self
+            .firewall
+            .process_prepared(now_ns, p.endpoint, &p.pkt, &p.prepared);
         if let Some(rule) = decision.rule {
             self.stats.rule_hit(rule as usize, 1);
         }
@@ -94,7 +134,7 @@ impl<C: Classify> Pipeline<'_, C> {
                 self.stats.inc(Counter::VerdictPass);
                 // The whole outer IPv4 packet, as its total length says (not
                 // cut at the UDP length, which would leave them disagreeing).
-                frame_len
+                p.frame_len
             }
             Verdict::Drop(reason) => {
                 self.stats.inc(Counter::VerdictDrop);
@@ -102,17 +142,17 @@ impl<C: Classify> Pipeline<'_, C> {
             }
             Verdict::Reject => {
                 self.stats.inc(Counter::VerdictReject);
-                match reject::build(buf, inner_start, tunnel.inner_len, &pkt) {
+                match reject::build(buf, p.inner_start, p.inner_len, &p.pkt) {
                     Ok(new_inner_len) => {
-                        let end = inner_start + new_inner_len;
-                        set_outer_lengths(buf, udp_start, end);
+                        let end = p.inner_start + new_inner_len;
+                        set_outer_lengths(buf, p.udp_start, end);
                         end
                     }
                     Err(_) => return Action::Drop(Counter::DropFirewall),
                 }
             }
         };
-        self.count_endpoint(endpoint, len as u64);
+        self.count_endpoint(p.endpoint, len as u64);
         swap_outer(&mut buf[..len], self.config.appliance_mac);
         Action::Transmit { len }
     }
