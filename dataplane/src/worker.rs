@@ -103,9 +103,7 @@ impl Worker {
                 let bytes: u64 = rx.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
                 self.stats.add(Counter::RxPackets, n as u64);
                 self.stats.add(Counter::RxBytes, bytes);
-                for mbuf in rx.drain() {
-                    self.handle(now, mbuf, false, &mut tx);
-                }
+                self.handle_burst(now, &mut rx, &mut tx);
             }
             for _ in 0..BURST {
                 let Some(mbuf) = self.shared.steer_inbox[self.index].pop() else {
@@ -140,6 +138,41 @@ impl Worker {
         0
     }
 
+    /// A received burst through the pipeline in one call, so that its flow
+    /// table lookups overlap (`Pipeline::process_burst`), then each action.
+    #[inline]
+    fn handle_burst(&mut self, now: u64, rx: &mut MbufBurst<BURST>, tx: &mut MbufBurst<BURST>) {
+        // None: a multi-segment packet, which the pipeline does not see.
+        let mut actions: [Option<Action>; BURST] = [None; BURST];
+        {
+            let mut frames: [(&mut [u8], usize); BURST] =
+                std::array::from_fn(|_| Default::default());
+            let mut index = [0usize; BURST];
+            let mut n = 0;
+            for (i, mbuf) in rx.as_mut_slice().iter_mut().enumerate() {
+                if !mbuf.is_contiguous() {
+                    continue;
+                }
+                let len = usize::from(mbuf.data_len());
+                frames[n] = (mbuf.data_with_tailroom_mut(), len);
+                index[n] = i;
+                n += 1;
+            }
+            let mut decided = [Action::Punt; BURST];
+            self.pipeline
+                .process_burst(now, &mut frames[..n], false, &mut decided[..n]);
+            for (k, &i) in index[..n].iter().enumerate() {
+                actions[i] = Some(decided[k]);
+            }
+        }
+        for (mbuf, action) in rx.drain().zip(actions) {
+            match action {
+                Some(action) => self.act(mbuf, action, tx),
+                None => self.stats.inc(Counter::DropMultiSegment),
+            }
+        }
+    }
+
     #[inline]
     fn handle(&mut self, now: u64, mut mbuf: Mbuf, steered: bool, tx: &mut MbufBurst<BURST>) {
         if !mbuf.is_contiguous() {
@@ -150,6 +183,12 @@ impl Worker {
         let action = self
             .pipeline
             .process(now, mbuf.data_with_tailroom_mut(), len, steered);
+        self.act(mbuf, action, tx);
+    }
+
+    /// Carries out the pipeline's action on the packet.
+    #[inline]
+    fn act(&mut self, mut mbuf: Mbuf, action: Action, tx: &mut MbufBurst<BURST>) {
         match action {
             Action::Transmit { len } => {
                 if mbuf.set_data_len(len).is_err() {
