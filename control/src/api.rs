@@ -172,7 +172,8 @@ pub struct FlowView {
     pub src_port: u16,
     pub dst_port: u16,
     pub state: String,
-    pub age_ms: u64,
+    /// Time until the flow expires if idle.
+    pub expires_in_ms: u64,
 }
 
 /// How operators write an endpoint id (`vpce-0` + 16 hex digits).

@@ -454,7 +454,7 @@ impl Service {
                         src_port: e.src_port,
                         dst_port: e.dst_port,
                         state: e.state,
-                        age_ms: e.expires_in_ns / 1_000_000,
+                        expires_in_ms: e.expires_in_ns / 1_000_000,
                     })
                     .collect(),
             },

@@ -222,12 +222,19 @@ fn print_text(response: &ApiResponse) {
         ApiResponse::Flows { flows } => {
             println!(
                 "{:<24} {:>5} {:>39} {:>5} {:>39} {:>5} {:<12} {:>9}",
-                "endpoint", "proto", "src", "sport", "dst", "dport", "state", "age_ms"
+                "endpoint", "proto", "src", "sport", "dst", "dport", "state", "expires_ms"
             );
             for f in flows {
                 println!(
                     "{:<24} {:>5} {:>39} {:>5} {:>39} {:>5} {:<12} {:>9}",
-                    f.endpoint, f.protocol, f.src, f.src_port, f.dst, f.dst_port, f.state, f.age_ms
+                    f.endpoint,
+                    f.protocol,
+                    f.src,
+                    f.src_port,
+                    f.dst,
+                    f.dst_port,
+                    f.state,
+                    f.expires_in_ms
                 );
             }
             println!("{} flows", flows.len());
