@@ -10,13 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tollgate_shm::message::{Command, Reply, Request, Response};
-use tollgate_shm::{Consumer, Counter, PacketMeta, PopError, Producer, Segment, ShmError};
+use tollgate_shm::{Consumer, PacketMeta, PopError, Producer, Segment, ShmError};
 
-use crate::api::{
-    endpoint_name, ApiRequest, ApiResponse, CurrentRules, DataplaneView, FlowView, RulesView,
-    StatusView, WorkerView,
-};
-use crate::config::{Config, HealthProtocol};
+use crate::api::{endpoint_name, ApiRequest, ApiResponse, FlowView};
+use crate::config::Config;
 use crate::health_state::{Health, HealthInputs};
 use crate::responder::{HealthResponder, ResponderConfig, ResponderStats};
 use crate::rules_set::{self, RuleText};
@@ -168,43 +165,6 @@ impl Service {
         i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Loads the configured rule file (start and SIGHUP). Invalid: logs the
-    /// errors and keeps the rule set in force.
-    pub fn load_rules_file(&mut self) {
-        let Some(path) = self.config.rules.file.clone() else {
-            return;
-        };
-        match rules_set::load(&path) {
-            Err(errors) => {
-                log(format!(
-                    "rule file {} is invalid; keeping the rule set in force:",
-                    path.display()
-                ));
-                for e in errors {
-                    log(format!("  {e}"));
-                }
-            }
-            Ok(rules) => {
-                for w in &rules.warnings {
-                    log(format!("warning: {w}"));
-                }
-                log(format!(
-                    "loaded {} rules from {}",
-                    rules.rules, rules.origin
-                ));
-                if self.attachment.is_some() {
-                    self.send_rules(rules, None);
-                } else {
-                    self.current = Some(HeldRules {
-                        rules,
-                        generation: 0,
-                    });
-                    self.acked = None;
-                }
-            }
-        }
-    }
-
     /// One round: keep the attachment, move replies and punted frames,
     /// expire requests. True if anything was done.
     pub fn step(&mut self) -> bool {
@@ -289,29 +249,6 @@ impl Service {
         self.rules_in_flight = 0;
     }
 
-    /// Sends the held rule set when the dataplane's generation is not the
-    /// one it acknowledged for it (a restarted dataplane or control).
-    fn reconcile_rules(&mut self, now: Instant) {
-        let (Some(att), Some(held)) = (&self.attachment, &self.current) else {
-            return;
-        };
-        let state = (att.segment.epoch(), att.segment.applied_rules().0);
-        if self.acked == Some(state) || self.rules_in_flight > 0 || now < self.next_rules_attempt {
-            return;
-        }
-        // A dataplane that died without removing its segment cannot answer.
-        if !pid_alive(att.segment.dataplane_pid()) {
-            return;
-        }
-        self.next_rules_attempt = now + RULES_RETRY;
-        let rules = held.rules.clone();
-        log(format!(
-            "dataplane has rules generation {} (epoch {}); sending {}",
-            state.1, state.0, rules.origin
-        ));
-        self.send_rules(rules, None);
-    }
-
     fn new_request_id(&mut self) -> u64 {
         self.next_request_id = self.next_request_id.wrapping_add(1);
         self.next_request_id
@@ -359,27 +296,6 @@ impl Service {
             },
         );
         true
-    }
-
-    fn send_rules(&mut self, rules: RuleText, reply: Option<Sender<ApiResponse>>) {
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        let command = Command::LoadRules {
-            generation,
-            text: rules.text.clone(),
-        };
-        if self.send_command(
-            command,
-            PendingKind::LoadRules {
-                candidate: rules,
-                generation,
-            },
-            reply,
-        ) {
-            self.rules_in_flight += 1;
-        } else {
-            self.counters.rules_failed += 1;
-        }
     }
 
     fn not_attached_message(&self) -> String {
@@ -469,58 +385,6 @@ impl Service {
             },
         };
         answer(p.reply, out);
-    }
-
-    fn rules_reply(
-        &mut self,
-        candidate: RuleText,
-        generation: u64,
-        reply: Reply,
-        epoch: u64,
-    ) -> ApiResponse {
-        match reply {
-            Reply::RulesApplied { generation: g } if g == generation => {
-                log(format!(
-                    "rules generation {g} applied ({}, {} rules)",
-                    candidate.origin, candidate.rules
-                ));
-                self.counters.rules_applied += 1;
-                let response = ApiResponse::RulesApplied {
-                    generation,
-                    rules: candidate.rules,
-                    warnings: candidate.warnings.clone(),
-                };
-                self.current = Some(HeldRules {
-                    rules: candidate,
-                    generation,
-                });
-                self.acked = Some((epoch, generation));
-                response
-            }
-            Reply::RulesRejected {
-                generation: g,
-                message,
-            } => {
-                log(format!(
-                    "dataplane rejected rules generation {g} ({}): {message}",
-                    candidate.origin
-                ));
-                self.counters.rules_failed += 1;
-                ApiResponse::RulesRejected {
-                    generation: g,
-                    message,
-                }
-            }
-            other => {
-                self.counters.rules_failed += 1;
-                let message = match other {
-                    Reply::Failed { message } => format!("dataplane: {message}"),
-                    other => format!("dataplane gave an unexpected reply to rules generation {generation}: {other:?}"),
-                };
-                log(&message);
-                ApiResponse::Error { message }
-            }
-        }
     }
 
     fn expire_pending(&mut self, now: Instant) {
@@ -725,48 +589,6 @@ impl Service {
             ApiRequest::Undrain => answer(Some(reply), self.set_operator_draining(false)),
         }
     }
-
-    fn rules_view(&self) -> RulesView {
-        let segment = self.attachment.as_ref().map(|a| &a.segment);
-        let info = segment.and_then(|s| s.rules_info().ok());
-        RulesView {
-            current: self.current.as_ref().map(|h| CurrentRules {
-                origin: h.rules.origin.clone(),
-                generation: h.generation,
-                rules: h.rules.rules,
-                text: h.rules.text.clone(),
-            }),
-            applied_generation: segment.map(|s| s.applied_rules().0),
-            applied_unix_ns: segment.map_or(0, |s| s.applied_rules().1),
-            applied_rule_ids: info.map(|i| i.ids).unwrap_or_default(),
-        }
-    }
-
-    fn status_view(&self) -> StatusView {
-        let health = self.health();
-        let hc = &self.config.health;
-        let health_check = match hc.protocol {
-            HealthProtocol::Http => format!("http port {} path {}", hc.port, hc.path),
-            HealthProtocol::Tcp => format!("tcp port {}", hc.port),
-        };
-        let segment = self.attachment.as_ref().map(|a| &a.segment);
-        let responder = self
-            .shared
-            .lock()
-            .map(|p| p.responder.clone())
-            .unwrap_or_default();
-        StatusView {
-            segment: self.config.shm.name.clone(),
-            attached: segment.is_some(),
-            attach_error: self.attach_error.clone(),
-            dataplane: segment.map(dataplane_view),
-            health,
-            health_check,
-            rules_generation: segment.map_or(0, |s| s.applied_rules().0),
-            control_generation: self.current.as_ref().map_or(0, |h| h.generation),
-            responder,
-        }
-    }
 }
 
 fn answer(reply: Option<Sender<ApiResponse>>, response: ApiResponse) {
@@ -787,73 +609,11 @@ fn add_stats(total: &mut ResponderStats, s: &ResponderStats) {
     total.connections_expired += s.connections_expired;
 }
 
-/// Whether `pid` names a live process (EPERM counts as alive).
-pub fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks for existence; no memory involved.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-fn dataplane_view(s: &Segment) -> DataplaneView {
-    let now = tollgate_shm::monotonic_ns();
-    let workers = s
-        .heartbeats()
-        .into_iter()
-        .enumerate()
-        .map(|(index, beat)| {
-            let stats = s.worker_stats(index).ok();
-            WorkerView {
-                index,
-                heartbeat_age_ms: (beat != 0).then(|| now.saturating_sub(beat) as f64 / 1e6),
-                rx_packets: stats.map_or(0, |w| w.get(Counter::RxPackets)),
-                tx_packets: stats.map_or(0, |w| w.get(Counter::TxPackets)),
-            }
-        })
-        .collect();
-    let totals = s.counter_totals();
-    let drops = Counter::ALL
-        .iter()
-        .filter(|c| c.desc().name.ends_with("dropped_packets_total") && totals[c.index()] > 0)
-        .map(|c| {
-            let d = c.desc();
-            let what: Vec<&str> = d.labels.iter().map(|(_, v)| *v).collect();
-            // "punt:ring_full", "inject:malformed", "malformed/ipv4", "firewall".
-            let family = d
-                .name
-                .trim_start_matches("tollgate_")
-                .trim_end_matches("dropped_packets_total");
-            let family = family.trim_end_matches('_');
-            let prefix = if family.is_empty() {
-                String::new()
-            } else {
-                format!("{family}:")
-            };
-            (format!("{prefix}{}", what.join("/")), totals[c.index()])
-        })
-        .collect();
-    let link = s.link();
-    DataplaneView {
-        pid: s.dataplane_pid(),
-        pid_alive: pid_alive(s.dataplane_pid()),
-        state: format!("{:?}", s.state()),
-        epoch: s.epoch(),
-        workers,
-        link_up: link.up,
-        link_speed_mbps: link.speed_mbps,
-        draining: s.draining(),
-        flows_active: totals[Counter::FlowsActive.index()],
-        flow_capacity: s.flow_capacity(),
-        rx_packets: totals[Counter::RxPackets.index()],
-        tx_packets: totals[Counter::TxPackets.index()],
-        drops,
-    }
-}
+#[path = "service_rules.rs"]
+mod rules;
+#[path = "service_views.rs"]
+mod views;
+pub use views::pid_alive;
 
 #[cfg(test)]
 #[path = "service_tests.rs"]
