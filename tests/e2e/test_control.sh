@@ -65,8 +65,15 @@ start_control() {
   "$BIN/tollgate-control" --config "$1" >>"$WORK/control.log" 2>&1 &
   CONTROL_PID=$!
   PIDS+=("$CONTROL_PID")
-  wait_for 10 "control attached and healthy" sh -c "'$BIN/tollgatectl' --socket '$CTL_SOCK' --json status | jq -e '.attached and .health.healthy'"
-  log "control up (pid $CONTROL_PID)"
+  local i
+  for i in $(seq 1 100); do
+    ctl --json status 2>/dev/null | jq -e '.attached and .health.healthy' >/dev/null 2>&1 &&
+      { log "control up (pid $CONTROL_PID)"; return 0; }
+    sleep 0.1
+  done
+  cat "$WORK/control.log" >&2
+  ctl status >&2 || true
+  fail "control not attached and healthy within 10 s"
 }
 
 # http_check: the status code a GWLB HTTP check gets (000: no answer in 2 s).
