@@ -2,9 +2,10 @@
 # Tollgate's main job on a self-contained default: a simulated GWLB node and
 # the appliance in two network namespaces joined by a veth pair. The
 # dataplane (configs/dataplane.toml, rules configs/rules.demo.toml) owns the
-# appliance end through DPDK's net_af_packet; the simulator sends GWLB
-# traffic for a few seconds and checks every returned frame. Prints what
-# crossed and cleans everything up. Run as root on Debian 12.
+# appliance end through DPDK's net_af_packet, the control plane
+# (configs/control.toml) answers GWLB health checks and serves metrics; the
+# simulator sends GWLB traffic for a few seconds and checks every returned
+# frame. Prints what crossed and cleans everything up. Root, Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -19,6 +20,13 @@ SHM_NAME=tollgate
 topology_up
 log "namespaces $NS_GWLB (gwlb0, GWLB node $GWLB_IP) and $NS_APPL (tg0, appliance $APPLIANCE_IP)"
 start_dataplane "$ROOT/configs/dataplane.toml"
+# The shipped control config, with its socket in the demo's work folder.
+sed "s|^socket = .*|socket = \"$CTL_SOCK\"|; s|^file = \"|file = \"$ROOT/configs/|" \
+  configs/control.toml >"$WORK/control.toml"
+start_control "$WORK/control.toml"
+
+log "GWLB's health check from the GWLB namespace: GET http://$APPLIANCE_IP/"
+ip netns exec "$NS_GWLB" curl -s -m 2 -w ' (HTTP %{http_code})\n' "http://$APPLIANCE_IP/" || true
 
 log "ping the appliance from the GWLB namespace (answered by the dataplane)"
 ip netns exec "$NS_GWLB" ping -c 2 -i 0.3 "$APPLIANCE_IP" | tail -2
@@ -33,6 +41,17 @@ sim scenario --file tests/gwlb-sim/scenarios/firewall-example.toml || true
 log "spoofed GENEVE (source outside gwlb_addresses): dropped and counted"
 sim run --src-ip 10.254.11.99 --count 100 --rate 1000 --expect none | tail -1 || true
 
+log "tollgatectl status"
+ctl status || true
+log "a few of the Prometheus metrics at http://127.0.0.1:9469/metrics"
+curl -s -m 2 http://127.0.0.1:9469/metrics |
+  grep -E '^tollgate_(rx_packets_total|tx_packets_total|dropped_packets_total|flows_active|healthy)' | head -12 || true
+log "tollgatectl drain: the health check now fails, so GWLB would move new flows away"
+ctl drain >/dev/null || true
+ip netns exec "$NS_GWLB" curl -s -m 2 -w ' (HTTP %{http_code})\n' "http://$APPLIANCE_IP/" || true
+ctl undrain >/dev/null || true
+
+kill -TERM "$CONTROL_PID"; wait "$CONTROL_PID" 2>/dev/null || true
 stop_dataplane
 echo
 echo "== what crossed the dataplane (counters at exit) =="

@@ -17,6 +17,7 @@ GWLB_IP=10.254.11.60
 HOST_IP=10.254.11.50
 SHM_NAME=${SHM_NAME:-tg$$}
 WORK=$(mktemp -d /tmp/tollgate.XXXXXX)
+CTL_SOCK=${CTL_SOCK:-$WORK/control.sock}
 PIDS=()
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
@@ -116,3 +117,34 @@ stat() {
 sim() {
   ip netns exec "$NS_GWLB" "$BIN/tollgate-sim" "$@"
 }
+
+ctl() { "$BIN/tollgatectl" --socket "$CTL_SOCK" "$@"; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls every 0.1 s.
+wait_for() {
+  local seconds=$1 what=$2; shift 2
+  local i
+  for i in $(seq 1 $((seconds * 10))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "$what not within $seconds s"
+}
+
+# start_control CONFIG: starts tollgate-control, waits until it is attached
+# and reports the appliance healthy.
+start_control() {
+  "$BIN/tollgate-control" --config "$1" >>"$WORK/control.log" 2>&1 &
+  CONTROL_PID=$!
+  PIDS+=("$CONTROL_PID")
+  local i
+  for i in $(seq 1 100); do
+    ctl --json status 2>/dev/null | jq -e '.attached and .health.healthy' >/dev/null 2>&1 &&
+      { log "control up (pid $CONTROL_PID)"; return 0; }
+    sleep 0.1
+  done
+  cat "$WORK/control.log" >&2
+  ctl status >&2 || true
+  fail "control not attached and healthy within 10 s"
+}
+

@@ -48,34 +48,6 @@ TOML
 control_config http 2 >"$WORK/control-http.toml"
 control_config tcp 0 >"$WORK/control-tcp.toml"
 
-ctl() { "$BIN/tollgatectl" --socket "$CTL_SOCK" "$@"; }
-
-# wait_for SECONDS DESCRIPTION COMMAND...: polls every 0.1 s.
-wait_for() {
-  local seconds=$1 what=$2; shift 2
-  local i
-  for i in $(seq 1 $((seconds * 10))); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  fail "$what not within $seconds s"
-}
-
-start_control() {
-  "$BIN/tollgate-control" --config "$1" >>"$WORK/control.log" 2>&1 &
-  CONTROL_PID=$!
-  PIDS+=("$CONTROL_PID")
-  local i
-  for i in $(seq 1 100); do
-    ctl --json status 2>/dev/null | jq -e '.attached and .health.healthy' >/dev/null 2>&1 &&
-      { log "control up (pid $CONTROL_PID)"; return 0; }
-    sleep 0.1
-  done
-  cat "$WORK/control.log" >&2
-  ctl status >&2 || true
-  fail "control not attached and healthy within 10 s"
-}
-
 # http_check: the status code a GWLB HTTP check gets (000: no answer in 2 s).
 http_check() {
   rm -f "$WORK/check.body"
