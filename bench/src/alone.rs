@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tollgate_firewall::FirewallConfig;
+use tollgate_firewall::{FirewallConfig, Timeouts};
 use tollgate_pipeline::{Action, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::{Segment, SegmentConfig};
 
@@ -63,7 +63,18 @@ impl Drop for StatsSegment {
 }
 
 /// The pipeline configuration every benchmark uses.
-pub fn pipeline_config(worker: usize, workers: usize, capacity: u32) -> PipelineConfig {
+/// `fast_expiry`: one-way UDP flows idle out after 1 ms (the shortest
+/// timeout; the firewall's clock ticks every 67 ms).
+pub fn pipeline_config(
+    worker: usize,
+    workers: usize,
+    capacity: u32,
+    fast_expiry: bool,
+) -> PipelineConfig {
+    let mut timeouts = Timeouts::default();
+    if fast_expiry {
+        timeouts.udp_single = Duration::from_millis(1);
+    }
     PipelineConfig {
         appliance_ip: APPLIANCE_IP,
         appliance_mac: APPLIANCE_MAC,
@@ -74,6 +85,7 @@ pub fn pipeline_config(worker: usize, workers: usize, capacity: u32) -> Pipeline
         punt_burst: 64,
         firewall: FirewallConfig {
             capacity,
+            timeouts,
             ..FirewallConfig::default()
         },
     }
@@ -85,6 +97,7 @@ pub fn run(
     frames: &FrameSet,
     rules: Arc<RuleSnapshot>,
     capacity: u32,
+    fast_expiry: bool,
     duration: Duration,
     tsc_hz: u64,
 ) -> Result<AloneResult, String> {
@@ -93,7 +106,7 @@ pub fn run(
         .segment
         .worker_stats(0)
         .map_err(|e| format!("worker stats: {e}"))?;
-    let mut pipeline = Pipeline::new(pipeline_config(0, 1, capacity), stats)
+    let mut pipeline = Pipeline::new(pipeline_config(0, 1, capacity, fast_expiry), stats)
         .map_err(|e| format!("pipeline: {e}"))?;
     let on_change = rules.on_rule_change;
     pipeline.set_rules(rules, 1, on_change);

@@ -65,6 +65,8 @@ enum Cmd {
         #[arg(long)]
         capacity: u32,
         #[arg(long)]
+        fast_expiry: bool,
+        #[arg(long)]
         mbuf_size: u16,
         #[arg(long)]
         warmup_ms: u64,
@@ -81,6 +83,7 @@ fn main() {
             packets,
             rules,
             capacity,
+            fast_expiry,
             mbuf_size,
             warmup_ms,
             measure_ms,
@@ -89,6 +92,7 @@ fn main() {
             packets,
             rules_text: rulegen::rules_text(rules),
             capacity,
+            fast_expiry,
             mbuf_size,
             warmup: Duration::from_millis(warmup_ms),
             measure: Duration::from_millis(measure_ms),
@@ -176,6 +180,7 @@ fn run_one(
         &parts[0],
         rules,
         s.capacity(),
+        s.fast_expiry(),
         timing.measure,
         tsc_hz,
     )?);
@@ -245,6 +250,9 @@ fn vdev_child(
         "--measure-ms".into(),
         timing.measure.as_millis().to_string(),
     ]);
+    if s.fast_expiry() {
+        cmd.arg("--fast-expiry");
+    }
     let out = cmd
         .output()
         .map_err(|e| format!("tollgate-bench vdev: {e}"))?;

@@ -64,7 +64,7 @@ impl Row {
         if let Some(r) = self.ratio() {
             v["ratio_to_ceiling"] = json!(r);
         }
-        if self.scenario.mode == Mode::NewFlows {
+        if self.scenario.mode != Mode::Established {
             if let Some(r) = self.new_flow_ratio() {
                 v["new_flow_ratio_to_ceiling"] = json!(r);
             }

@@ -25,6 +25,8 @@ pub struct VdevRun {
     pub rules_text: String,
     /// Flow capacity per worker.
     pub capacity: u32,
+    /// One-way UDP flows time out after 1 ms.
+    pub fast_expiry: bool,
     /// Data room per mbuf (headroom included).
     pub mbuf_size: u16,
     pub warmup: Duration,
@@ -118,8 +120,11 @@ pub fn run(cfg: &VdevRun) -> Result<VdevResult, String> {
         let stats = segment
             .worker_stats(index)
             .map_err(|e| format!("stats: {e}"))?;
-        let pipeline = Pipeline::new(pipeline_config(index, workers, cfg.capacity), stats)
-            .map_err(|e| format!("pipeline: {e}"))?;
+        let pipeline = Pipeline::new(
+            pipeline_config(index, workers, cfg.capacity, cfg.fast_expiry),
+            stats,
+        )
+        .map_err(|e| format!("pipeline: {e}"))?;
         let (rx, tx) = port
             .queue_pair(QueueId(index as u16))
             .map_err(|e| format!("port: {e}"))?;
