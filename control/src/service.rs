@@ -9,7 +9,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tollgate_shm::message::{Command, Reply, Request, Response};
+use tollgate_shm::message::{Command, Reply, Request, Response, EVENT_ID};
 use tollgate_shm::{Consumer, PacketMeta, PopError, Producer, Segment, ShmError};
 
 use crate::api::{endpoint_name, ApiRequest, ApiResponse, FlowView};
@@ -341,6 +341,10 @@ impl Service {
     }
 
     fn handle_response(&mut self, response: Response, epoch: u64) {
+        if let (EVENT_ID, Reply::Event { message }) = (response.id, &response.reply) {
+            log(format!("dataplane: {message}"));
+            return;
+        }
         let Some(p) = self.pending.remove(&response.id) else {
             log(format!(
                 "reply to unknown or expired request {} ignored",

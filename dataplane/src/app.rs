@@ -229,7 +229,12 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
             .reply_ring_producer()
             .map_err(|e| fail(format!("shared memory: {e}")))?,
         generation,
+        link_up: None,
     };
+    housekeeping.event(format!(
+        "started: {workers} workers on {}, rules generation {generation}",
+        config.port.device
+    ));
     while !STOP_SIGNAL.load(Ordering::Relaxed) {
         housekeeping.port_stats(&port);
         housekeeping.commands();
@@ -240,6 +245,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     }
 
     println!("tollgate-dataplane: stopping");
+    housekeeping.event("stopping on a signal".to_string());
     segment.set_state(DataplaneState::Stopping);
     shared.stop.store(true, Ordering::Relaxed);
     let mut worker_failed = false;
@@ -306,11 +312,24 @@ struct Housekeeping<'a> {
     commands: Consumer,
     replies: Producer,
     generation: u64,
+    link_up: Option<bool>,
 }
 
 impl Housekeeping<'_> {
+    /// Tells control something on the reply ring; dropped if nobody has
+    /// been reading it (events only inform).
+    fn event(&mut self, message: String) {
+        let _ = self.replies.push(&Response::event(message).to_bytes());
+    }
+
     fn port_stats(&mut self, port: &Port) {
         if let Ok(link) = port.link() {
+            if self.link_up != Some(link.up) {
+                if self.link_up.is_some() {
+                    self.event(format!("link {}", if link.up { "up" } else { "down" }));
+                }
+                self.link_up = Some(link.up);
+            }
             self.segment.set_link(LinkStatus {
                 up: link.up,
                 speed_mbps: u64::from(link.speed_mbps.unwrap_or(0)),

@@ -53,6 +53,26 @@ pub enum Reply {
     Failed {
         message: String,
     },
+    /// Something the dataplane tells on its own (start, rule set applied
+    /// from its file, link change, stop); sent with request id [`EVENT_ID`].
+    Event {
+        message: String,
+    },
+}
+
+/// The request id events carry; control never uses it for a request.
+pub const EVENT_ID: u64 = 0;
+
+impl Response {
+    /// An event for the reply ring.
+    pub fn event(message: impl Into<String>) -> Response {
+        Response {
+            id: EVENT_ID,
+            reply: Reply::Event {
+                message: message.into(),
+            },
+        }
+    }
 }
 
 /// Which flows a command applies to; `None` fields match anything.
@@ -160,6 +180,7 @@ mod kind {
     pub const FLOW_LIST: u8 = 0x84;
     pub const PONG: u8 = 0x85;
     pub const FAILED: u8 = 0x86;
+    pub const EVENT: u8 = 0x87;
 }
 
 mod filter_bit {
@@ -362,6 +383,10 @@ impl Response {
                 w.header(kind::FAILED, self.id);
                 w.str(message);
             }
+            Reply::Event { message } => {
+                w.header(kind::EVENT, self.id);
+                w.str(message);
+            }
         }
     }
 
@@ -397,6 +422,9 @@ impl Response {
             kind::PONG => Reply::Pong,
             kind::FAILED => Reply::Failed {
                 message: r.string("message")?,
+            },
+            kind::EVENT => Reply::Event {
+                message: r.string("event message")?,
             },
             kind => {
                 return Err(DecodeError::UnknownKind {

@@ -242,6 +242,7 @@ fn reply() -> impl Strategy<Value = Reply> {
         proptest::collection::vec(flow(), 0..8).prop_map(|entries| Reply::FlowList { entries }),
         Just(Reply::Pong),
         ".{0,100}".prop_map(|message| Reply::Failed { message }),
+        ".{0,100}".prop_map(|message| Reply::Event { message }),
     ]
 }
 
@@ -283,4 +284,17 @@ proptest! {
         bytes[at] = byte;
         let _ = Response::decode(&bytes);
     }
+}
+
+#[test]
+fn events_travel_with_the_reserved_id() {
+    let e = Response::event("link down");
+    assert_eq!(e.id, EVENT_ID);
+    let back = Response::decode(&e.to_bytes()).unwrap();
+    assert_eq!(
+        back.reply,
+        Reply::Event {
+            message: "link down".into()
+        }
+    );
 }

@@ -75,6 +75,8 @@ expect_tcp() {
 generation() { ctl --json rules show | jq -er '.applied_generation'; }
 
 start_control "$WORK/control-http.toml"
+wait_for 5 "the dataplane's start event in control's log" grep -q "dataplane: started: 2 workers" "$WORK/control.log"
+log "event: $(grep -m1 'dataplane: started' "$WORK/control.log")"
 # Control pushes its file on attach, so the dataplane's boot generation 1 is replaced.
 gen=$(generation)
 [ "$gen" -ge 2 ] || fail "control did not ship its rules on attach (generation $gen)"
