@@ -100,14 +100,15 @@ softirq_jiffies() { awk '/^cpu1 /{print $8}' /proc/stat; }
 busy_jiffies() { awk '/^cpu1 /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
 # Generator: the simulator on CPU 0, as fast as it can, small UDP inner packets.
-generate() {  # $1 = label
-  local s0 b0 s1 b1
+generate() {  # $1 = label, then extra simulator options
+  local label=$1 s0 b0 s1 b1
+  shift
   s0=$(softirq_jiffies); b0=$(busy_jiffies)
   ip netns exec "$NS_G" taskset -c 0 "$BIN/tollgate-sim" run --iface "$IF_G" --appliance "$APPL_IP" \
     --unordered --rate 0 --duration "$SECS" --sizes min --inner v4 --protocols udp --flows 1024 \
-    --endpoints 1 --settle-ms 500 --json "$WORK/$1.json" >"$WORK/$1.log" 2>&1 || true
+    --endpoints 1 --settle-ms 500 --json "$WORK/$label.json" "$@" >"$WORK/$label.log" 2>&1 || true
   s1=$(softirq_jiffies); b1=$(busy_jiffies)
-  echo "$((s1 - s0)) $((b1 - b0))" >"$WORK/$1.cpu"
+  echo "$((s1 - s0)) $((b1 - b0))" >"$WORK/$label.cpu"
 }
 
 if [ "$VETH" = 1 ]; then
@@ -153,11 +154,24 @@ TOML
   PIDS=()
   veth_down
 
+  log "veth: dpdk-testpmd macswap on net_af_packet (the veth path's I/O ceiling)"
+  veth_up
+  ip netns exec "$NS_A" dpdk-testpmd --lcores=0@0,1@1 --in-memory --no-pci --file-prefix="tp$SHM" \
+    --vdev="net_af_packet0,iface=$IF_A,qpairs=1,framecnt=4096" -- --forward-mode=macswap \
+    --port-topology=loop --auto-start --stats-period=1 --nb-cores=1 >"$WORK/testpmd.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 50); do grep -q "Rx-pps" "$WORK/testpmd.log" && break; sleep 0.2; done
+  # testpmd answers no ARP: give the simulator a MAC (the veth delivers every frame).
+  generate testpmd --appliance-mac 02:00:00:00:0b:01
+  kill -INT "${PIDS[-1]}"; wait "${PIDS[-1]}" || true
+  PIDS=()
+  veth_down
+
   python3 - "$WORK" "$SECS" "$(getconf CLK_TCK)" >"$WORK/veth.json" <<'PY'
 import json, sys
 work, secs, hz = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 out = {}
-for name in ("kernel", "tollgate"):
+for name in ("kernel", "tollgate", "testpmd"):
     try:
         d = json.load(open(f"{work}/{name}.json"))
     except Exception as e:
@@ -174,15 +188,20 @@ for name in ("kernel", "tollgate"):
         "loss_ratio": d["lost"] / max(d["sent"], 1),
         "softirq_us_per_delivered": softirq / hz * 1e6 / max(delivered, 1),
     }
-    if name == "tollgate":
+    if name == "testpmd":
+        # macswap does not swap IP addresses: every returned frame counts as
+        # delivered (the simulator calls them corrupted).
+        r["note"] = "macswap: outer IPs not swapped, so every frame is 'corrupted'"
+    if name in ("tollgate", "testpmd"):
         # The worker polls its core without pause: one core for the run.
         r["worker_core_us_per_delivered"] = secs * 1e6 / max(delivered, 1)
+    if name == "tollgate":
         try:
             stats = json.load(open(f"{work}/dataplane-stats.json"))
             r["dataplane_drops"] = {k: v for k, v in stats.items() if "drop" in k and v}
         except Exception:
             pass
-    else:
+    if name == "kernel":
         r["core_busy_us_per_delivered"] = busy / hz * 1e6 / max(delivered, 1)
     out[name] = r
 if "delivered_pps" in out.get("kernel", {}) and "delivered_pps" in out.get("tollgate", {}):
@@ -192,9 +211,9 @@ PY
   python3 - "$WORK/veth.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-print("\nveth pair (MTU 1500, generator tollgate-sim on CPU 0, 74-byte inner UDP frames of 1024 flows)")
+print("\nveth pair (MTU 1500, generator tollgate-sim on CPU 0, appliance core CPU 1, 128-byte frames, 1024 UDP flows)")
 print(f"{'appliance':<10} {'sent_pps':>10} {'deliv_pps':>10} {'loss%':>7} {'softirq_us/pkt':>15} {'core_us/pkt':>12}")
-for name in ("kernel", "tollgate"):
+for name in ("kernel", "tollgate", "testpmd"):
     r = d.get(name, {})
     if "error" in r or not r:
         print(f"{name:<10} failed: {r.get('error')}"); continue
