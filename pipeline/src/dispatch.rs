@@ -147,21 +147,21 @@ impl<'s, C: Classify> Pipeline<'s, C> {
             .chunks_mut(MAX_BURST)
             .zip(actions.chunks_mut(MAX_BURST))
         {
-            let mut steps: [Option<Step>; MAX_BURST] = [None; MAX_BURST];
+            // Filled for the first chunk.len() entries only.
+            let mut steps = [Step::Done(Action::Punt); MAX_BURST];
             for ((buf, len), step) in chunk.iter_mut().zip(steps.iter_mut()) {
                 let len = (*len).min(buf.len());
-                *step = Some(self.dispatch(now_ns, buf, len, steered));
+                *step = self.dispatch(now_ns, buf, len, steered);
             }
-            for step in steps.iter().flatten() {
+            for step in &steps[..chunk.len()] {
                 if let Step::Hairpin(p) = step {
                     self.hairpin_prefetch(p);
                 }
             }
             for (((buf, _), step), action) in chunk.iter_mut().zip(&steps).zip(acts.iter_mut()) {
                 let a = match step {
-                    Some(Step::Hairpin(p)) => self.hairpin_finish(now_ns, buf, p),
-                    Some(Step::Done(a)) => *a,
-                    None => Action::Drop(Counter::MalformedEthernet),
+                    Step::Hairpin(p) => self.hairpin_finish(now_ns, buf, p),
+                    Step::Done(a) => *a,
                 };
                 *action = self.count_drop(a);
             }
@@ -178,11 +178,12 @@ impl<'s, C: Classify> Pipeline<'s, C> {
 
     /// Everything up to the firewall: a final action, or a GENEVE packet
     /// waiting for its flow's decision.
-    #[inline]
+    #[inline(always)]
     fn dispatch(&mut self, now_ns: u64, buf: &mut [u8], len: usize, steered: bool) -> Step {
         Step::from(self.dispatch_inner(now_ns, buf, len, steered))
     }
 
+    #[inline(always)]
     fn dispatch_inner(
         &mut self,
         now_ns: u64,
