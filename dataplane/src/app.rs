@@ -17,7 +17,7 @@ use tollgate_shm::{
 
 use crate::clock::TscClock;
 use crate::config::Config;
-use crate::dpdk::{Eal, Mempool, Port, PortConfig, QueueId, SocketId};
+use crate::dpdk::{offload, Eal, Mempool, Port, PortConfig, QueueId, SocketId};
 use crate::worker::{FlowAnswer, FlowRequest, Shared, Worker, BURST};
 
 /// Flows one `flows list` returns at most.
@@ -95,7 +95,9 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         tx_queues: workers as u16,
         rss,
         mtu,
-        rx_offloads: 0,
+        // Outer IPv4 checksums checked by the NIC when it can (ENA does);
+        // the pipeline still verifies in software what the NIC did not.
+        rx_offloads: info.rx_offload_capa & offload::RX_OFFLOAD_IPV4_CKSUM,
         tx_offloads: 0,
     })
     .map_err(|e| fail(format!("port: {e}")))?;

@@ -17,7 +17,7 @@ use tollgate_pipeline::{Action, Pipeline, RuleSnapshot};
 use tollgate_shm::{Consumer, Counter, PacketMeta, Producer, WorkerStats};
 
 use crate::clock::TscClock;
-use crate::dpdk::{Mbuf, MbufBurst, Mempool, RxQueue, TxQueue};
+use crate::dpdk::{CksumStatus, Mbuf, MbufBurst, Mempool, RxQueue, TxQueue};
 
 /// Packets per RX and TX burst.
 pub const BURST: usize = 32;
@@ -151,6 +151,13 @@ impl Worker {
             let mut n = 0;
             for (i, mbuf) in rx.as_mut_slice().iter_mut().enumerate() {
                 if !mbuf.is_contiguous() {
+                    continue;
+                }
+                // A NIC that checks outer IPv4 checksums (offload enabled
+                // when offered) has already condemned this one.
+                if mbuf.rx_ip_cksum() == CksumStatus::Bad {
+                    self.stats.inc(Counter::MalformedIpv4);
+                    actions[i] = Some(Action::Drop(Counter::MalformedIpv4));
                     continue;
                 }
                 let len = usize::from(mbuf.data_len());
