@@ -141,7 +141,7 @@ gwlb_addresses = ["$GWLB_IP/32"]
 [shm]
 name = "$SHM"
 [firewall]
-flow_capacity = 65536
+flow_capacity = 2000000
 rules_file = "$ROOT/configs/rules.pass-all.toml"
 TOML
   ip netns exec "$NS_A" "$BIN/tollgate-dataplane" --config "$WORK/dataplane.toml" \
