@@ -52,6 +52,8 @@ cleanup() {
   ip netns del "$NS_G" 2>/dev/null
   ip netns del "$NS_A" 2>/dev/null
   rm -f "/dev/shm/tollgate-$SHM" /dev/shm/tollgate-bench-*
+  # EAL runtime directories of this run's DPDK processes.
+  rm -rf "/var/run/dpdk/$SHM" "/var/run/dpdk/tp$SHM"
   rm -f /tmp/tollgate-bench-*.pcap
   echo "$HP_BEFORE" >"$HP"
   rm -rf "$WORK"
