@@ -131,8 +131,17 @@ pub fn all(quick: bool) -> Vec<Scenario> {
     v.push(Scenario::new("new-1kr", NewFlows, NEW_FLOWS, 1_000, s64, 1));
     if !quick {
         v.push(Scenario::new("new-10r", NewFlows, NEW_FLOWS, 10, s64, 1));
-        v.push(Scenario::new("new-10kr", NewFlows, NEW_FLOWS, 10_000, s64, 1));
-        v.push(Scenario::new("new-1kr-full", NewFlowsFullTable, 65_536, 1_000, s64, 1));
+        v.push(Scenario::new(
+            "new-10kr", NewFlows, NEW_FLOWS, 10_000, s64, 1,
+        ));
+        v.push(Scenario::new(
+            "new-1kr-full",
+            NewFlowsFullTable,
+            65_536,
+            1_000,
+            s64,
+            1,
+        ));
     }
     v.extend([
         Scenario::new("size-imix", Established, 10_000, 1_000, Sizes::Imix, 1),
