@@ -100,6 +100,28 @@ struct RingEnd {
 }
 
 impl RingEnd {
+    /// # Safety
+    /// `control` must point to an initialised ring control block in `map`
+    /// followed by `capacity` data bytes (a power of two), and this process
+    /// must hold claim `claim` for this end of the ring.
+    unsafe fn new(
+        map: Arc<Mapping>,
+        control: NonNull<RingControl>,
+        capacity: usize,
+        claim: usize,
+    ) -> RingEnd {
+        // SAFETY: the caller guarantees RING_CONTROL_BYTES + capacity bytes at `control`.
+        let data = unsafe { control.cast::<u8>().add(RING_CONTROL_BYTES) };
+        RingEnd {
+            map,
+            control,
+            data,
+            capacity: capacity as u64,
+            claim,
+            _not_sync: PhantomData,
+        }
+    }
+
     fn control(&self) -> &RingControl {
         // SAFETY: `control` points into the mapping that `self.map` keeps alive;
         // RingControl is only atomics, valid for any bit pattern.
@@ -207,16 +229,8 @@ impl Producer {
         capacity: usize,
         claim: usize,
     ) -> Self {
-        // SAFETY: the caller guarantees RING_CONTROL_BYTES + capacity bytes at `control`.
-        let data = unsafe { control.cast::<u8>().add(RING_CONTROL_BYTES) };
-        let end = RingEnd {
-            map,
-            control,
-            data,
-            capacity: capacity as u64,
-            claim,
-            _not_sync: PhantomData,
-        };
+        // SAFETY: the caller's guarantees are the ones RingEnd::new needs.
+        let end = unsafe { RingEnd::new(map, control, capacity, claim) };
         let head = end.control().producer.head.load(Ordering::Relaxed);
         let cached_tail = end.control().consumer.tail.load(Ordering::Acquire);
         Producer {
@@ -289,16 +303,8 @@ impl Consumer {
         capacity: usize,
         claim: usize,
     ) -> Self {
-        // SAFETY: the caller guarantees RING_CONTROL_BYTES + capacity bytes at `control`.
-        let data = unsafe { control.cast::<u8>().add(RING_CONTROL_BYTES) };
-        let end = RingEnd {
-            map,
-            control,
-            data,
-            capacity: capacity as u64,
-            claim,
-            _not_sync: PhantomData,
-        };
+        // SAFETY: the caller's guarantees are the ones RingEnd::new needs.
+        let end = unsafe { RingEnd::new(map, control, capacity, claim) };
         let tail = end.control().consumer.tail.load(Ordering::Relaxed);
         let cached_head = end.control().producer.head.load(Ordering::Acquire);
         Consumer {
