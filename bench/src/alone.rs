@@ -161,6 +161,59 @@ pub fn run(
     })
 }
 
+/// For instruction counts (callgrind): a warm-up pass over every frame,
+/// then `bursts` bursts, each through [`counted_burst`] (run callgrind with
+/// `--toggle-collect='*counted_burst*'`). Returns the packets counted.
+pub fn count(
+    frames: &FrameSet,
+    rules: Arc<RuleSnapshot>,
+    capacity: u32,
+    fast_expiry: bool,
+    bursts: u64,
+) -> Result<u64, String> {
+    let seg = StatsSegment::create("count", 1, u64::from(capacity))?;
+    let stats = seg
+        .segment
+        .worker_stats(0)
+        .map_err(|e| format!("worker stats: {e}"))?;
+    let mut pipeline = Pipeline::new(pipeline_config(0, 1, capacity, fast_expiry), stats)
+        .map_err(|e| format!("pipeline: {e}"))?;
+    let on_change = rules.on_rule_change;
+    pipeline.set_rules(rules, 1, on_change);
+    let mut feeder = Feeder::new(frames);
+    let mut now = 1_000_000_000u64;
+    for _ in 0..frames.len().div_ceil(BURST) {
+        let lens = feeder.load();
+        feeder.process(&mut pipeline, now, &lens);
+        now += 1_000;
+    }
+    let mut transmitted = 0;
+    for _ in 0..bursts {
+        let lens = feeder.load();
+        transmitted += counted_burst(&mut feeder, &mut pipeline, now, &lens);
+        now += 1_000;
+    }
+    if transmitted != bursts * BURST as u64 {
+        return Err(format!(
+            "{transmitted} of {} packets transmitted",
+            bursts * BURST as u64
+        ));
+    }
+    Ok(bursts * BURST as u64)
+}
+
+/// One burst through the pipeline, kept out of line so that callgrind can
+/// count it alone.
+#[inline(never)]
+fn counted_burst(
+    feeder: &mut Feeder<'_>,
+    pipeline: &mut Pipeline<'_, RuleSnapshot>,
+    now_ns: u64,
+    lens: &[usize; BURST],
+) -> u64 {
+    feeder.process(pipeline, now_ns, lens)
+}
+
 /// Copies frames, a burst at a time, into reused receive buffers.
 struct Feeder<'f> {
     frames: &'f FrameSet,

@@ -54,6 +54,15 @@ enum Cmd {
         #[arg(long, default_value = "/tmp")]
         work_dir: PathBuf,
     },
+    /// The pipeline alone for a fixed number of bursts after a warm-up,
+    /// for instruction counts under callgrind (see `alone::count`).
+    Count {
+        /// Scenario name.
+        #[arg(long)]
+        only: String,
+        #[arg(long, default_value_t = 1000)]
+        bursts: u64,
+    },
     /// One tollgate run on net_pcap (a child of `run`); prints one JSON line.
     Vdev {
         #[arg(long, required = true)]
@@ -98,6 +107,7 @@ fn main() {
             measure: Duration::from_millis(measure_ms),
         })
         .map(|r| println!("RESULT {}", serde_json::to_string(&r).unwrap_or_default())),
+        Cmd::Count { only, bursts } => count(&only, bursts),
         Cmd::Run {
             quick,
             json,
@@ -110,6 +120,21 @@ fn main() {
         eprintln!("tollgate-bench: {e}");
         std::process::exit(1);
     }
+}
+
+fn count(name: &str, bursts: u64) -> Result<(), String> {
+    let s = scenario::all(false)
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("no scenario {name}"))?;
+    let parts = s.frames();
+    let rules = Arc::new(
+        tollgate_pipeline::RuleSnapshot::from_text(&rulegen::rules_text(s.rules), "bench", 1)
+            .map_err(|e| format!("rules: {e}"))?,
+    );
+    let packets = alone::count(&parts[0], rules, s.capacity(), s.fast_expiry(), bursts)?;
+    println!("{name}: {packets} packets counted");
+    Ok(())
 }
 
 struct Timing {
