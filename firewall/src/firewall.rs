@@ -158,9 +158,52 @@ impl<C: Classify> Firewall<C> {
         pkt: &InnerSummary,
         prepared: &Prepared,
     ) -> Decision {
+        self.process_prepared_with::<true>(now_ns, endpoint, pkt, prepared)
+    }
+
+    /// The expiry steps of the next `packets` calls to
+    /// [`Self::process_swept`], done at once for a burst: the clock hand
+    /// advances over the same number of slots as `packets` calls to
+    /// [`Self::process_prepared`] would advance it (none without a rule
+    /// set, as there).
+    #[inline]
+    pub fn sweep_for_burst(&mut self, now_ns: u64, packets: u32) {
+        if self.rules.is_none() || packets == 0 {
+            return;
+        }
+        let t = &mut self.tracker;
+        let now_tick = t.clock.advance(now_ns);
+        let budget = t.config.expiry_slots_per_packet.saturating_mul(packets);
+        let expired = t.table.expire_step(now_tick, budget);
+        t.counters.expired += u64::from(expired);
+    }
+
+    /// [`Self::process_prepared`] without its expiry step, for a packet
+    /// whose step [`Self::sweep_for_burst`] has already done.
+    #[inline]
+    pub fn process_swept(
+        &mut self,
+        now_ns: u64,
+        endpoint: u64,
+        pkt: &InnerSummary,
+        prepared: &Prepared,
+    ) -> Decision {
+        self.process_prepared_with::<false>(now_ns, endpoint, pkt, prepared)
+    }
+
+    #[inline(always)]
+    fn process_prepared_with<const SWEEP: bool>(
+        &mut self,
+        now_ns: u64,
+        endpoint: u64,
+        pkt: &InnerSummary,
+        prepared: &Prepared,
+    ) -> Decision {
         let decision = match self.rules.as_deref() {
             None => Decision::drop(DropReason::NoRuleSet),
-            Some(rules) => self.tracker.decide(now_ns, endpoint, pkt, rules, prepared),
+            Some(rules) => self
+                .tracker
+                .decide::<C, SWEEP>(now_ns, endpoint, pkt, rules, prepared),
         };
         let c = &mut self.tracker.counters;
         c.count(&decision);
@@ -197,8 +240,10 @@ pub(crate) enum Hit {
 }
 
 impl Tracker {
+    /// `SWEEP`: do this packet's expiry step here (false when
+    /// [`Firewall::sweep_for_burst`] did it for the burst).
     #[inline]
-    fn decide<C: Classify + ?Sized>(
+    fn decide<C: Classify + ?Sized, const SWEEP: bool>(
         &mut self,
         now_ns: u64,
         endpoint: u64,
@@ -207,10 +252,12 @@ impl Tracker {
         prepared: &Prepared,
     ) -> Decision {
         let now_tick = self.clock.advance(now_ns);
-        let expired = self
-            .table
-            .expire_step(now_tick, self.config.expiry_slots_per_packet);
-        self.counters.expired += u64::from(expired);
+        if SWEEP {
+            let expired = self
+                .table
+                .expire_step(now_tick, self.config.expiry_slots_per_packet);
+            self.counters.expired += u64::from(expired);
+        }
         if pkt.fragment == Fragment::Later {
             return Decision::drop(DropReason::Fragment);
         }

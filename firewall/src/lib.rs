@@ -38,7 +38,8 @@
 //! allocation. Memory: 64-byte entries plus 4-byte signatures, 25 % slot
 //! headroom: 85 bytes per flow of capacity, all allocated at construction.
 //! Expiry is incremental: each packet advances a clock hand over
-//! `expiry_slots_per_packet` slots (default 2), lookups drop expired
+//! `expiry_slots_per_packet` slots (default 2; a burst may take its
+//! packets' steps at once, [`Firewall::sweep_for_burst`]), lookups drop expired
 //! entries they meet, and an insert into a full table examines its two
 //! buckets and at most `reclaim_scan_slots` more. When full, expired flows
 //! are reclaimed first, then not-yet-established or finished ones (SYN_SENT,

@@ -123,7 +123,10 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     pub fn process(&mut self, now_ns: u64, buf: &mut [u8], len: usize, steered: bool) -> Action {
         let action = match self.dispatch(now_ns, buf, len.min(buf.len()), steered) {
             Step::Done(action) => action,
-            Step::Hairpin(p) => self.hairpin_finish(now_ns, buf, &p),
+            Step::Hairpin(p) => {
+                self.firewall.sweep_for_burst(now_ns, 1);
+                self.hairpin_finish(now_ns, buf, &p)
+            }
         };
         self.count_drop(action)
     }
@@ -153,11 +156,15 @@ impl<'s, C: Classify> Pipeline<'s, C> {
                 let len = (*len).min(buf.len());
                 *step = self.dispatch(now_ns, buf, len, steered);
             }
+            let mut hairpins = 0;
             for step in &steps[..chunk.len()] {
                 if let Step::Hairpin(p) = step {
                     self.hairpin_prefetch(p);
+                    hairpins += 1;
                 }
             }
+            // The firewall's expiry steps for the whole burst at once.
+            self.firewall.sweep_for_burst(now_ns, hairpins);
             for (((buf, _), step), action) in chunk.iter_mut().zip(&steps).zip(acts.iter_mut()) {
                 let a = match step {
                     Step::Hairpin(p) => self.hairpin_finish(now_ns, buf, p),

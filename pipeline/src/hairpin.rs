@@ -119,13 +119,16 @@ impl<C: Classify> Pipeline<'_, C> {
         self.firewall.prefetch_flow(&p.prepared);
     }
 
-    /// Second half: the firewall's decision, then the frame goes back
+    /// Second half, after [`Firewall::sweep_for_burst`] counted this
+    /// packet: the firewall's decision, then the frame goes back
     /// through the tunnel (or a reject is built in its place).
+    ///
+    /// [`Firewall::sweep_for_burst`]: tollgate_firewall::Firewall::sweep_for_burst
     #[inline]
     pub(crate) fn hairpin_finish(&mut self, now_ns: u64, buf: &mut [u8], p: &Pending) -> Action {
         let decision = self
             .firewall
-            .process_prepared(now_ns, p.endpoint, &p.pkt, &p.prepared);
+            .process_swept(now_ns, p.endpoint, &p.pkt, &p.prepared);
         if let Some(rule) = decision.rule {
             self.stats.rule_hit(rule as usize, 1);
         }
