@@ -232,6 +232,24 @@ pub struct Prepared {
     hash: u64,
 }
 
+impl Prepared {
+    /// A placeholder for a burst's storage before [`Firewall::prepare`]
+    /// fills it (it keys no real flow: endpoint 0, all-zero tuple).
+    pub const EMPTY: Prepared = Prepared {
+        key: FlowKey {
+            endpoint: 0,
+            version: tollgate_wire::IpVersion::V4,
+            protocol: 0,
+            addr_a: 0,
+            port_a: 0,
+            addr_b: 0,
+            port_b: 0,
+        },
+        sender: crate::key::Side::A,
+        hash: 0,
+    };
+}
+
 /// What a hit on an existing entry led to.
 pub(crate) enum Hit {
     Decided(Decision),

@@ -121,11 +121,12 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     /// worker handed the frame over (it is not steered again).
     #[inline]
     pub fn process(&mut self, now_ns: u64, buf: &mut [u8], len: usize, steered: bool) -> Action {
-        let action = match self.dispatch(now_ns, buf, len.min(buf.len()), steered) {
-            Step::Done(action) => action,
-            Step::Hairpin(p) => {
+        let mut pending = Pending::EMPTY;
+        let action = match self.dispatch(now_ns, buf, len.min(buf.len()), steered, &mut pending) {
+            Err(action) => action,
+            Ok(()) => {
                 self.firewall.sweep_for_burst(now_ns, 1);
-                self.hairpin_finish(now_ns, buf, &p)
+                self.hairpin_finish(now_ns, buf, &pending)
             }
         };
         self.count_drop(action)
@@ -146,29 +147,36 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         actions: &mut [Action],
     ) {
         assert!(actions.len() >= frames.len(), "one action per frame");
+        // GENEVE packets waiting for the firewall, filled in place.
+        let mut pending = [Pending::EMPTY; MAX_BURST];
         for (chunk, acts) in frames
             .chunks_mut(MAX_BURST)
             .zip(actions.chunks_mut(MAX_BURST))
         {
-            // Filled for the first chunk.len() entries only.
-            let mut steps = [Step::Done(Action::Punt); MAX_BURST];
-            for ((buf, len), step) in chunk.iter_mut().zip(steps.iter_mut()) {
+            // Frame i's final action, or `None` while pending[i] waits.
+            let mut done = [None; MAX_BURST];
+            for (((buf, len), p), d) in chunk.iter_mut().zip(&mut pending).zip(&mut done) {
                 let len = (*len).min(buf.len());
-                *step = self.dispatch(now_ns, buf, len, steered);
+                *d = self.dispatch(now_ns, buf, len, steered, p).err();
             }
             let mut hairpins = 0;
-            for step in &steps[..chunk.len()] {
-                if let Step::Hairpin(p) = step {
+            for (p, d) in pending.iter().zip(&done).take(chunk.len()) {
+                if d.is_none() {
                     self.hairpin_prefetch(p);
                     hairpins += 1;
                 }
             }
             // The firewall's expiry steps for the whole burst at once.
             self.firewall.sweep_for_burst(now_ns, hairpins);
-            for (((buf, _), step), action) in chunk.iter_mut().zip(&steps).zip(acts.iter_mut()) {
-                let a = match step {
-                    Step::Hairpin(p) => self.hairpin_finish(now_ns, buf, p),
-                    Step::Done(a) => *a,
+            for ((((buf, _), p), d), action) in chunk
+                .iter_mut()
+                .zip(&pending)
+                .zip(&done)
+                .zip(acts.iter_mut())
+            {
+                let a = match d {
+                    None => self.hairpin_finish(now_ns, buf, p),
+                    Some(a) => *a,
                 };
                 *action = self.count_drop(a);
             }
@@ -183,21 +191,17 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         action
     }
 
-    /// Everything up to the firewall: a final action, or a GENEVE packet
-    /// waiting for its flow's decision.
+    /// Everything up to the firewall: a final action, or `Ok` for a
+    /// GENEVE packet now in `out`, waiting for its flow's decision.
     #[inline(always)]
-    fn dispatch(&mut self, now_ns: u64, buf: &mut [u8], len: usize, steered: bool) -> Step {
-        Step::from(self.dispatch_inner(now_ns, buf, len, steered))
-    }
-
-    #[inline(always)]
-    fn dispatch_inner(
+    fn dispatch(
         &mut self,
         now_ns: u64,
         buf: &mut [u8],
         len: usize,
         steered: bool,
-    ) -> Result<Pending, Action> {
+        out: &mut Pending,
+    ) -> Result<(), Action> {
         let frame = &mut buf[..len];
         let Ok(eth) = ethernet::Frame::new_checked(&*frame) else {
             return Err(Action::Drop(Counter::MalformedEthernet));
@@ -252,7 +256,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
                     }
                     let udp_start = ethernet::HEADER_LEN + ip_header_len;
                     let frame_len = ethernet::HEADER_LEN + ip_total_len;
-                    return self.hairpin_parse(buf, udp_start, frame_len, steered);
+                    return self.hairpin_parse(buf, udp_start, frame_len, steered, out);
                 }
             }
             ipv4::protocol::ICMP => match icmp_echo::answer(frame, self.config.appliance_mac) {
@@ -276,23 +280,3 @@ impl<'s, C: Classify> Pipeline<'s, C> {
 /// Frames handled together by [`Pipeline::process_burst`] (longer slices go
 /// in chunks of this many).
 pub const MAX_BURST: usize = 32;
-
-/// A frame after dispatch: done, or GENEVE waiting for the firewall.
-// Held by value in a fixed array on the stack: boxing the large variant
-// would allocate per packet.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Copy)]
-enum Step {
-    Done(Action),
-    Hairpin(Pending),
-}
-
-impl From<Result<Pending, Action>> for Step {
-    #[inline]
-    fn from(r: Result<Pending, Action>) -> Step {
-        match r {
-            Ok(p) => Step::Hairpin(p),
-            Err(a) => Step::Done(a),
-        }
-    }
-}

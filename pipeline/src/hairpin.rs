@@ -10,7 +10,8 @@
 
 use tollgate_firewall::{Classify, DropReason, Prepared, Verdict};
 use tollgate_shm::Counter;
-use tollgate_wire::{ethernet, gwlb, ipv4, summarize, udp, InnerSummary, Layer};
+use tollgate_wire::summary::summarize_into;
+use tollgate_wire::{ethernet, gwlb, ipv4, udp, InnerSummary, Layer};
 
 use crate::dispatch::{Action, Pipeline};
 use crate::reject;
@@ -59,12 +60,27 @@ pub(crate) struct Pending {
     prepared: Prepared,
 }
 
+impl Pending {
+    /// A burst's storage before [`Pipeline::hairpin_parse`] fills it.
+    pub(crate) const EMPTY: Pending = Pending {
+        udp_start: 0,
+        frame_len: 0,
+        inner_start: 0,
+        inner_len: 0,
+        endpoint: 0,
+        pkt: InnerSummary::EMPTY,
+        prepared: Prepared::EMPTY,
+    };
+}
+
 impl<C: Classify> Pipeline<'_, C> {
     /// First half: `buf[udp_start..frame_len]` is the outer UDP datagram
     /// (already checked to be GENEVE from a GWLB address); the frame may
     /// carry Ethernet padding past `frame_len`. Decapsulates, steers, and
     /// starts loading the flow's table buckets ([`Firewall::prepare`]).
-    /// Reads the frame only.
+    /// Reads the frame only. `Ok` when `out` now holds the packet, ready
+    /// for the firewall (written in place: it is large, and a burst holds
+    /// 32 of them).
     ///
     /// [`Firewall::prepare`]: tollgate_firewall::Firewall::prepare
     #[inline]
@@ -74,7 +90,8 @@ impl<C: Classify> Pipeline<'_, C> {
         udp_start: usize,
         frame_len: usize,
         steered: bool,
-    ) -> Result<Pending, Action> {
+        out: &mut Pending,
+    ) -> Result<(), Action> {
         let Ok(datagram) = udp::Packet::new_checked(&buf[udp_start..frame_len]) else {
             return Err(Action::Drop(Counter::MalformedUdp));
         };
@@ -86,31 +103,31 @@ impl<C: Classify> Pipeline<'_, C> {
         };
         let inner_start = payload_start + tunnel.inner_offset;
         let inner_end = inner_start + tunnel.inner_len;
-        let pkt = match summarize(&buf[inner_start..inner_end], tunnel.inner_version) {
-            Ok(p) => p,
-            Err(e) => return Err(Action::Drop(malformed(e.layer()))),
-        };
+        if let Err(e) = summarize_into(
+            &buf[inner_start..inner_end],
+            tunnel.inner_version,
+            &mut out.pkt,
+        ) {
+            return Err(Action::Drop(malformed(e.layer())));
+        }
         let endpoint = tunnel.metadata.endpoint_id;
 
         if self.config.workers > 1 && !steered {
             let owner = owner_of(
-                tollgate_firewall::owner_hash(endpoint, &pkt),
+                tollgate_firewall::owner_hash(endpoint, &out.pkt),
                 self.config.workers,
             );
             if owner != self.config.worker {
                 return Err(Action::Steer { worker: owner });
             }
         }
-        let prepared = self.firewall.prepare(endpoint, &pkt);
-        Ok(Pending {
-            udp_start,
-            frame_len,
-            inner_start,
-            inner_len: tunnel.inner_len,
-            endpoint,
-            pkt,
-            prepared,
-        })
+        out.prepared = self.firewall.prepare(endpoint, &out.pkt);
+        out.udp_start = udp_start;
+        out.frame_len = frame_len;
+        out.inner_start = inner_start;
+        out.inner_len = tunnel.inner_len;
+        out.endpoint = endpoint;
+        Ok(())
     }
 
     /// Between the halves, for a burst: start loading the flow entry.

@@ -108,6 +108,21 @@ pub struct InnerSummary {
     pub total_len: u16,
 }
 
+impl InnerSummary {
+    /// A placeholder for storage that [`summarize_into`] fills (all-zero
+    /// IPv4 addresses, no L4 summary).
+    pub const EMPTY: InnerSummary = InnerSummary {
+        version: IpVersion::V4,
+        src: 0,
+        dst: 0,
+        protocol: 0,
+        fragment: Fragment::None,
+        l4: L4Summary::Other,
+        l4_offset: 0,
+        total_len: 0,
+    };
+}
+
 /// `::ffff:a.b.c.d` for an IPv4 address given as 4 bytes.
 #[inline]
 pub const fn ipv4_mapped(addr: [u8; 4]) -> u128 {
@@ -143,8 +158,34 @@ pub fn summarize(inner: &[u8], version: IpVersion) -> Result<InnerSummary, Error
     }
 }
 
+/// [`summarize`] written into `out` (a large value: writing it in place
+/// saves the caller a copy per packet). On error `out` may hold part of
+/// a summary.
+#[inline]
+pub fn summarize_into(
+    inner: &[u8],
+    version: IpVersion,
+    out: &mut InnerSummary,
+) -> Result<(), Error> {
+    match version {
+        IpVersion::V4 => summarize_v4_into(inner, out),
+        IpVersion::V6 => {
+            *out = summarize_v6(inner)?;
+            Ok(())
+        }
+    }
+}
+
 #[inline]
 fn summarize_v4(inner: &[u8]) -> Result<InnerSummary, Error> {
+    let mut out = InnerSummary::EMPTY;
+    summarize_v4_into(inner, &mut out)?;
+    Ok(out)
+}
+
+/// An IPv4 packet summarized into `out`.
+#[inline(always)]
+fn summarize_v4_into(inner: &[u8], out: &mut InnerSummary) -> Result<(), Error> {
     let ip = ipv4::Packet::new_checked(inner).map_err(|e| e.at_layer(Layer::InnerIp))?;
     let fragment = if ip.frag_offset() != 0 {
         Fragment::Later
@@ -154,21 +195,19 @@ fn summarize_v4(inner: &[u8]) -> Result<InnerSummary, Error> {
         Fragment::None
     };
     let protocol = ip.protocol();
-    let l4 = match fragment {
+    out.l4 = match fragment {
         Fragment::Later => L4Summary::Other,
         _ => l4_summary(protocol, ip.payload(), IpVersion::V4, fragment)?,
     };
-    Ok(InnerSummary {
-        version: IpVersion::V4,
-        src: ipv4_mapped(ip.src_addr()),
-        dst: ipv4_mapped(ip.dst_addr()),
-        protocol,
-        fragment,
-        l4,
-        // The IHL is 4 bits: at most 60.
-        l4_offset: ip.header_len() as u16,
-        total_len: ip.total_len(),
-    })
+    out.version = IpVersion::V4;
+    out.src = ipv4_mapped(ip.src_addr());
+    out.dst = ipv4_mapped(ip.dst_addr());
+    out.protocol = protocol;
+    out.fragment = fragment;
+    // The IHL is 4 bits: at most 60.
+    out.l4_offset = ip.header_len() as u16;
+    out.total_len = ip.total_len();
+    Ok(())
 }
 
 #[inline]
