@@ -5,7 +5,7 @@
 //! correct checksum in it sums to `0xffff`. Only the last piece of a
 //! concatenation may have odd length (pseudo-headers are always even).
 
-use crate::bytes::be16;
+use crate::bytes::{be16, be32};
 
 /// Folds a wide ones-complement accumulator (a sum of 16-, 32- or 64-bit
 /// big-endian words, carries included) to 16 bits.
@@ -31,13 +31,31 @@ pub fn sum(data: &[u8]) -> u16 {
         let (s, carry) = acc.overflowing_add(w);
         acc = s + u64::from(carry);
     }
-    let rest = chunks.remainder();
-    // The remainder is below 8 bytes: pad it to a full word and add once.
-    let mut tail = [0u8; 8];
-    tail[..rest.len()].copy_from_slice(rest);
-    let (s, carry) = acc.overflowing_add(u64::from_be_bytes(tail));
+    let (s, carry) = acc.overflowing_add(tail_word(chunks.remainder()));
     acc = s + u64::from(carry);
     fold(acc)
+}
+
+/// Up to 7 bytes as the big-endian 64-bit word they start, zero padded.
+/// Built from 4-, 2- and 1-byte loads: a copy into a padded array would
+/// be a `memcpy` call of variable length on every checksum.
+#[inline(always)]
+fn tail_word(rest: &[u8]) -> u64 {
+    debug_assert!(rest.len() < 8);
+    let mut word = 0u64;
+    let mut at = 0;
+    if rest.len() >= 4 {
+        word |= u64::from(be32(&rest[..4])) << 32;
+        at = 4;
+    }
+    if rest.len() - at >= 2 {
+        word |= u64::from(be16(&rest[at..at + 2])) << (48 - 8 * at);
+        at += 2;
+    }
+    if rest.len() > at {
+        word |= u64::from(rest[at]) << (56 - 8 * at);
+    }
+    word
 }
 
 /// Ones-complement addition of two 16-bit sums.
