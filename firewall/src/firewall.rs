@@ -11,7 +11,7 @@ use crate::config::{ConfigError, FirewallConfig};
 use crate::decision::{Decision, DropReason, FirewallCounters, Verdict};
 use crate::key::FlowKey;
 use crate::state::{FlowState, STATE_CODES};
-use crate::table::{flag, FlowTable};
+use crate::table::{flag, FlowTable, Probe};
 
 /// A stateful firewall for one worker. Not shared: each worker owns one,
 /// and each flow is processed by its owner (see [`crate::owner_hash`]).
@@ -135,15 +135,21 @@ impl<C: Classify> Firewall<C> {
         };
         let t = &self.tracker.table;
         let hash = t.hash(&key);
-        t.prefetch(hash);
-        Prepared { key, sender, hash }
+        let probe = t.probe(hash);
+        t.prefetch(probe);
+        Prepared {
+            key,
+            sender,
+            hash,
+            probe,
+        }
     }
 
     /// Second step of burst processing: start loading the flow entry (its
     /// buckets should be in cache by now).
     #[inline]
     pub fn prefetch_flow(&self, prepared: &Prepared) {
-        self.tracker.table.prefetch_entry(prepared.hash);
+        self.tracker.table.prefetch_entry(prepared.probe);
     }
 
     /// [`Self::process`] with the work of [`Self::prepare`] already done.
@@ -230,6 +236,7 @@ pub struct Prepared {
     key: FlowKey,
     sender: crate::key::Side,
     hash: u64,
+    probe: Probe,
 }
 
 impl Prepared {
@@ -247,6 +254,7 @@ impl Prepared {
         },
         sender: crate::key::Side::A,
         hash: 0,
+        probe: Probe::EMPTY,
     };
 }
 
@@ -296,8 +304,13 @@ impl Tracker {
         rules: &C,
         prepared: &Prepared,
     ) -> Decision {
-        let Prepared { key, sender, hash } = *prepared;
-        if let Some(slot) = self.table.find(&key, hash) {
+        let Prepared {
+            key,
+            sender,
+            hash,
+            probe,
+        } = *prepared;
+        if let Some(slot) = self.table.find_probed(&key, probe) {
             let hit = self.on_hit(slot, now_tick, endpoint, sender, pkt, rules);
             if let Hit::Decided(d) = hit {
                 return d;

@@ -155,6 +155,24 @@ fn version_code(v: IpVersion) -> u8 {
     }
 }
 
+/// Where a key's hash may live: its two buckets and its signature.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Probe {
+    b1: u32,
+    b2: u32,
+    sig: u32,
+}
+
+impl Probe {
+    /// The probe of hash 0 in any table (see `Prepared::EMPTY`): buckets
+    /// 0 and 1, signature 1.
+    pub const EMPTY: Probe = Probe {
+        b1: 0,
+        b2: 1,
+        sig: 1,
+    };
+}
+
 #[derive(Clone, Copy)]
 #[repr(C, align(32))]
 struct SigBucket([u32; BUCKET_SLOTS]);
@@ -237,22 +255,33 @@ impl FlowTable {
         ((hash.rotate_left(21).wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32) | 1
     }
 
-    /// Start loading the two candidate buckets of `hash` into the cache,
-    /// so that a burst can hash all its packets, prefetch, then look up.
+    /// The buckets and signature of `hash`, computed once for a burst's
+    /// prefetches and lookup.
     #[inline]
-    pub fn prefetch(&self, hash: u64) {
+    pub fn probe(&self, hash: u64) -> Probe {
         let (b1, b2) = self.buckets(hash);
-        prefetch_line(&self.sigs[b1]);
-        prefetch_line(&self.sigs[b2]);
+        Probe {
+            b1: b1 as u32,
+            b2: b2 as u32,
+            sig: Self::sig(hash),
+        }
+    }
+
+    /// Start loading the two candidate buckets into the cache, so that a
+    /// burst can hash all its packets, prefetch, then look up.
+    #[inline]
+    pub fn prefetch(&self, probe: Probe) {
+        prefetch_line(&self.sigs[probe.b1 as usize]);
+        prefetch_line(&self.sigs[probe.b2 as usize]);
     }
 
     /// Second prefetch stage, once the buckets are in cache: start loading
     /// the entry whose signature matches (if any), so that the lookup that
     /// follows touches only cached lines.
     #[inline]
-    pub fn prefetch_entry(&self, hash: u64) {
-        let sig = Self::sig(hash);
-        let (b1, b2) = self.buckets(hash);
+    pub fn prefetch_entry(&self, probe: Probe) {
+        let Probe { b1, b2, sig } = probe;
+        let (b1, b2) = (b1 as usize, b2 as usize);
         for b in [b1, b2] {
             if let Some(i) = self.sigs[b].0.iter().position(|&s| s == sig) {
                 prefetch_line(&self.entries[b * BUCKET_SLOTS + i]);
@@ -268,9 +297,14 @@ impl FlowTable {
     /// The slot holding `key`, expired or not.
     #[inline]
     pub fn find(&self, key: &FlowKey, hash: u64) -> Option<usize> {
-        let sig = Self::sig(hash);
-        let (b1, b2) = self.buckets(hash);
-        for b in [b1, b2] {
+        self.find_probed(key, self.probe(hash))
+    }
+
+    /// [`Self::find`] with `probe` = `self.probe(hash)`.
+    #[inline]
+    pub fn find_probed(&self, key: &FlowKey, probe: Probe) -> Option<usize> {
+        let Probe { b1, b2, sig } = probe;
+        for b in [b1 as usize, b2 as usize] {
             let sigs = &self.sigs[b].0;
             for (i, &s) in sigs.iter().enumerate() {
                 if s == sig {
@@ -515,6 +549,19 @@ mod tests {
             port_a: (i % 13) as u16,
             addr_b: 0xffff_0b00_0001,
             port_b: 53,
+        }
+    }
+
+    #[test]
+    fn empty_probe_is_the_probe_of_hash_zero() {
+        for capacity in [1, 100, 1_000_000] {
+            let t = FlowTable::new(capacity, 7);
+            let (p, e) = (t.probe(0), Probe::EMPTY);
+            assert_eq!(
+                (p.b1, p.b2, p.sig),
+                (e.b1, e.b2, e.sig),
+                "capacity {capacity}"
+            );
         }
     }
 
