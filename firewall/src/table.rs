@@ -482,8 +482,17 @@ impl FlowTable {
     /// Advance the clock hand over `budget` slots, removing expired flows.
     /// Returns how many were removed.
     pub fn expire_step(&mut self, now_tick: u32, budget: u32) -> u32 {
+        let w = self.scan_window(budget);
+        // The window as at most two plain ranges (it may wrap once).
+        let first = (w.len - w.start).min(w.count);
+        self.expire_range(w.start..w.start + first, now_tick)
+            + self.expire_range(0..w.count - first, now_tick)
+    }
+
+    #[inline]
+    fn expire_range(&mut self, slots: std::ops::Range<usize>, now_tick: u32) -> u32 {
         let mut removed = 0;
-        for slot in self.scan_window(budget) {
+        for slot in slots {
             if self.is_occupied(slot) && self.entries[slot].is_expired(now_tick) {
                 self.remove(slot);
                 removed += 1;
