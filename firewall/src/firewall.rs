@@ -304,19 +304,16 @@ impl Tracker {
         rules: &C,
         prepared: &Prepared,
     ) -> Decision {
-        let Prepared {
-            key,
-            sender,
-            hash,
-            probe,
-        } = *prepared;
-        if let Some(slot) = self.table.find_probed(&key, probe) {
+        // Fields by reference: the key is 64 bytes.
+        let sender = prepared.sender;
+        if let Some(slot) = self.table.find_probed(&prepared.key, prepared.probe) {
             let hit = self.on_hit(slot, now_tick, endpoint, sender, pkt, rules);
             if let Hit::Decided(d) = hit {
                 return d;
             }
         }
-        self.new_flow(now_tick, &key, hash, sender, endpoint, pkt, rules)
+        let (key, hash) = (&prepared.key, prepared.hash);
+        self.new_flow(now_tick, key, hash, sender, endpoint, pkt, rules)
     }
 
     /// A packet of a flow in the table: expiry, rule-change handling, then
