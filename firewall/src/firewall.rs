@@ -127,22 +127,25 @@ impl<C: Classify> Firewall<C> {
     /// whole burst then overlap instead of adding up.
     #[inline]
     pub fn prepare(&self, endpoint: u64, pkt: &InnerSummary) -> Prepared {
-        let (key, sender) = match pkt.l4 {
+        let mut prepared = Prepared::EMPTY;
+        self.prepare_into(endpoint, pkt, &mut prepared);
+        prepared
+    }
+
+    /// [`Self::prepare`] written into `out` (a burst's storage), without
+    /// copying the result.
+    #[inline]
+    pub fn prepare_into(&self, endpoint: u64, pkt: &InnerSummary, out: &mut Prepared) {
+        (out.key, out.sender) = match pkt.l4 {
             L4Summary::IcmpError { quoted, .. } => {
                 FlowKey::of_quoted(endpoint, pkt.version, &quoted)
             }
             _ => FlowKey::of_packet(endpoint, pkt),
         };
         let t = &self.tracker.table;
-        let hash = t.hash(&key);
-        let probe = t.probe(hash);
-        t.prefetch(probe);
-        Prepared {
-            key,
-            sender,
-            hash,
-            probe,
-        }
+        out.hash = t.hash(&out.key);
+        out.probe = t.probe(out.hash);
+        t.prefetch(out.probe);
     }
 
     /// Second step of burst processing: start loading the flow entry (its

@@ -121,7 +121,8 @@ impl<C: Classify> Pipeline<'_, C> {
                 return Err(Action::Steer { worker: owner });
             }
         }
-        out.prepared = self.firewall.prepare(endpoint, &out.pkt);
+        self.firewall
+            .prepare_into(endpoint, &out.pkt, &mut out.prepared);
         out.udp_start = udp_start;
         out.frame_len = frame_len;
         out.inner_start = inner_start;
