@@ -24,6 +24,7 @@ impl Tracker {
     /// Apply a packet from `sender` to the flow in `slot`. Passing packets
     /// restart the flow's timer; dropped ones do not (except on a denied
     /// flow, which stays remembered while it is being sent to).
+    #[inline(always)]
     pub(crate) fn existing(&mut self, slot: usize, sender: Side, pkt: &InnerSummary) -> Hit {
         let e = self.table.entry_mut(slot);
         let Some(state) = e.state() else {
