@@ -273,24 +273,9 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
         };
         let src = pool.intervals(&addr(|f| &f.src))?;
         let dst = pool.intervals(&addr(|f| &f.dst))?;
-        let endpoint = pool.intervals(
-            &members
-                .iter()
-                .map(|(_, s)| s.endpoints.clone())
-                .collect::<Vec<_>>(),
-        )?;
-        let l4_a = pool.intervals(
-            &members
-                .iter()
-                .map(|(_, s)| s.l4_a.clone())
-                .collect::<Vec<_>>(),
-        )?;
-        let l4_b = pool.intervals(
-            &members
-                .iter()
-                .map(|(_, s)| s.l4_b.clone())
-                .collect::<Vec<_>>(),
-        )?;
+        let endpoint = pool.intervals(&column(&members, |s| &s.endpoints))?;
+        let l4_a = pool.intervals(&column(&members, |s| &s.l4_a))?;
+        let l4_b = pool.intervals(&column(&members, |s| &s.l4_b))?;
         let mut protocol = [0usize; 256];
         for (p, slot) in protocol.iter_mut().enumerate() {
             let mut bits = vec![0u64; rule_words];
@@ -481,6 +466,11 @@ fn apply<K>(bits: &mut [u64], (_, rule, enters): (K, u32, bool)) {
     } else {
         bits[w] &= !(1 << b);
     }
+}
+
+/// One field of every member rule, in member order.
+fn column<T: Clone>(members: &[(u32, &RuleSpace)], pick: impl Fn(&RuleSpace) -> &T) -> Vec<T> {
+    members.iter().map(|(_, s)| pick(s).clone()).collect()
 }
 
 #[cfg(test)]
