@@ -14,13 +14,20 @@
 //! at full capacity this rarely fails: 68 bytes per slot, 85 bytes per flow
 //! of capacity (85 MB for the default million flows). All of it is
 //! allocated and written at construction; nothing is allocated later.
+//! Both arrays are mapped on transparent huge pages where the kernel allows
+//! (see [`huge_array`]): at a million flows, 4 KiB pages make most lookups
+//! miss the TLB as well as the cache.
 //!
 //! Expiry is incremental: a clock hand walks the slots a few per call, a
 //! lookup that finds an expired entry removes it, and an insert into a full
 //! table reclaims from its two buckets and a bounded window of the hand.
 
+mod huge_array;
+
 use tollgate_wire::summary::IpVersion;
 
+use self::huge_array::HugeArray;
+pub use self::huge_array::TableAllocError;
 use crate::key::{key_hash, FlowKey, Side};
 use crate::state::FlowState;
 
@@ -190,8 +197,8 @@ pub(crate) enum Reclaimed {
 
 /// The flow table. See the module doc.
 pub(crate) struct FlowTable {
-    sigs: Box<[SigBucket]>,
-    entries: Box<[FlowEntry]>,
+    sigs: HugeArray<SigBucket>,
+    entries: HugeArray<FlowEntry>,
     n_buckets: u32,
     capacity: u32,
     active: u32,
@@ -200,21 +207,29 @@ pub(crate) struct FlowTable {
 }
 
 impl FlowTable {
+    /// [`Self::try_new`], panicking if the memory cannot be mapped (as a
+    /// `Box` allocation would abort).
     pub fn new(capacity: u32, seed: u64) -> FlowTable {
+        Self::try_new(capacity, seed).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A table for `capacity` flows (clamped to 1..=[`MAX_CAPACITY`]),
+    /// every slot written, or why its memory could not be mapped.
+    pub fn try_new(capacity: u32, seed: u64) -> Result<FlowTable, TableAllocError> {
         let capacity = capacity.clamp(1, MAX_CAPACITY);
         let slots = u64::from(capacity) * 5 / 4;
         let n_buckets = slots.div_ceil(BUCKET_SLOTS as u64).max(2);
         let n_buckets = u32::try_from(n_buckets).unwrap_or(u32::MAX);
         let n = n_buckets as usize;
-        FlowTable {
-            sigs: vec![SigBucket([0; BUCKET_SLOTS]); n].into_boxed_slice(),
-            entries: vec![FlowEntry::EMPTY; n * BUCKET_SLOTS].into_boxed_slice(),
+        Ok(FlowTable {
+            sigs: HugeArray::new(n, SigBucket([0; BUCKET_SLOTS]))?,
+            entries: HugeArray::new(n * BUCKET_SLOTS, FlowEntry::EMPTY)?,
             n_buckets,
             capacity,
             active: 0,
             hand: 0,
             seed,
-        }
+        })
     }
 
     pub fn capacity(&self) -> u32 {
@@ -229,9 +244,9 @@ impl FlowTable {
         self.entries.len()
     }
 
-    /// Bytes the table allocated.
+    /// Bytes the table mapped (its arrays rounded up to whole pages).
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.sigs) + std::mem::size_of_val(&*self.entries)
+        self.sigs.mapped_bytes() + self.entries.mapped_bytes()
     }
 
     #[inline]
@@ -609,6 +624,19 @@ mod tests {
         }
         assert_eq!(t.active(), 0);
         assert_eq!(t.occupied().count(), 0);
+    }
+
+    #[test]
+    fn large_tables_map_whole_huge_pages_small_ones_whole_pages() {
+        let small = FlowTable::new(1_000, 1);
+        assert_eq!(small.memory_bytes(), 8192 + 81920);
+        // 125k slots: 8 MB of entries (4 huge pages), 500 kB of signatures
+        // (below one huge page: 123 small ones).
+        let large = FlowTable::new(100_000, 1);
+        assert_eq!(large.memory_bytes(), 4 * huge_array::HUGE_PAGE + 123 * 4096);
+        // Every slot starts empty, huge pages or not.
+        assert_eq!(large.occupied().count(), 0);
+        assert!(large.entries.iter().all(|e| *e == FlowEntry::EMPTY));
     }
 
     #[test]
