@@ -137,6 +137,9 @@ pub struct FirewallCounters {
     pub flushed: u64,
     /// Flows removed by the control plane (`flush_matching`).
     pub removed: u64,
+    /// Packets passed by the established-flow fast path
+    /// ([`crate::Firewall::pass_established`]); also counted in `passed`.
+    pub fast_passed: u64,
 }
 
 impl FirewallCounters {

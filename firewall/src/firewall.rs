@@ -16,7 +16,7 @@ use crate::table::{flag, FlowTable, Probe};
 /// A stateful firewall for one worker. Not shared: each worker owns one,
 /// and each flow is processed by its owner (see [`crate::owner_hash`]).
 pub struct Firewall<C: Classify> {
-    rules: Option<Arc<C>>,
+    pub(crate) rules: Option<Arc<C>>,
     generation: u64,
     pub(crate) tracker: Tracker,
 }
@@ -142,6 +142,13 @@ impl<C: Classify> Firewall<C> {
             }
             _ => FlowKey::of_packet(endpoint, pkt),
         };
+        self.hash_prepared(out);
+    }
+
+    /// The rest of [`Self::prepare_into`] once `out` holds the key and the
+    /// sender: hash, probe, and the buckets' prefetch.
+    #[inline]
+    pub(crate) fn hash_prepared(&self, out: &mut Prepared) {
         let t = &self.tracker.table;
         out.hash = t.hash(&out.key);
         out.probe = t.probe(out.hash);
@@ -236,10 +243,10 @@ impl<C: Classify> Firewall<C> {
 /// [`Firewall::prepare`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Prepared {
-    key: FlowKey,
-    sender: crate::key::Side,
+    pub(crate) key: FlowKey,
+    pub(crate) sender: crate::key::Side,
     hash: u64,
-    probe: Probe,
+    pub(crate) probe: Probe,
 }
 
 impl Prepared {

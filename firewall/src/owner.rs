@@ -38,6 +38,12 @@ pub fn owner_hash(endpoint: u64, pkt: &InnerSummary) -> u32 {
         L4Summary::IcmpError { quoted, .. } => FlowKey::of_quoted(endpoint, pkt.version, &quoted).0,
         _ => FlowKey::of_packet(endpoint, pkt).0,
     };
-    let h = key_hash(&key, OWNER_SEED);
+    owner_hash_of_key(&key)
+}
+
+/// [`owner_hash`] of a flow already keyed.
+#[inline]
+pub fn owner_hash_of_key(key: &FlowKey) -> u32 {
+    let h = key_hash(key, OWNER_SEED);
     (h ^ (h >> 32)) as u32
 }

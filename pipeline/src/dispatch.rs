@@ -127,6 +127,21 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     /// worker handed the frame over (it is not steered again).
     #[inline]
     pub fn process(&mut self, now_ns: u64, buf: &mut [u8], len: usize, steered: bool) -> Action {
+        let mut action = [Action::Punt];
+        self.process_burst(now_ns, &mut [(buf, len)], steered, &mut action);
+        action[0]
+    }
+
+    /// [`Self::process`] without the established-flow fast path: the
+    /// reference the fast path is tested against.
+    #[cfg(test)]
+    pub(crate) fn process_general(
+        &mut self,
+        now_ns: u64,
+        buf: &mut [u8],
+        len: usize,
+        steered: bool,
+    ) -> Action {
         let mut pending = Pending::EMPTY;
         let action = match self.dispatch(now_ns, buf, len.min(buf.len()), steered, &mut pending) {
             Err(action) => action,
@@ -167,7 +182,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
             let mut done = [None; MAX_BURST];
             for (((buf, len), p), d) in chunk.iter_mut().zip(pending.iter_mut()).zip(&mut done) {
                 let len = (*len).min(buf.len());
-                *d = self.dispatch(now_ns, buf, len, steered, p).err();
+                *d = self.parse(now_ns, buf, len, steered, p).err();
             }
             let mut hairpins = 0;
             for (p, d) in pending.iter().zip(&done).take(chunk.len()) {
@@ -180,11 +195,12 @@ impl<'s, C: Classify> Pipeline<'s, C> {
             self.firewall.sweep_for_burst(now_ns, hairpins);
             for ((((buf, _), p), d), action) in chunk
                 .iter_mut()
-                .zip(pending.iter())
+                .zip(pending.iter_mut())
                 .zip(&done)
                 .zip(acts.iter_mut())
             {
                 let a = match d {
+                    None if p.express => self.express_finish(now_ns, buf, p),
                     None => self.hairpin_finish(now_ns, buf, p),
                     Some(a) => *a,
                 };
@@ -203,7 +219,27 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     }
 
     /// Everything up to the firewall: a final action, or `Ok` for a
-    /// GENEVE packet now in `out`, waiting for its flow's decision.
+    /// GENEVE packet now in `out`, waiting for its flow's decision. Frames
+    /// of GWLB's common shape take the express parse, the rest `dispatch`.
+    #[inline(always)]
+    fn parse(
+        &mut self,
+        now_ns: u64,
+        buf: &mut [u8],
+        len: usize,
+        steered: bool,
+        out: &mut Pending,
+    ) -> Result<(), Action> {
+        if let Some(frame) = tollgate_wire::parse_express(&buf[..len]) {
+            if self.express_accepts(&frame) {
+                return self.express_prepare(&frame, steered, out);
+            }
+        }
+        out.express = false;
+        self.dispatch(now_ns, buf, len, steered, out)
+    }
+
+    /// Everything up to the firewall, layer by layer (see [`Self::parse`]).
     #[inline(always)]
     fn dispatch(
         &mut self,

@@ -11,13 +11,13 @@
 use tollgate_firewall::{Classify, DropReason, Prepared, Verdict};
 use tollgate_shm::Counter;
 use tollgate_wire::summary::summarize_into;
-use tollgate_wire::{ethernet, gwlb, ipv4, udp, InnerSummary, Layer};
+use tollgate_wire::{ethernet, gwlb, ipv4, udp, InnerSummary, Layer, TupleV4};
 
 use crate::dispatch::{Action, Pipeline};
 use crate::reject;
 
 /// The drop counter for a codec error found inside the tunnel.
-fn malformed(layer: Layer) -> Counter {
+pub(crate) fn malformed(layer: Layer) -> Counter {
     match layer {
         Layer::Ethernet => Counter::MalformedEthernet,
         Layer::Arp => Counter::MalformedArp,
@@ -51,13 +51,16 @@ fn firewall_drop(reason: DropReason) -> Counter {
 /// loaded: what the firewall decision and the re-encapsulation need.
 #[derive(Clone, Copy)]
 pub(crate) struct Pending {
-    udp_start: usize,
-    frame_len: usize,
-    inner_start: usize,
-    inner_len: usize,
-    endpoint: u64,
-    pkt: InnerSummary,
-    prepared: Prepared,
+    pub(crate) udp_start: usize,
+    pub(crate) frame_len: usize,
+    pub(crate) inner_start: usize,
+    pub(crate) inner_len: usize,
+    pub(crate) endpoint: u64,
+    /// Parsed by the express parse: `tuple` is set, `pkt` is not (yet).
+    pub(crate) express: bool,
+    pub(crate) tuple: TupleV4,
+    pub(crate) pkt: InnerSummary,
+    pub(crate) prepared: Prepared,
 }
 
 impl Pending {
@@ -68,6 +71,8 @@ impl Pending {
         inner_start: 0,
         inner_len: 0,
         endpoint: 0,
+        express: false,
+        tuple: TupleV4::EMPTY,
         pkt: InnerSummary::EMPTY,
         prepared: Prepared::EMPTY,
     };
@@ -179,7 +184,7 @@ impl<C: Classify> Pipeline<'_, C> {
     }
 
     #[inline]
-    fn count_endpoint(&mut self, endpoint: u64, bytes: u64) {
+    pub(crate) fn count_endpoint(&mut self, endpoint: u64, bytes: u64) {
         let slot = match self.endpoint_cache {
             Some((cached, slot)) if cached == endpoint => slot,
             _ => {
@@ -202,7 +207,7 @@ pub(crate) fn owner_of(hash: u32, workers: usize) -> usize {
 /// Ethernet source is `mac` rather than the received destination, which
 /// may be broadcast or multicast (dispatch accepts those).
 #[inline]
-fn swap_outer(frame: &mut [u8], mac: [u8; 6]) {
+pub(crate) fn swap_outer(frame: &mut [u8], mac: [u8; 6]) {
     let mut eth = ethernet::Frame::new_unchecked(frame);
     let peer = eth.src_addr();
     eth.set_dst_addr(peer);

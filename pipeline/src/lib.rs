@@ -8,6 +8,7 @@
 //!
 //! - `dispatch`: Ethernet, ARP and outer IPv4 checks; decides the path.
 //! - `arp_reply`, `icmp_echo`: answers for the appliance address.
+//! - `express`: the fast lane for packets of established flows.
 //! - `hairpin`: GENEVE from GWLB: decap, steer, firewall, re-encap.
 //! - `reject`: TCP RST / ICMP unreachable built inside the tunnel.
 //! - `punt_limit`: token bucket in front of the punt ring.
@@ -18,6 +19,7 @@
 
 mod arp_reply;
 mod dispatch;
+mod express;
 mod hairpin;
 mod icmp_echo;
 mod punt_limit;

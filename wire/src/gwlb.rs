@@ -157,7 +157,7 @@ pub fn parse_options(options: geneve::Options<'_>) -> Result<GwlbMetadata, Error
 
 /// Option headers of the layout GWLB is documented to send: endpoint ID
 /// (8 bytes), attachment ID (8 bytes), flow cookie (4 bytes).
-const AWS_LAYOUT_HEADERS: [u32; 3] = [0x0108_0102, 0x0108_0202, 0x0108_0301];
+pub(crate) const AWS_LAYOUT_HEADERS: [u32; 3] = [0x0108_0102, 0x0108_0202, 0x0108_0301];
 
 /// Recognises that exact 32-byte layout with three word compares. The
 /// generic walk gives the same result for it (the three options fill the

@@ -48,6 +48,7 @@ pub mod arp;
 pub mod checksum;
 pub mod error;
 pub mod ethernet;
+pub mod express;
 pub mod geneve;
 pub mod gwlb;
 pub mod icmpv4;
@@ -59,5 +60,6 @@ pub mod tcp;
 pub mod udp;
 
 pub use error::{Error, Layer};
+pub use express::{parse_express, ExpressFrame, TupleV4};
 pub use gwlb::{parse_geneve_payload, parse_gwlb_frame, GeneveTunnel, GwlbFrame, GwlbMetadata};
 pub use summary::{summarize, InnerSummary, IpVersion, L4Summary};

@@ -1,0 +1,98 @@
+//! The established-flow fast path: an IPv4 TCP or UDP packet of a flow the
+//! table already passes, decided without building the packet's summary.
+//!
+//! Most packets belong to established flows, and for them the general
+//! path's work (the full inner summary, the tracker's state machine, the
+//! decision value) reduces to: find the entry, check that nothing needs a
+//! decision (not expired, no rule change pending, a state this packet
+//! keeps), refresh the timer, count. [`Firewall::pass_established`] does
+//! only that and otherwise changes nothing, so the caller can hand the
+//! packet to the general path ([`Firewall::process_swept`]) which then
+//! decides it exactly as if the fast path had not looked.
+
+use tollgate_wire::summary::{ipv4_mapped, tcp_flags, IpVersion};
+use tollgate_wire::TupleV4;
+
+use crate::classify::Classify;
+use crate::firewall::{Firewall, Prepared};
+use crate::key::{FlowKey, Side};
+use crate::state::FlowState;
+
+impl FlowKey {
+    /// The key of an IPv4 TCP or UDP packet on `endpoint`, and its
+    /// sender's side: the same as [`FlowKey::of_packet`] for its summary.
+    #[inline]
+    pub fn of_tuple_v4(endpoint: u64, tuple: &TupleV4) -> (FlowKey, Side) {
+        FlowKey::from_tuple(
+            endpoint,
+            IpVersion::V4,
+            tuple.protocol,
+            (ipv4_mapped(tuple.src), tuple.src_port),
+            (ipv4_mapped(tuple.dst), tuple.dst_port),
+        )
+    }
+}
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+
+impl<C: Classify> Firewall<C> {
+    /// [`Self::prepare_into`] for a packet keyed by [`FlowKey::of_tuple_v4`].
+    #[inline]
+    pub fn prepare_key_into(&self, key: (FlowKey, Side), out: &mut Prepared) {
+        (out.key, out.sender) = key;
+        self.hash_prepared(out);
+    }
+
+    /// Passes the packet `tuple`, prepared as `prepared`, if its flow is in
+    /// the table, unexpired, decided under the current rules, and in a
+    /// state this packet keeps it in or moves it along without a decision:
+    /// UDP, or an ESTABLISHED TCP flow and a segment with ACK and without
+    /// SYN, FIN or RST. Then the flow's timer restarts and the packet is
+    /// counted as passed, exactly as [`Self::process_swept`] would, and the
+    /// result is true. Otherwise nothing changes and the result is false:
+    /// decide the packet with [`Self::process_swept`].
+    #[inline]
+    pub fn pass_established(&mut self, now_ns: u64, prepared: &Prepared, tuple: &TupleV4) -> bool {
+        if self.rules.is_none() {
+            return false;
+        }
+        let t = &mut self.tracker;
+        let now_tick = t.clock.advance(now_ns);
+        let Some(slot) = t.table.find_probed(&prepared.key, prepared.probe) else {
+            return false;
+        };
+        let e = t.table.entry_mut(slot);
+        if e.is_expired(now_tick)
+            || e.rules_epoch < t.flush_below
+            || e.rules_epoch < t.revalidate_below
+        {
+            return false;
+        }
+        const TCP_ACK_ONLY: u8 = tcp_flags::ACK;
+        const TCP_CONTROL: u8 = tcp_flags::ACK | tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST;
+        let state = match (tuple.protocol, e.state) {
+            (UDP, s) if s == FlowState::UdpStream as u8 => s,
+            (UDP, s) if s == FlowState::UdpSingle as u8 => {
+                if prepared.sender != e.initiator() {
+                    e.state = FlowState::UdpStream as u8;
+                }
+                e.state
+            }
+            (TCP, s)
+                if s == FlowState::TcpEstablished as u8
+                    && tuple.tcp_flags & TCP_CONTROL == TCP_ACK_ONLY =>
+            {
+                s
+            }
+            _ => return false,
+        };
+        e.expires = t.clock.expiry(t.timeouts_ns[usize::from(state)]);
+        let c = &mut t.counters;
+        c.packets += 1;
+        c.passed += 1;
+        c.fast_passed += 1;
+        c.active = u64::from(t.table.active());
+        true
+    }
+}

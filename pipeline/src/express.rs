@@ -1,0 +1,92 @@
+//! The express lane: GENEVE frames of GWLB's common shape (see
+//! [`tollgate_wire::express`]) whose flow the firewall already passes.
+//!
+//! Parsed in one pass ([`tollgate_wire::parse_express`]), keyed from the
+//! inner tuple, and, when [`Firewall::pass_established`] passes them,
+//! sent back without the inner summary, the tracker or a decision value.
+//! Anything else the express lane meets (a new flow, a TCP control
+//! segment, a rule change to apply, a frame from a source that is not
+//! GWLB) goes on to the general path, which then does exactly what it
+//! would have done alone: same actions, bytes and counters (tested in
+//! `tests.rs` against [`Pipeline::process_general`]).
+//!
+//! [`Firewall::pass_established`]: tollgate_firewall::Firewall::pass_established
+
+use tollgate_firewall::{owner_hash_of_key, Classify, FlowKey};
+use tollgate_shm::Counter;
+use tollgate_wire::express::{INNER_START, UDP_START};
+use tollgate_wire::summary::summarize_into;
+use tollgate_wire::{ExpressFrame, IpVersion};
+
+use crate::dispatch::{Action, Pipeline};
+use crate::hairpin::{malformed, owner_of, swap_outer, Pending};
+
+impl<C: Classify> Pipeline<'_, C> {
+    /// The checks `dispatch` makes that depend on this appliance: the
+    /// Ethernet destination, the outer IPv4 destination and the GWLB
+    /// source. A frame that fails them is left to `dispatch` to count.
+    #[inline(always)]
+    pub(crate) fn express_accepts(&self, frame: &ExpressFrame) -> bool {
+        (frame.dst_mac == self.config.appliance_mac || frame.dst_mac[0] & 1 != 0)
+            && frame.outer_dst == self.config.appliance_ip
+            && self
+                .config
+                .gwlb_sources
+                .iter()
+                .any(|p| p.contains(frame.outer_src))
+    }
+
+    /// Steers the frame to its flow's owner, or keys it and starts loading
+    /// its table buckets, like `hairpin_parse` does for the general path.
+    #[inline(always)]
+    pub(crate) fn express_prepare(
+        &self,
+        frame: &ExpressFrame,
+        steered: bool,
+        out: &mut Pending,
+    ) -> Result<(), Action> {
+        let key = FlowKey::of_tuple_v4(frame.endpoint_id, &frame.inner);
+        if self.config.workers > 1 && !steered {
+            let owner = owner_of(owner_hash_of_key(&key.0), self.config.workers);
+            if owner != self.config.worker {
+                return Err(Action::Steer { worker: owner });
+            }
+        }
+        self.firewall.prepare_key_into(key, &mut out.prepared);
+        out.express = true;
+        out.tuple = frame.inner;
+        out.udp_start = UDP_START;
+        out.frame_len = frame.frame_len;
+        out.inner_start = INNER_START;
+        out.inner_len = frame.inner_len;
+        out.endpoint = frame.endpoint_id;
+        Ok(())
+    }
+
+    /// The firewall's fast pass, or else the general decision (after the
+    /// inner summary the express parse skipped).
+    #[inline(always)]
+    pub(crate) fn express_finish(
+        &mut self,
+        now_ns: u64,
+        buf: &mut [u8],
+        p: &mut Pending,
+    ) -> Action {
+        if self
+            .firewall
+            .pass_established(now_ns, &p.prepared, &p.tuple)
+        {
+            self.stats.inc(Counter::VerdictPass);
+            self.count_endpoint(p.endpoint, p.frame_len as u64);
+            swap_outer(&mut buf[..p.frame_len], self.config.appliance_mac);
+            return Action::Transmit { len: p.frame_len };
+        }
+        let inner = &buf[p.inner_start..p.inner_start + p.inner_len];
+        if let Err(e) = summarize_into(inner, IpVersion::V4, &mut p.pkt) {
+            // Not reached: the express parse accepts only what the summary
+            // accepts. Counted as the general path would count it.
+            return Action::Drop(malformed(e.layer()));
+        }
+        self.hairpin_finish(now_ns, buf, p)
+    }
+}
