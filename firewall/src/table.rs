@@ -298,8 +298,9 @@ impl FlowTable {
         let Probe { b1, b2, sig } = probe;
         let (b1, b2) = (b1 as usize, b2 as usize);
         for b in [b1, b2] {
-            if let Some(i) = self.sigs[b].0.iter().position(|&s| s == sig) {
-                prefetch_line(&self.entries[b * BUCKET_SLOTS + i]);
+            let matches = sig_matches(&self.sigs[b].0, sig);
+            if matches != 0 {
+                prefetch_line(&self.entries[b * BUCKET_SLOTS + matches.trailing_zeros() as usize]);
                 return;
             }
         }
@@ -316,18 +317,17 @@ impl FlowTable {
     }
 
     /// [`Self::find`] with `probe` = `self.probe(hash)`.
-    #[inline]
+    #[inline(always)]
     pub fn find_probed(&self, key: &FlowKey, probe: Probe) -> Option<usize> {
         let Probe { b1, b2, sig } = probe;
         for b in [b1 as usize, b2 as usize] {
-            let sigs = &self.sigs[b].0;
-            for (i, &s) in sigs.iter().enumerate() {
-                if s == sig {
-                    let slot = b * BUCKET_SLOTS + i;
-                    if self.entries[slot].matches(key) {
-                        return Some(slot);
-                    }
+            let mut matches = sig_matches(&self.sigs[b].0, sig);
+            while matches != 0 {
+                let slot = b * BUCKET_SLOTS + matches.trailing_zeros() as usize;
+                if self.entries[slot].matches(key) {
+                    return Some(slot);
                 }
+                matches &= matches - 1;
             }
         }
         None
@@ -504,16 +504,37 @@ impl FlowTable {
             + self.expire_range(0..w.count - first, now_tick)
     }
 
+    /// Remove the expired flows of `slots`, a bucket at a time: one
+    /// signature test per bucket finds its occupied slots, and only their
+    /// entries are read.
     #[inline]
     fn expire_range(&mut self, slots: std::ops::Range<usize>, now_tick: u32) -> u32 {
         let mut removed = 0;
-        for slot in slots {
-            if self.is_occupied(slot) && self.entries[slot].is_expired(now_tick) {
-                self.remove(slot);
-                removed += 1;
+        let mut slot = slots.start;
+        while slot < slots.end {
+            let bucket = slot / BUCKET_SLOTS;
+            let base = bucket * BUCKET_SLOTS;
+            let end = (slots.end - base).min(BUCKET_SLOTS);
+            // The bucket's slots from `slot - base` up to `end`.
+            let in_range = (1u32 << end) - (1u32 << (slot - base));
+            let mut due = self.occupied_mask(bucket) & in_range;
+            while due != 0 {
+                let s = base + due.trailing_zeros() as usize;
+                due &= due - 1;
+                if self.entries[s].is_expired(now_tick) {
+                    self.remove(s);
+                    removed += 1;
+                }
             }
+            slot = base + end;
         }
         removed
+    }
+
+    /// Bit i set when slot i of `bucket` is occupied.
+    #[inline]
+    fn occupied_mask(&self, bucket: usize) -> u32 {
+        !sig_matches(&self.sigs[bucket].0, 0) & ((1 << BUCKET_SLOTS) - 1)
     }
 
     /// Occupied slots, for listings and control-plane flushes.
@@ -545,6 +566,33 @@ impl Iterator for ScanWindow {
         self.count -= 1;
         Some(slot)
     }
+}
+
+/// Bit `i` set where slot `i` of a bucket holds `sig`: eight compares
+/// the compiler turns into two vector compares and a mask.
+#[inline(always)]
+fn sig_matches(sigs: &[u32; BUCKET_SLOTS], sig: u32) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_ps,
+            _mm_set1_epi32,
+        };
+        let p = sigs.as_ptr().cast::<__m128i>();
+        // SAFETY: SSE2 is part of x86_64; the two unaligned 16-byte loads
+        // read the 32 bytes of `sigs`, a valid reference.
+        unsafe {
+            let want = _mm_set1_epi32(sig as i32);
+            let lo = _mm_cmpeq_epi32(_mm_loadu_si128(p), want);
+            let hi = _mm_cmpeq_epi32(_mm_loadu_si128(p.add(1)), want);
+            (_mm_movemask_ps(_mm_castsi128_ps(lo)) | _mm_movemask_ps(_mm_castsi128_ps(hi)) << 4)
+                as u32
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    sigs.iter()
+        .enumerate()
+        .fold(0, |m, (i, &s)| m | u32::from(s == sig) << i)
 }
 
 #[inline]
@@ -637,6 +685,48 @@ mod tests {
         // Every slot starts empty, huge pages or not.
         assert_eq!(large.occupied().count(), 0);
         assert!(large.entries.iter().all(|e| *e == FlowEntry::EMPTY));
+    }
+
+    #[test]
+    fn expiry_steps_remove_exactly_the_expired_flows_under_the_hand() {
+        let mut t = FlowTable::new(300, 3);
+        let slots = t.slots();
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut inserted = 0;
+        for round in 0..40u32 {
+            // Top up with flows expiring at random ticks around now.
+            while t.active() < 250 {
+                let k = key(inserted);
+                inserted += 1;
+                let (slot, _) = t.insert(&k, t.hash(&k), round, 0).unwrap();
+                t.entry_mut(slot).state = FlowState::UdpSingle as u8;
+                t.entry_mut(slot).expires = round + (next() % 8) as u32;
+            }
+            let budget = (next() % 70) as u32;
+            let start = t.hand;
+            let expect: Vec<usize> = (0..budget as usize)
+                .map(|i| (start + i) % slots)
+                .filter(|&s| t.is_occupied(s) && t.entry(s).is_expired(round))
+                .collect();
+            let before: Vec<usize> = t.occupied().collect();
+            let removed = t.expire_step(round, budget);
+            let after: Vec<usize> = t.occupied().collect();
+            let gone: Vec<usize> = before.into_iter().filter(|s| !after.contains(s)).collect();
+            let mut expect_sorted = expect.clone();
+            expect_sorted.sort_unstable();
+            assert_eq!(
+                gone, expect_sorted,
+                "round {round}, window {start}+{budget}"
+            );
+            assert_eq!(removed as usize, expect.len());
+            assert_eq!(t.hand, (start + budget as usize) % slots);
+        }
     }
 
     #[test]
