@@ -90,6 +90,7 @@ impl Worker {
     pub fn run(mut self) -> i32 {
         let mut rx = MbufBurst::<BURST>::new();
         let mut tx = MbufBurst::<BURST>::new();
+        let mut trash = MbufBurst::<BURST>::new();
         let mut inject_buf =
             vec![0u8; tollgate_shm::PACKET_META_LEN + tollgate_shm::MAX_PACKET_LEN];
         let mut next_housekeeping = 0u64;
@@ -100,22 +101,20 @@ impl Worker {
             let now = self.clock.now_ns();
             let mut work = n;
             if n > 0 {
-                let bytes: u64 = rx.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
-                self.stats.add(Counter::RxPackets, n as u64);
-                self.stats.add(Counter::RxBytes, bytes);
-                self.handle_burst(now, &mut rx, &mut tx);
+                self.handle_burst(now, &mut rx, &mut tx, &mut trash);
             }
             for _ in 0..BURST {
                 let Some(mbuf) = self.shared.steer_inbox[self.index].pop() else {
                     break;
                 };
                 work += 1;
-                self.handle(now, mbuf, true, &mut tx);
+                self.handle(now, mbuf, true, &mut tx, &mut trash);
             }
             if self.inject.is_some() {
                 work += self.inject_from_control(&mut inject_buf, &mut tx);
             }
             self.flush(&mut tx);
+            trash.drop_unsent();
             if now >= next_housekeeping {
                 self.housekeeping(now);
                 next_housekeeping = now + 1_000_000;
@@ -138,50 +137,75 @@ impl Worker {
         0
     }
 
-    /// A received burst through the pipeline in one call, so that its flow
-    /// table lookups overlap (`Pipeline::process_burst`), then each action.
+    /// A received burst: counted, the packets the pipeline cannot take
+    /// sorted out (rare), the rest through the pipeline in one call so that
+    /// their flow table lookups overlap (`Pipeline::process_burst`), then
+    /// each action. `tx` is empty on entry (flushed every iteration).
     #[inline]
-    fn handle_burst(&mut self, now: u64, rx: &mut MbufBurst<BURST>, tx: &mut MbufBurst<BURST>) {
-        // None: a multi-segment packet, which the pipeline does not see.
-        let mut actions: [Option<Action>; BURST] = [None; BURST];
+    fn handle_burst(
+        &mut self,
+        now: u64,
+        rx: &mut MbufBurst<BURST>,
+        tx: &mut MbufBurst<BURST>,
+        trash: &mut MbufBurst<BURST>,
+    ) {
+        let mut bytes = 0u64;
+        let mut unfit = false;
+        for m in rx.as_slice() {
+            bytes += u64::from(m.pkt_len());
+            unfit |= !m.is_contiguous() | (m.rx_ip_cksum() == CksumStatus::Bad);
+        }
+        self.stats.add(Counter::RxPackets, rx.len() as u64);
+        self.stats.add(Counter::RxBytes, bytes);
+        if unfit {
+            self.drop_unfit(rx);
+        }
+        let n = rx.len();
+        let mut decided = [Action::Punt; BURST];
         {
             let mut frames: [(&mut [u8], usize); BURST] =
                 std::array::from_fn(|_| Default::default());
-            let mut index = [0usize; BURST];
-            let mut n = 0;
-            for (i, mbuf) in rx.as_mut_slice().iter_mut().enumerate() {
-                if !mbuf.is_contiguous() {
-                    continue;
-                }
-                // A NIC that checks outer IPv4 checksums (offload enabled
-                // when offered) has already condemned this one.
-                if mbuf.rx_ip_cksum() == CksumStatus::Bad {
-                    self.stats.inc(Counter::MalformedIpv4);
-                    actions[i] = Some(Action::Drop(Counter::MalformedIpv4));
-                    continue;
-                }
-                let len = usize::from(mbuf.data_len());
-                frames[n] = (mbuf.data_with_tailroom_mut(), len);
-                index[n] = i;
-                n += 1;
+            for (m, frame) in rx.as_mut_slice().iter_mut().zip(&mut frames) {
+                let len = usize::from(m.data_len());
+                *frame = (m.data_with_tailroom_mut(), len);
             }
-            let mut decided = [Action::Punt; BURST];
             self.pipeline
                 .process_burst(now, &mut frames[..n], false, &mut decided[..n]);
-            for (k, &i) in index[..n].iter().enumerate() {
-                actions[i] = Some(decided[k]);
-            }
         }
-        for (mbuf, action) in rx.drain().zip(actions) {
-            match action {
-                Some(action) => self.act(mbuf, action, tx),
-                None => self.stats.inc(Counter::DropMultiSegment),
-            }
+        for (mbuf, &action) in rx.drain().zip(&decided) {
+            self.act(mbuf, action, tx, trash);
         }
     }
 
+    /// Drops, and counts, what the pipeline must not see: multi-segment
+    /// packets, and those whose outer IPv4 checksum a NIC that checks them
+    /// (offload enabled when offered) has already condemned.
+    #[cold]
+    #[inline(never)]
+    fn drop_unfit(&mut self, rx: &mut MbufBurst<BURST>) {
+        let stats = self.stats;
+        rx.retain(|m| {
+            if !m.is_contiguous() {
+                stats.inc(Counter::DropMultiSegment);
+                false
+            } else if m.rx_ip_cksum() == CksumStatus::Bad {
+                stats.inc(Counter::MalformedIpv4);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
     #[inline]
-    fn handle(&mut self, now: u64, mut mbuf: Mbuf, steered: bool, tx: &mut MbufBurst<BURST>) {
+    fn handle(
+        &mut self,
+        now: u64,
+        mut mbuf: Mbuf,
+        steered: bool,
+        tx: &mut MbufBurst<BURST>,
+        trash: &mut MbufBurst<BURST>,
+    ) {
         if !mbuf.is_contiguous() {
             self.stats.inc(Counter::DropMultiSegment);
             return;
@@ -190,32 +214,52 @@ impl Worker {
         let action = self
             .pipeline
             .process(now, mbuf.data_with_tailroom_mut(), len, steered);
-        self.act(mbuf, action, tx);
+        self.act(mbuf, action, tx, trash);
     }
 
-    /// Carries out the pipeline's action on the packet.
-    #[inline]
-    fn act(&mut self, mut mbuf: Mbuf, action: Action, tx: &mut MbufBurst<BURST>) {
-        match action {
-            Action::Transmit { len } => {
-                if mbuf.set_data_len(len).is_err() {
-                    self.stats.inc(Counter::DropTxFull);
-                    return;
-                }
+    /// Carries out the pipeline's action on the packet. Dropped packets go
+    /// to `trash`, freed in bulk at the end of the loop's iteration.
+    #[inline(always)]
+    fn act(
+        &mut self,
+        mut mbuf: Mbuf,
+        action: Action,
+        tx: &mut MbufBurst<BURST>,
+        trash: &mut MbufBurst<BURST>,
+    ) {
+        if let Action::Transmit { len } = action {
+            if mbuf.set_data_len(len).is_ok() {
                 if tx.is_full() {
                     self.flush(tx);
                 }
-                if let Err(m) = tx.push(mbuf) {
-                    drop(m);
-                    self.stats.inc(Counter::DropTxFull);
+                match tx.push(mbuf) {
+                    Ok(()) => return,
+                    Err(m) => mbuf = m,
                 }
             }
-            Action::Punt => self.punt(&mbuf),
+            self.stats.inc(Counter::DropTxFull);
+            discard(trash, mbuf);
+        } else {
+            self.act_other(mbuf, action, trash);
+        }
+    }
+
+    /// The actions other than transmit, out of the burst loop.
+    #[inline(never)]
+    fn act_other(&mut self, mbuf: Mbuf, action: Action, trash: &mut MbufBurst<BURST>) {
+        match action {
+            Action::Punt => {
+                self.punt(&mbuf);
+                discard(trash, mbuf);
+            }
             Action::Steer { worker } => match self.shared.steer_inbox[worker].push(mbuf) {
                 Ok(()) => self.stats.inc(Counter::Steered),
-                Err(_dropped) => self.stats.inc(Counter::DropSteerRingFull),
+                Err(refused) => {
+                    self.stats.inc(Counter::DropSteerRingFull);
+                    discard(trash, refused);
+                }
             },
-            Action::Drop(_) => {}
+            Action::Drop(_) | Action::Transmit { .. } => discard(trash, mbuf),
         }
     }
 
@@ -344,4 +388,15 @@ impl Worker {
         self.stats.set(Counter::FlowsActive, fw.active);
         self.pipeline.firewall_mut().expire(now, 0);
     }
+}
+
+/// Puts a packet to be freed into `trash` (freed in bulk by its owner);
+/// when it is full, frees what it holds first.
+#[inline]
+fn discard(trash: &mut MbufBurst<BURST>, mbuf: Mbuf) {
+    if trash.is_full() {
+        trash.drop_unsent();
+    }
+    // Cannot fail: the burst has room now.
+    let _ = trash.push(mbuf);
 }

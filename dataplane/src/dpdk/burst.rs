@@ -134,6 +134,39 @@ impl<const N: usize> MbufBurst<N> {
         n
     }
 
+    /// Keeps the mbufs for which `keep` returns true, in order, and frees
+    /// the others in one bulk call; returns how many were freed.
+    #[inline]
+    pub fn retain(&mut self, mut keep: impl FnMut(&mut Mbuf) -> bool) -> usize {
+        let mut rejected = [ptr::null_mut(); N];
+        let (mut kept, mut gone) = (0, 0);
+        let len = self.len;
+        // Empty while slots move: if `keep` panics, mbufs leak instead of
+        // being freed twice.
+        self.len = 0;
+        for i in 0..len {
+            let raw = self.pkts[i];
+            // SAFETY: slot i holds an owned non-null mbuf (i < old len), and
+            // Mbuf is repr(transparent) over its pointer: the reference is
+            // only borrowed for the call, ownership stays with the burst.
+            let m = unsafe { &mut *ptr::addr_of_mut!(self.pkts[i]).cast::<Mbuf>() };
+            if keep(m) {
+                self.pkts[kept] = raw;
+                kept += 1;
+            } else {
+                rejected[gone] = raw;
+                gone += 1;
+            }
+        }
+        self.len = kept;
+        if gone > 0 {
+            // SAFETY: the rejected mbufs were owned by the burst and are no
+            // longer reachable from it (len = kept); each is freed once here.
+            unsafe { ffi::rte_pktmbuf_free_bulk(rejected.as_mut_ptr(), gone as u32) };
+        }
+        gone
+    }
+
     /// Free slots as a raw array for an RX burst to fill.
     #[inline]
     pub(crate) fn spare_raw(&mut self) -> (*mut *mut ffi::rte_mbuf, u16) {

@@ -125,9 +125,12 @@ impl Mbuf {
     }
 
     /// True when the whole packet is in the first segment, so `data()` is all of it.
+    /// Reads `nb_segs` (as DPDK's `rte_pktmbuf_is_contiguous` does), which
+    /// shares the mbuf's first cache line with the lengths and flags the
+    /// fast path reads anyway; `next` is on the second.
     #[inline]
     pub fn is_contiguous(&self) -> bool {
-        self.m().next.is_null()
+        self.m().nb_segs == 1
     }
 
     /// The first segment's bytes.
