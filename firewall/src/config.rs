@@ -141,6 +141,8 @@ pub enum ConfigError {
         got: Duration,
         max_days: u64,
     },
+    #[error(transparent)]
+    Memory(#[from] crate::table::TableAllocError),
 }
 
 /// The longest timeout: half the 32-bit tick range, so that expiry times

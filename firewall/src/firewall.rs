@@ -43,7 +43,7 @@ impl<C: Classify> Firewall<C> {
     pub fn new(config: FirewallConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let tracker = Tracker {
-            table: FlowTable::new(config.capacity, config.hash_seed),
+            table: FlowTable::try_new(config.capacity, config.hash_seed)?,
             timeouts_ns: config.timeouts.table_ns(),
             config,
             clock: Clock::default(),

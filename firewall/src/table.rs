@@ -209,6 +209,7 @@ pub(crate) struct FlowTable {
 impl FlowTable {
     /// [`Self::try_new`], panicking if the memory cannot be mapped (as a
     /// `Box` allocation would abort).
+    #[cfg(test)]
     pub fn new(capacity: u32, seed: u64) -> FlowTable {
         Self::try_new(capacity, seed).unwrap_or_else(|e| panic!("{e}"))
     }
