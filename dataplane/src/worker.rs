@@ -101,7 +101,7 @@ impl Worker {
             let now = self.clock.now_ns();
             let mut work = n;
             if n > 0 {
-                self.handle_burst(now, &mut rx, &mut tx, &mut trash);
+                self.handle_burst(now, &mut rx, &mut trash);
             }
             for _ in 0..BURST {
                 let Some(mbuf) = self.shared.steer_inbox[self.index].pop() else {
@@ -140,15 +140,10 @@ impl Worker {
     /// A received burst: counted, the packets the pipeline cannot take
     /// sorted out (rare), the rest through the pipeline in one call so that
     /// their flow table lookups overlap (`Pipeline::process_burst`), then
-    /// each action. `tx` is empty on entry (flushed every iteration).
+    /// each action. The packets to transmit stay in `rx` and leave from
+    /// there, as one TX burst, before anything else this iteration sends.
     #[inline]
-    fn handle_burst(
-        &mut self,
-        now: u64,
-        rx: &mut MbufBurst<BURST>,
-        tx: &mut MbufBurst<BURST>,
-        trash: &mut MbufBurst<BURST>,
-    ) {
+    fn handle_burst(&mut self, now: u64, rx: &mut MbufBurst<BURST>, trash: &mut MbufBurst<BURST>) {
         let mut bytes = 0u64;
         let mut unfit = false;
         for m in rx.as_slice() {
@@ -172,9 +167,24 @@ impl Worker {
             self.pipeline
                 .process_burst(now, &mut frames[..n], false, &mut decided[..n]);
         }
-        for (mbuf, &action) in rx.drain().zip(&decided) {
-            self.act(mbuf, action, tx, trash);
-        }
+        let mut tx_bytes = 0u64;
+        let mut actions = decided.iter();
+        rx.retain_owned(|mut mbuf| {
+            // `decided` has an action for each of the n packets.
+            let action = actions.next().copied().unwrap_or(Action::Punt);
+            if let Action::Transmit { len } = action {
+                if mbuf.set_data_len(len).is_ok() {
+                    tx_bytes += len as u64;
+                    return Some(mbuf);
+                }
+                self.stats.inc(Counter::DropTxFull);
+                discard(trash, mbuf);
+            } else {
+                self.act_other(mbuf, action, trash);
+            }
+            None
+        });
+        self.send(rx, tx_bytes);
     }
 
     /// Drops, and counts, what the pipeline must not see: multi-segment
@@ -320,27 +330,42 @@ impl Worker {
         sent
     }
 
-    /// Sends what the burst holds; what the queue refuses is dropped and counted.
+    /// Sends what `tx` holds (steered and injected packets).
     #[inline]
     fn flush(&mut self, tx: &mut MbufBurst<BURST>) {
         if tx.is_empty() {
             return;
         }
-        let packets = tx.len() as u64;
-        let bytes: u64 = tx.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
-        let mut sent = self.tx.tx_burst(tx);
-        // One retry: the queue often frees descriptors within microseconds.
-        if !tx.is_empty() {
-            sent += self.tx.tx_burst(tx);
+        let bytes = tx.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
+        self.send(tx, bytes);
+    }
+
+    /// Sends the burst, of `bytes` bytes in all; what the queue refuses is
+    /// dropped and counted.
+    #[inline]
+    fn send(&mut self, burst: &mut MbufBurst<BURST>, mut bytes: u64) {
+        if burst.is_empty() {
+            return;
         }
-        let unsent_bytes: u64 = tx.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
-        let unsent = tx.drop_unsent() as u64;
+        let packets = burst.len() as u64;
+        let mut sent = self.tx.tx_burst(burst);
+        let mut unsent = 0;
+        if !burst.is_empty() {
+            // One retry: the queue often frees descriptors within microseconds.
+            sent += self.tx.tx_burst(burst);
+            bytes -= burst
+                .as_slice()
+                .iter()
+                .map(|m| u64::from(m.pkt_len()))
+                .sum::<u64>();
+            unsent = burst.drop_unsent() as u64;
+            if unsent > 0 {
+                self.stats.add(Counter::DropTxFull, unsent);
+            }
+        }
         debug_assert_eq!(sent as u64 + unsent, packets);
         self.stats.add(Counter::TxPackets, packets - unsent);
-        self.stats.add(Counter::TxBytes, bytes - unsent_bytes);
-        if unsent > 0 {
-            self.stats.add(Counter::DropTxFull, unsent);
-        }
+        self.stats.add(Counter::TxBytes, bytes);
     }
 
     /// Walks this worker's flow table (off the fast path: an operator asked).

@@ -167,6 +167,28 @@ impl<const N: usize> MbufBurst<N> {
         gone
     }
 
+    /// Hands each mbuf, in order, to `f`, which gives it back to keep it
+    /// (kept mbufs stay in order at the front) or takes it over (sends it
+    /// elsewhere, frees it). No mbuf is freed here.
+    #[inline]
+    pub fn retain_owned(&mut self, mut f: impl FnMut(Mbuf) -> Option<Mbuf>) {
+        let len = self.len;
+        // Empty while slots move: if `f` panics, the mbufs not yet handed
+        // out leak instead of being freed twice.
+        self.len = 0;
+        let mut kept = 0;
+        for i in 0..len {
+            // SAFETY: slot i (< old len) holds an owned non-null mbuf, moved
+            // out exactly once here: the burst no longer counts it.
+            let m = unsafe { Mbuf::from_raw(ptr::NonNull::new_unchecked(self.pkts[i])) };
+            if let Some(m) = f(m) {
+                self.pkts[kept] = m.into_raw().as_ptr();
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
     /// Free slots as a raw array for an RX burst to fill.
     #[inline]
     pub(crate) fn spare_raw(&mut self) -> (*mut *mut ffi::rte_mbuf, u16) {
