@@ -186,6 +186,15 @@ mod tests {
 
     /// AnonHugePages (kB) of the mapping holding `addr`, from smaps.
     fn anon_huge_kb(addr: usize) -> Option<u64> {
+        smaps_field(addr, "AnonHugePages:")?
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The text after `field` in the smaps entry of the mapping holding `addr`.
+    fn smaps_field(addr: usize, field: &str) -> Option<String> {
         let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
         let mut inside = false;
         for line in smaps.lines() {
@@ -199,8 +208,8 @@ mod tests {
                 }
             }
             if inside {
-                if let Some(kb) = line.strip_prefix("AnonHugePages:") {
-                    return kb.trim().trim_end_matches("kB").trim().parse().ok();
+                if let Some(value) = line.strip_prefix(field) {
+                    return Some(value.trim().to_string());
                 }
             }
         }
@@ -239,15 +248,15 @@ mod tests {
         let defrag = thp_mode_selected("/sys/kernel/mm/transparent_hugepage/defrag");
         let kb = anon_huge_kb(a.ptr.as_ptr() as usize);
         eprintln!("THP {mode:?}, defrag {defrag:?}: AnonHugePages {kb:?} kB");
-        // Where THP serves madvised regions with synchronous compaction,
-        // the first fault of each whole huge page gets one.
-        if matches!(mode.as_deref(), Some("always" | "madvise"))
-            && matches!(
-                defrag.as_deref(),
-                Some("always" | "madvise" | "defer+madvise")
-            )
-        {
-            assert!(kb.unwrap_or(0) >= 2048, "no huge page: {kb:?} kB");
+        // Where THP is on, the mapping is marked for huge pages ("hg").
+        // Whether the kernel found free huge pages for it depends on the
+        // machine's fragmentation, so AnonHugePages is only printed.
+        if matches!(mode.as_deref(), Some("always" | "madvise")) {
+            let flags = smaps_field(a.ptr.as_ptr() as usize, "VmFlags:").unwrap_or_default();
+            assert!(
+                flags.split_whitespace().any(|f| f == "hg"),
+                "VmFlags: {flags}"
+            );
         }
     }
 
