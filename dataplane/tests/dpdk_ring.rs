@@ -109,6 +109,9 @@ fn net_ring_loopback_without_leaks() {
     chained_packet_crosses_whole(&pool, &mut rxq, &mut txq);
     assert_eq!(pool.in_use_count(), baseline, "leak after chained packet");
 
+    burst_filters_keep_order_and_free_once(&pool);
+    assert_eq!(pool.in_use_count(), baseline, "leak after burst filters");
+
     partial_tx_keeps_the_rest(&pool, &mut rxq, &mut txq);
     assert_eq!(pool.in_use_count(), baseline, "leak after partial tx");
 
@@ -464,4 +467,45 @@ fn pool_dropped_with_mbufs_out_is_leaked_not_freed() {
     m.append(4).unwrap().copy_from_slice(b"live");
     assert_eq!(m.data(), b"live");
     drop(m);
+}
+
+/// `retain` frees what it rejects; `retain_owned` hands out what it does
+/// not keep. Both keep the kept packets in order.
+fn burst_filters_keep_order_and_free_once(pool: &Mempool) {
+    let before = pool.in_use_count();
+    let mut burst = MbufBurst::<8>::new();
+    for i in 0..8u8 {
+        let mut m = Mbuf::alloc(pool).unwrap();
+        m.append(1).unwrap()[0] = i;
+        burst.push(m).unwrap();
+    }
+    let tag = |m: &Mbuf| m.data()[0];
+
+    let freed = burst.retain(|m| tag(m) % 3 != 0);
+    assert_eq!(freed, 3, "0, 3 and 6 rejected");
+    let kept: Vec<u8> = burst.as_slice().iter().map(tag).collect();
+    assert_eq!(kept, [1, 2, 4, 5, 7]);
+    assert_eq!(pool.in_use_count(), before + 5, "rejected mbufs freed");
+
+    let mut taken = Vec::new();
+    burst.retain_owned(|m| {
+        if tag(&m) % 2 == 0 {
+            taken.push(m);
+            None
+        } else {
+            Some(m)
+        }
+    });
+    let kept: Vec<u8> = burst.as_slice().iter().map(tag).collect();
+    assert_eq!(kept, [1, 5, 7]);
+    assert_eq!(taken.iter().map(tag).collect::<Vec<_>>(), [2, 4]);
+    assert_eq!(
+        pool.in_use_count(),
+        before + 5,
+        "retain_owned frees nothing itself"
+    );
+    drop(taken);
+    assert_eq!(burst.retain(|_| true), 0);
+    drop(burst);
+    assert_eq!(pool.in_use_count(), before);
 }
