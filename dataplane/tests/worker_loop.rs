@@ -93,6 +93,15 @@ fn gwlb_frame(flow: u16, server: [u8; 4], payload: usize) -> Vec<u8> {
     f
 }
 
+/// Removes the shared-memory segment file even when an assertion fails.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn mbuf_with(pool: &Mempool, bytes: &[u8]) -> Mbuf {
     let mut m = Mbuf::alloc(pool).expect("mbuf");
     m.append(bytes.len()).expect("room").copy_from_slice(bytes);
@@ -159,6 +168,7 @@ fn worker_loop_counts_every_packet_and_frees_every_mbuf() {
         )
         .unwrap(),
     ));
+    let _remove_segment = RemoveOnDrop(segment.path().to_path_buf());
     let stats = segment.worker_stats(0).unwrap();
     let rules = "default_action = \"drop\"\non_rule_change = \"keep\"\n\n[[rule]]\nid = \"dns\"\naction = \"pass\"\nprotocol = \"udp\"\ndst = \"172.16.0.1\"\ndst_port = 53\n";
     let shared = Arc::new(Shared::new(1, 64));
@@ -240,7 +250,6 @@ fn worker_loop_counts_every_packet_and_frees_every_mbuf() {
     );
     assert_eq!(pool.in_use_count(), baseline, "every mbuf back in the pool");
 
-    let _ = std::fs::remove_file(segment.path());
     port.stop().unwrap();
     port.close().unwrap();
     drop(pool);
