@@ -91,6 +91,7 @@ impl Worker {
         let mut rx = MbufBurst::<BURST>::new();
         let mut tx = MbufBurst::<BURST>::new();
         let mut trash = MbufBurst::<BURST>::new();
+        let mut steered = MbufBurst::<BURST>::new();
         let mut inject_buf =
             vec![0u8; tollgate_shm::PACKET_META_LEN + tollgate_shm::MAX_PACKET_LEN];
         let mut next_housekeeping = 0u64;
@@ -103,12 +104,19 @@ impl Worker {
             if n > 0 {
                 self.handle_burst(now, &mut rx, &mut trash);
             }
-            for _ in 0..BURST {
+            // Packets of our flows that other workers received: a burst
+            // through the pipeline too (counted as received over there).
+            while !steered.is_full() {
                 let Some(mbuf) = self.shared.steer_inbox[self.index].pop() else {
                     break;
                 };
-                work += 1;
-                self.handle(now, mbuf, true, &mut tx, &mut trash);
+                if let Err(m) = steered.push(mbuf) {
+                    discard(&mut trash, m);
+                }
+            }
+            if !steered.is_empty() {
+                work += steered.len();
+                self.process_burst(now, &mut steered, true, &mut trash);
             }
             if self.inject.is_some() {
                 work += self.inject_from_control(&mut inject_buf, &mut tx);
@@ -155,6 +163,20 @@ impl Worker {
         if unfit {
             self.drop_unfit(rx);
         }
+        self.process_burst(now, rx, false, trash);
+    }
+
+    /// `rx` (contiguous packets) through the pipeline in one call, then
+    /// each action; the packets to transmit leave from `rx` as one TX
+    /// burst. `steered`: another worker handed them over.
+    #[inline]
+    fn process_burst(
+        &mut self,
+        now: u64,
+        rx: &mut MbufBurst<BURST>,
+        steered: bool,
+        trash: &mut MbufBurst<BURST>,
+    ) {
         let n = rx.len();
         let mut decided = [Action::Punt; BURST];
         {
@@ -165,7 +187,7 @@ impl Worker {
                 *frame = (m.data_with_tailroom_mut(), len);
             }
             self.pipeline
-                .process_burst(now, &mut frames[..n], false, &mut decided[..n]);
+                .process_burst(now, &mut frames[..n], steered, &mut decided[..n]);
         }
         let mut tx_bytes = 0u64;
         let mut actions = decided.iter();
@@ -205,53 +227,6 @@ impl Worker {
                 true
             }
         });
-    }
-
-    #[inline]
-    fn handle(
-        &mut self,
-        now: u64,
-        mut mbuf: Mbuf,
-        steered: bool,
-        tx: &mut MbufBurst<BURST>,
-        trash: &mut MbufBurst<BURST>,
-    ) {
-        if !mbuf.is_contiguous() {
-            self.stats.inc(Counter::DropMultiSegment);
-            return;
-        }
-        let len = usize::from(mbuf.data_len());
-        let action = self
-            .pipeline
-            .process(now, mbuf.data_with_tailroom_mut(), len, steered);
-        self.act(mbuf, action, tx, trash);
-    }
-
-    /// Carries out the pipeline's action on the packet. Dropped packets go
-    /// to `trash`, freed in bulk at the end of the loop's iteration.
-    #[inline(always)]
-    fn act(
-        &mut self,
-        mut mbuf: Mbuf,
-        action: Action,
-        tx: &mut MbufBurst<BURST>,
-        trash: &mut MbufBurst<BURST>,
-    ) {
-        if let Action::Transmit { len } = action {
-            if mbuf.set_data_len(len).is_ok() {
-                if tx.is_full() {
-                    self.flush(tx);
-                }
-                match tx.push(mbuf) {
-                    Ok(()) => return,
-                    Err(m) => mbuf = m,
-                }
-            }
-            self.stats.inc(Counter::DropTxFull);
-            discard(trash, mbuf);
-        } else {
-            self.act_other(mbuf, action, trash);
-        }
     }
 
     /// The actions other than transmit, out of the burst loop.
