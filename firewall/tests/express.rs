@@ -15,33 +15,8 @@ use tollgate_firewall::{
     Decision, Firewall, FirewallConfig, FlowInfo, FlowKey, FlowState, OnRuleChange, Prepared,
     Verdict,
 };
-use tollgate_wire::summary::{ipv4_unmapped, tcp_flags as f, Fragment, L4Summary};
-use tollgate_wire::{InnerSummary, IpVersion, TupleV4};
-
-/// The fast path's view of a packet, if it is IPv4 TCP/UDP and whole.
-fn tuple(pkt: &InnerSummary) -> Option<TupleV4> {
-    if pkt.version != IpVersion::V4 || pkt.fragment != Fragment::None {
-        return None;
-    }
-    let (src_port, dst_port, tcp_flags) = match pkt.l4 {
-        L4Summary::Tcp {
-            src_port,
-            dst_port,
-            flags,
-            ..
-        } => (src_port, dst_port, flags),
-        L4Summary::Udp { src_port, dst_port } => (src_port, dst_port, 0),
-        _ => return None,
-    };
-    Some(TupleV4 {
-        src: ipv4_unmapped(pkt.src)?,
-        dst: ipv4_unmapped(pkt.dst)?,
-        src_port,
-        dst_port,
-        protocol: pkt.protocol,
-        tcp_flags,
-    })
-}
+use tollgate_wire::summary::tcp_flags as f;
+use tollgate_wire::{InnerSummary, TupleV4};
 
 /// One packet as the pipeline's burst does it: the sweep, then the fast
 /// path, then (if it declined) the general path. `Some(true)` when the
@@ -54,7 +29,7 @@ fn fast_then_general(
 ) -> (Decision, Option<bool>) {
     fw.sweep_for_burst(now, 1);
     let mut prepared = Prepared::EMPTY;
-    let Some(t) = tuple(pkt) else {
+    let Some(t) = TupleV4::of_summary(pkt) else {
         fw.prepare_into(ep, pkt, &mut prepared);
         return (fw.process_swept(now, ep, pkt, &prepared), None);
     };

@@ -15,6 +15,7 @@
 use crate::bytes::{be16, be32, be64};
 use crate::checksum;
 use crate::gwlb::{AWS_LAYOUT_HEADERS, GENEVE_UDP_PORT};
+use crate::summary::{ipv4_unmapped, Fragment, InnerSummary, IpVersion, L4Summary};
 
 /// Offset of the outer UDP header.
 pub const UDP_START: usize = 14 + 20;
@@ -43,6 +44,32 @@ pub struct TupleV4 {
 }
 
 impl TupleV4 {
+    /// The tuple of a summarized inner packet, if it is a whole IPv4 TCP
+    /// or UDP packet (what [`parse_express`] would have read from it).
+    pub fn of_summary(s: &InnerSummary) -> Option<TupleV4> {
+        if s.version != IpVersion::V4 || s.fragment != Fragment::None {
+            return None;
+        }
+        let (src_port, dst_port, tcp_flags) = match s.l4 {
+            L4Summary::Tcp {
+                src_port,
+                dst_port,
+                flags,
+                ..
+            } => (src_port, dst_port, flags),
+            L4Summary::Udp { src_port, dst_port } => (src_port, dst_port, 0),
+            _ => return None,
+        };
+        Some(TupleV4 {
+            src: ipv4_unmapped(s.src)?,
+            dst: ipv4_unmapped(s.dst)?,
+            src_port,
+            dst_port,
+            protocol: s.protocol,
+            tcp_flags,
+        })
+    }
+
     /// A placeholder for a burst's storage.
     pub const EMPTY: TupleV4 = TupleV4 {
         src: [0; 4],

@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use tollgate_wire::summary::{Fragment, L4Summary};
 use tollgate_wire::*;
 
 /// What the general path finds for a frame `parse_express` would accept,
@@ -34,19 +33,6 @@ fn general(frame: &[u8]) -> Option<ExpressFrame> {
     let inner_start = payload_start + tunnel.inner_offset;
     let inner = &frame[inner_start..inner_start + tunnel.inner_len];
     let s = summarize(inner, tunnel.inner_version).ok()?;
-    if s.version != IpVersion::V4 || s.fragment != Fragment::None {
-        return None;
-    }
-    let (src_port, dst_port, tcp_flags) = match s.l4 {
-        L4Summary::Tcp {
-            src_port,
-            dst_port,
-            flags,
-            ..
-        } => (src_port, dst_port, flags),
-        L4Summary::Udp { src_port, dst_port } => (src_port, dst_port, 0),
-        _ => return None,
-    };
     Some(ExpressFrame {
         dst_mac: eth.dst_addr(),
         outer_src: ip.src_addr(),
@@ -54,14 +40,7 @@ fn general(frame: &[u8]) -> Option<ExpressFrame> {
         frame_len,
         inner_len: tunnel.inner_len,
         endpoint_id: tunnel.metadata.endpoint_id,
-        inner: TupleV4 {
-            src: summary::ipv4_unmapped(s.src)?,
-            dst: summary::ipv4_unmapped(s.dst)?,
-            src_port,
-            dst_port,
-            protocol: s.protocol,
-            tcp_flags,
-        },
+        inner: TupleV4::of_summary(&s)?,
     })
 }
 
