@@ -27,6 +27,11 @@ pub struct Scenario {
     #[serde(serialize_with = "ser_sizes")]
     pub sizes: Sizes,
     pub workers: usize,
+    /// With two workers: flows split across the queues without regard to
+    /// their owner (as RSS on the outer tuple may), so about half of each
+    /// worker's packets are handed to the other worker. Otherwise split by
+    /// owner, as an ideal RSS would.
+    pub steering: bool,
 }
 
 fn ser_sizes<S: serde::Serializer>(s: &Sizes, ser: S) -> Result<S::Ok, S::Error> {
@@ -42,7 +47,14 @@ impl Scenario {
             rules,
             sizes,
             workers,
+            steering: false,
         }
+    }
+
+    /// See [`Scenario::steering`].
+    fn steering(mut self) -> Self {
+        self.steering = true;
+        self
     }
 
     /// Whether flows time out at once (see [`Mode::NewFlows`]).
@@ -67,11 +79,21 @@ impl Scenario {
     }
 
     /// The frames for each worker's queue. With two workers the flows are
-    /// split by the pipeline's owner hash, as an ideal RSS would.
+    /// split by the pipeline's owner hash, as an ideal RSS would, or (with
+    /// `steering`) alternately, whoever owns them.
     pub fn frames(&self) -> Vec<FrameSet> {
         let all: Vec<u64> = (0..u64::from(self.flows)).collect();
         if self.workers == 1 {
             return vec![FrameSet::build(&all, self.rules, self.sizes)];
+        }
+        if self.steering {
+            return (0..self.workers)
+                .map(|w| {
+                    let mine: Vec<u64> =
+                        all.iter().copied().skip(w).step_by(self.workers).collect();
+                    FrameSet::build(&mine, self.rules, self.sizes)
+                })
+                .collect();
         }
         let probe = FrameSet::build(&all, self.rules, Sizes::Fixed(64));
         let mut parts = vec![Vec::new(); self.workers];
@@ -162,6 +184,8 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             1,
         ),
         Scenario::new("est-100k-2w", Established, 100_000, 1_000, s64, 2),
+        // The pipeline-alone column runs worker 0's queue without hand-over.
+        Scenario::new("est-2w-steer", Established, 100_000, 1_000, s64, 2).steering(),
     ]);
     v
 }
@@ -180,6 +204,21 @@ mod tests {
             for i in 0..p.len() {
                 assert_eq!(owner(p.frame(i), 2), w);
             }
+        }
+    }
+
+    #[test]
+    fn steering_split_hands_about_half_of_each_queue_to_the_other_worker() {
+        let s = Scenario::new("t", Mode::Established, 2_000, 10, Sizes::Fixed(64), 2).steering();
+        let parts = s.frames();
+        assert_eq!(parts.iter().map(FrameSet::len).sum::<usize>(), 2_000);
+        for (w, p) in parts.iter().enumerate() {
+            let foreign = (0..p.len()).filter(|&i| owner(p.frame(i), 2) != w).count();
+            assert!(
+                (300..700).contains(&foreign),
+                "worker {w}: {foreign} of {} owned by the other",
+                p.len()
+            );
         }
     }
 
