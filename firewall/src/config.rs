@@ -97,7 +97,13 @@ pub struct FirewallConfig {
     /// reverse direction as the initiator's (the first packet after a
     /// failover is as likely to be a server's reply as a client's request).
     pub pickup_try_reverse: bool,
-    /// Slots the expiry clock hand examines per processed packet.
+    /// The expiry clock hand goes once around the table per lap, paced
+    /// by the clock (see `sweep_pace`): an idle flow's slot is freed within
+    /// its timeout plus about one lap (sooner if a packet or an insert
+    /// meets it).
+    pub expiry_lap: Duration,
+    /// Most slots the expiry hand examines per processed packet (bounds
+    /// the per-packet work when a lap's slots fall due at once).
     pub expiry_slots_per_packet: u32,
     /// Slots examined, at most, to find a reclaimable flow when the table
     /// is full.
@@ -115,6 +121,7 @@ impl Default for FirewallConfig {
             timeouts: Timeouts::default(),
             mid_stream_pickup: true,
             pickup_try_reverse: true,
+            expiry_lap: Duration::from_secs(1),
             expiry_slots_per_packet: 2,
             reclaim_scan_slots: 64,
             hash_seed: random_seed(),
@@ -141,6 +148,8 @@ pub enum ConfigError {
         got: Duration,
         max_days: u64,
     },
+    #[error("expiry_lap must be between 1 ms and {max_secs} s, got {got:?}")]
+    ExpiryLap { got: Duration, max_secs: u64 },
     #[error(transparent)]
     Memory(#[from] crate::table::TableAllocError),
 }
@@ -148,6 +157,10 @@ pub enum ConfigError {
 /// The longest timeout: half the 32-bit tick range, so that expiry times
 /// stay far from saturation.
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60 * 24 * 365);
+
+/// The longest expiry lap: an hour (flows idle past their timeout hold
+/// their slots at most this much longer).
+pub(crate) const MAX_EXPIRY_LAP: Duration = Duration::from_secs(3600);
 
 impl FirewallConfig {
     /// Check the configuration.
@@ -168,6 +181,12 @@ impl FirewallConfig {
                     max_days: MAX_TIMEOUT.as_secs() / 86_400,
                 });
             }
+        }
+        if self.expiry_lap < Duration::from_millis(1) || self.expiry_lap > MAX_EXPIRY_LAP {
+            return Err(ConfigError::ExpiryLap {
+                got: self.expiry_lap,
+                max_secs: MAX_EXPIRY_LAP.as_secs(),
+            });
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use crate::config::{ConfigError, FirewallConfig};
 use crate::decision::{Decision, DropReason, FirewallCounters, Verdict};
 use crate::key::FlowKey;
 use crate::state::{FlowState, STATE_CODES};
+use crate::sweep_pace::SweepPace;
 use crate::table::{flag, FlowTable, Probe};
 
 /// A stateful firewall for one worker. Not shared: each worker owns one,
@@ -28,6 +29,7 @@ pub(crate) struct Tracker {
     pub config: FirewallConfig,
     pub timeouts_ns: [u64; STATE_CODES],
     pub clock: Clock,
+    pub sweep_pace: SweepPace,
     /// Incremented by every `set_rules`.
     pub rules_epoch: u32,
     /// Flows decided under an epoch below this are re-classified.
@@ -42,8 +44,11 @@ impl<C: Classify> Firewall<C> {
     /// now) and no rule set: it drops everything until [`Self::set_rules`].
     pub fn new(config: FirewallConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        let table = FlowTable::try_new(config.capacity, config.hash_seed)?;
+        let lap_ns = u64::try_from(config.expiry_lap.as_nanos()).unwrap_or(u64::MAX);
         let tracker = Tracker {
-            table: FlowTable::try_new(config.capacity, config.hash_seed)?,
+            sweep_pace: SweepPace::new(lap_ns, table.slots()),
+            table,
             timeouts_ns: config.timeouts.table_ns(),
             config,
             clock: Clock::default(),
@@ -188,10 +193,7 @@ impl<C: Classify> Firewall<C> {
             return;
         }
         let t = &mut self.tracker;
-        let now_tick = t.clock.advance(now_ns);
-        let budget = t.config.expiry_slots_per_packet.saturating_mul(packets);
-        let expired = t.table.expire_step(now_tick, budget);
-        t.counters.expired += u64::from(expired);
+        t.sweep(now_ns, packets);
     }
 
     /// [`Self::process_prepared`] without its expiry step, for a packet
@@ -276,6 +278,18 @@ pub(crate) enum Hit {
 }
 
 impl Tracker {
+    /// The expiry hand's due steps for `packets` packets at `now_ns`.
+    #[inline]
+    fn sweep(&mut self, now_ns: u64, packets: u32) {
+        let now_tick = self.clock.advance(now_ns);
+        let cap = self.config.expiry_slots_per_packet.saturating_mul(packets);
+        let budget = self.sweep_pace.take(now_ns, cap);
+        if budget > 0 {
+            let expired = self.table.expire_step(now_tick, budget);
+            self.counters.expired += u64::from(expired);
+        }
+    }
+
     /// `SWEEP`: do this packet's expiry step here (false when
     /// [`Firewall::sweep_for_burst`] did it for the burst).
     #[inline]
@@ -287,13 +301,10 @@ impl Tracker {
         rules: &C,
         prepared: &Prepared,
     ) -> Decision {
-        let now_tick = self.clock.advance(now_ns);
         if SWEEP {
-            let expired = self
-                .table
-                .expire_step(now_tick, self.config.expiry_slots_per_packet);
-            self.counters.expired += u64::from(expired);
+            self.sweep(now_ns, 1);
         }
+        let now_tick = self.clock.advance(now_ns);
         if pkt.fragment == Fragment::Later {
             return Decision::drop(DropReason::Fragment);
         }

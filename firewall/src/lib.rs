@@ -37,10 +37,12 @@
 //! Time is passed in (`now_ns`); the per-packet path does no syscall and no
 //! allocation. Memory: 64-byte entries plus 4-byte signatures, 25 % slot
 //! headroom: 85 bytes per flow of capacity, all allocated at construction.
-//! Expiry is incremental: each packet advances a clock hand over
-//! `expiry_slots_per_packet` slots (default 2; a burst may take its
-//! packets' steps at once, [`Firewall::sweep_for_burst`]), lookups drop expired
-//! entries they meet, and an insert into a full table examines its two
+//! Expiry is incremental: a clock hand goes once around the table per
+//! `expiry_lap` (default 1 s), paced by the clock and moved by the packets
+//! (at most `expiry_slots_per_packet` slots each, default 2; a burst takes
+//! its packets' steps at once, [`Firewall::sweep_for_burst`]) and by idle
+//! calls to [`Firewall::expire`]; lookups drop expired entries they meet,
+//! and an insert into a full table examines its two
 //! buckets and at most `reclaim_scan_slots` more. When full, expired flows
 //! are reclaimed first, then not-yet-established or finished ones (SYN_SENT,
 //! SYN_RECV, one-way UDP, TIME_WAIT, CLOSE, denied); an established flow is
@@ -120,6 +122,7 @@ mod owner;
 mod related;
 mod rules_adapter;
 mod state;
+mod sweep_pace;
 mod table;
 mod tcp;
 

@@ -204,4 +204,82 @@ fn bad_configurations_are_refused_with_a_reason() {
         }
     ));
     assert!(err.to_string().contains("UDP_SINGLE"), "{err}");
+    for lap in [Duration::ZERO, Duration::from_secs(7200)] {
+        let config = FirewallConfig {
+            expiry_lap: lap,
+            ..FirewallConfig::default()
+        };
+        let err = Firewall::<TestRules>::new(config).err().unwrap();
+        assert!(matches!(err, ConfigError::ExpiryLap { got, .. } if got == lap));
+        assert!(err.to_string().starts_with("expiry_lap must be"), "{err}");
+    }
+}
+
+/// 500 one-way UDP flows (30 s timeout) opened at time 0, in a table of
+/// 1000 flows (1256 slots) whose hand laps once per `lap_secs`. The same
+/// layout every time (fixed hash seed).
+fn flows_opened_at_time_zero(lap_secs: u64) -> tollgate_firewall::Firewall<TestRules> {
+    let config = FirewallConfig {
+        capacity: 1_000,
+        expiry_lap: std::time::Duration::from_secs(lap_secs),
+        expiry_slots_per_packet: 2,
+        hash_seed: 7,
+        ..FirewallConfig::default()
+    };
+    let mut fw = firewall(config, TestRules::pass_all());
+    assert_eq!(fw.slots(), 1_256, "157 buckets of 8");
+    for i in 0..500 {
+        fw.process(0, EP, &udp(client(i), server()));
+    }
+    fw
+}
+
+#[test]
+fn the_expiry_hand_is_paced_by_the_clock_not_the_packet_rate() {
+    // An hour per lap: 2.87 s per slot.
+    let mut fw = flows_opened_at_time_zero(3_600);
+    // At 60 s every flow has expired; 20,000 packets of a live flow within
+    // the next 10 ms may examine the 20.9 slots due since time 0, not 2
+    // per packet (40,000 slots: the whole table, 32 times).
+    let later = 60 * SEC;
+    let live = udp(client(2_000), server());
+    for n in 0..20_000u64 {
+        fw.process(later + n * 500, EP, &live);
+    }
+    let expired = fw.counters().expired;
+    assert!(expired <= 21, "{expired} flows removed");
+    assert!(fw.counters().active > 470);
+    // Within one lap (a live packet every 2 s), every expired flow is gone.
+    for n in 1..=1_800u64 {
+        fw.process(later + n * 2 * SEC, EP, &live);
+    }
+    assert_eq!(fw.counters().expired, 500);
+    assert_eq!(fw.counters().active, 1);
+    assert_eq!(fw.occupied_slots(), 1);
+}
+
+#[test]
+fn bursts_sweep_what_their_packets_would() {
+    // `sweep_for_burst(now, n)` takes the same steps as n packets at `now`:
+    // what is due, at most 2 slots per packet.
+    let mut one_by_one = flows_opened_at_time_zero(1);
+    let mut burst = flows_opened_at_time_zero(1);
+    let later = 1_000 * SEC;
+    for (t, packets) in [
+        (0, 16u32),
+        (SEC / 100, 16),
+        (SEC / 100 + 1_000, 4),
+        (SEC, 32),
+    ] {
+        for _ in 0..packets {
+            one_by_one.sweep_for_burst(later + t, 1);
+        }
+        burst.sweep_for_burst(later + t, packets);
+        assert_eq!(
+            one_by_one.counters().expired,
+            burst.counters().expired,
+            "at {t}"
+        );
+    }
+    assert!(burst.counters().expired > 0);
 }
