@@ -52,7 +52,7 @@ impl<C: Classify> Firewall<C> {
     /// counted as passed, exactly as [`Self::process_swept`] would, and the
     /// result is true. Otherwise nothing changes and the result is false:
     /// decide the packet with [`Self::process_swept`].
-    #[inline]
+    #[inline(always)]
     pub fn pass_established(&mut self, now_ns: u64, prepared: &Prepared, tuple: &TupleV4) -> bool {
         if self.rules.is_none() {
             return false;
