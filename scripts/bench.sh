@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tollgate benchmarks (issue 6). Needs root, DPDK 22.11 (scripts/setup.sh).
 #
-#   scripts/bench.sh [--quick] [--json PATH] [--only a,b] [--no-veth]
+#   scripts/bench.sh [--quick] [--json PATH] [--only a,b] [--repeat N] [--no-veth]
 #
 # 1. In-memory device, one worker core (CPU 1): for every scenario the
 #    pipeline alone (TSC cycles/packet without I/O), dpdk-testpmd macswap
@@ -12,20 +12,23 @@
 #    lab's appliances do) and tollgate-dataplane on net_af_packet (worker on
 #    CPU 1): delivered pps, loss, CPU per delivered packet.
 # Prints the tables; --json writes every figure (ratios under keys with
-# "ratio"). --quick: short runs, no 1M/4M tables (< 3 minutes). Installs
+# "ratio"). --quick: short runs, no 1M/4M tables (< 3 minutes). --repeat N:
+# N rounds over the scenarios, each figure the median (about 4 minutes a
+# round; this machine's neighbours move single runs by 10-30 %). Installs
 # iptables with apt if missing. Cleans up namespaces, processes, pcaps and
 # raises hugepages only for the run (restored on exit).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-QUICK=""; JSON=""; ONLY=""; VETH=1
+QUICK=""; JSON=""; ONLY=""; REPEAT=1; VETH=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=--quick ;;
     --json) JSON=$2; shift ;;
     --only) ONLY=$2; shift ;;
+    --repeat) REPEAT=$2; shift ;;
     --no-veth) VETH=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -79,6 +82,7 @@ log "in-memory device: pipeline alone, testpmd macswap, tollgate worker"
 args=(run --json "$WORK/vdev.json")
 [ -n "$QUICK" ] && args+=(--quick)
 [ -n "$ONLY" ] && args+=(--only "$ONLY")
+args+=(--repeat "$REPEAT")
 "$BIN/tollgate-bench" "${args[@]}"
 
 # --- 2. veth: kernel hairpin and tollgate side by side ------------------------

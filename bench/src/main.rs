@@ -53,6 +53,10 @@ enum Cmd {
         /// Folder for the generated pcaps (removed afterwards).
         #[arg(long, default_value = "/tmp")]
         work_dir: PathBuf,
+        /// Rounds over the scenarios; the table and the targets show each
+        /// figure's median over the rounds (this machine is noisy).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        repeat: u32,
     },
     /// The pipeline alone for a fixed number of bursts after a warm-up,
     /// for instruction counts under callgrind (see `alone::count`).
@@ -114,7 +118,8 @@ fn main() {
             only,
             no_dpdk,
             work_dir,
-        } => run_all(quick, json, only, no_dpdk, &work_dir),
+            repeat,
+        } => run_all(quick, json, only, no_dpdk, &work_dir, repeat),
     };
     if let Err(e) = result {
         eprintln!("tollgate-bench: {e}");
@@ -148,6 +153,7 @@ fn run_all(
     only: Option<String>,
     no_dpdk: bool,
     work_dir: &std::path::Path,
+    repeat: u32,
 ) -> Result<(), String> {
     let timing = if quick {
         Timing {
@@ -170,11 +176,14 @@ fn run_all(
     }
     let tsc_hz = tsc::hz(Duration::from_millis(200));
     let mut report = Report::new(tsc_hz, quick);
-    for s in &scenarios {
-        eprintln!("tollgate-bench: {} ...", s.name);
-        let row = run_one(s, &timing, no_dpdk, tsc_hz, work_dir)?;
-        eprintln!("  {}", row.summary());
-        report.rows.push(row);
+    // Whole rounds, so that a noisy minute spreads over all scenarios.
+    for round in 1..=repeat {
+        for s in &scenarios {
+            eprintln!("tollgate-bench: {} (round {round} of {repeat}) ...", s.name);
+            let row = run_one(s, &timing, no_dpdk, tsc_hz, work_dir)?;
+            eprintln!("  {}", row.summary());
+            report.rows.push(row);
+        }
     }
     report.print();
     if let Some(path) = json {
