@@ -240,7 +240,7 @@ impl Report {
         let rounds = self.rounds();
         let repeated = rounds.iter().any(|g| g.rows.len() > 1);
         println!(
-            "\nTSC {:.3} GHz; one worker core unless 'w' says 2; frames: mean bytes on the wire (no FCS)",
+            "\nTSC {:.3} GHz; one worker core unless 'w' says 2; frame: mean bytes on the wire (no FCS);\nframes: frames replayed, frame i of flow i % flows",
             self.tsc_hz as f64 / 1e9
         );
         if repeated {
@@ -249,9 +249,10 @@ impl Report {
             );
         }
         println!(
-            "{:<12} {:>7} {:>6} {:>6} {:>2} {:>7} | {:>8} {:>8} {:>6} | {:>8} {:>8} | {:>9} {:>7}{}",
+            "{:<12} {:>7} {:>7} {:>6} {:>6} {:>2} {:>7} | {:>8} {:>8} {:>6} | {:>8} {:>8} | {:>9} {:>7}{}",
             "scenario",
             "flows",
+            "frames",
             "rules",
             "frame",
             "w",
@@ -277,9 +278,10 @@ impl Report {
                 _ => String::new(),
             };
             println!(
-                "{:<12} {:>7} {:>6} {:>6.0} {:>2} {:>7} | {:>9} {:>8} {:>6} | {:>8} {:>8} | {:>9} {:>7}{range}",
+                "{:<12} {:>7} {:>7} {:>6} {:>6.0} {:>2} {:>7} | {:>9} {:>8} {:>6} | {:>8} {:>8} | {:>9} {:>7}{range}",
                 s.name,
                 s.flows,
+                s.frames,
                 s.rules,
                 g.rows[0].mean_frame,
                 s.workers,

@@ -23,6 +23,13 @@ pub struct Scenario {
     pub mode: Mode,
     /// Distinct flows in the traffic.
     pub flows: u32,
+    /// Frames in the replayed traffic (at least `flows`): frame `i` belongs
+    /// to flow `i % flows`. The established-flow scaling scenarios replay
+    /// the same number of frames whatever their flow count, so that the
+    /// device's own cost (`net_pcap` copies each frame from its replay
+    /// buffer) is the same in all of them and only the flow table grows,
+    /// as on a NIC, whose buffers do not depend on the flow count.
+    pub frames: u32,
     pub rules: u32,
     #[serde(serialize_with = "ser_sizes")]
     pub sizes: Sizes,
@@ -44,6 +51,7 @@ impl Scenario {
             name: name.into(),
             mode,
             flows,
+            frames: flows,
             rules,
             sizes,
             workers,
@@ -54,6 +62,12 @@ impl Scenario {
     /// See [`Scenario::steering`].
     fn steering(mut self) -> Self {
         self.steering = true;
+        self
+    }
+
+    /// See [`Scenario::frames`]: `frames` frames, at least one per flow.
+    fn replaying(mut self, frames: u32) -> Self {
+        self.frames = frames.max(self.flows);
         self
     }
 
@@ -82,7 +96,8 @@ impl Scenario {
     /// split by the pipeline's owner hash, as an ideal RSS would, or (with
     /// `steering`) alternately, whoever owns them.
     pub fn frames(&self) -> Vec<FrameSet> {
-        let all: Vec<u64> = (0..u64::from(self.flows)).collect();
+        let flows = u64::from(self.flows);
+        let all: Vec<u64> = (0..u64::from(self.frames)).map(|i| i % flows).collect();
         if self.workers == 1 {
             return vec![FrameSet::build(&all, self.rules, self.sizes)];
         }
@@ -95,10 +110,17 @@ impl Scenario {
                 })
                 .collect();
         }
-        let probe = FrameSet::build(&all, self.rules, Sizes::Fixed(64));
+        let probe = FrameSet::build(
+            &(0..flows).collect::<Vec<_>>(),
+            self.rules,
+            Sizes::Fixed(64),
+        );
+        let owners: Vec<usize> = (0..probe.len())
+            .map(|i| owner(probe.frame(i), self.workers))
+            .collect();
         let mut parts = vec![Vec::new(); self.workers];
-        for (i, &flow) in all.iter().enumerate() {
-            parts[owner(probe.frame(i), self.workers)].push(flow);
+        for &flow in &all {
+            parts[owners[flow as usize]].push(flow);
         }
         parts
             .iter()
@@ -123,24 +145,25 @@ fn owner(frame: &[u8], workers: usize) -> usize {
 /// the firewall's next 67 ms tick), so its flow has timed out.
 const NEW_FLOWS: u32 = 1 << 20;
 
+/// Frames replayed by the established-flow scenarios of 1k, 100k and 1M
+/// flows and one or two workers (see [`Scenario::frames`]).
+const ESTABLISHED_FRAMES: u32 = 1 << 20;
+
 /// Every scenario; `quick` leaves out the 1M and 4M established tables and
 /// all new-flow cases but the one with 1k rules.
 pub fn all(quick: bool) -> Vec<Scenario> {
     use Mode::*;
     let s64 = Sizes::Fixed(64);
     let mut v = vec![
-        Scenario::new("est-1k", Established, 1_000, 1_000, s64, 1),
-        Scenario::new("est-100k", Established, 100_000, 1_000, s64, 1),
+        Scenario::new("est-1k", Established, 1_000, 1_000, s64, 1).replaying(ESTABLISHED_FRAMES),
+        Scenario::new("est-100k", Established, 100_000, 1_000, s64, 1)
+            .replaying(ESTABLISHED_FRAMES),
     ];
     if !quick {
-        v.push(Scenario::new(
-            "est-1M",
-            Established,
-            1_000_000,
-            1_000,
-            s64,
-            1,
-        ));
+        v.push(
+            Scenario::new("est-1M", Established, 1_000_000, 1_000, s64, 1)
+                .replaying(ESTABLISHED_FRAMES),
+        );
         v.push(Scenario::new(
             "est-4M",
             Established,
@@ -183,9 +206,12 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             Sizes::Fixed(8500),
             1,
         ),
-        Scenario::new("est-100k-2w", Established, 100_000, 1_000, s64, 2),
+        Scenario::new("est-100k-2w", Established, 100_000, 1_000, s64, 2)
+            .replaying(ESTABLISHED_FRAMES),
         // The pipeline-alone column runs worker 0's queue without hand-over.
-        Scenario::new("est-2w-steer", Established, 100_000, 1_000, s64, 2).steering(),
+        Scenario::new("est-2w-steer", Established, 100_000, 1_000, s64, 2)
+            .replaying(ESTABLISHED_FRAMES)
+            .steering(),
     ]);
     v
 }
@@ -220,6 +246,37 @@ mod tests {
                 p.len()
             );
         }
+    }
+
+    #[test]
+    fn replayed_frames_cycle_through_the_flows() {
+        let s =
+            Scenario::new("t", Mode::Established, 300, 10, Sizes::Fixed(64), 1).replaying(1_000);
+        let frames = &s.frames()[0];
+        assert_eq!(frames.len(), 1_000);
+        // Frame i is flow i % 300: the same inner tuple every 300 frames.
+        let tuple = |i: usize| frames.frame(i)[OUTER_LEN + 12..OUTER_LEN + 24].to_vec();
+        assert_eq!(tuple(7), tuple(307));
+        assert_eq!(tuple(7), tuple(907));
+        assert_ne!(tuple(7), tuple(8));
+        // Two workers: every frame once, each on its flow's owner.
+        let two =
+            Scenario::new("t", Mode::Established, 300, 10, Sizes::Fixed(64), 2).replaying(1_000);
+        let parts = two.frames();
+        assert_eq!(parts.iter().map(FrameSet::len).sum::<usize>(), 1_000);
+        for (w, p) in parts.iter().enumerate() {
+            assert!((0..p.len()).all(|i| owner(p.frame(i), 2) == w));
+        }
+    }
+
+    #[test]
+    fn the_scaling_scenarios_replay_the_same_frames() {
+        let frames: Vec<u32> = all(false)
+            .into_iter()
+            .filter(|s| ["est-1k", "est-100k", "est-1M"].contains(&s.name.as_str()))
+            .map(|s| s.frames)
+            .collect();
+        assert_eq!(frames, [ESTABLISHED_FRAMES; 3]);
     }
 
     #[test]
