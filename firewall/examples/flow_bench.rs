@@ -111,7 +111,7 @@ fn main() {
     for (b, burst) in syns.chunks(BURST).enumerate() {
         prepared.clear();
         prepared.extend(burst.iter().map(|p| fw.prepare(EP, p)));
-        for p in &prepared {
+        for p in &mut prepared {
             fw.prefetch_flow(p);
         }
         for (p, prep) in burst.iter().zip(&prepared) {
@@ -159,7 +159,7 @@ fn main() {
         for (b, burst) in pkts.chunks(BURST).enumerate() {
             prepared.clear();
             prepared.extend(burst.iter().map(|p| fw.prepare(EP, p)));
-            for p in &prepared {
+            for p in &mut prepared {
                 fw.prefetch_flow(p);
             }
             for (p, prep) in burst.iter().zip(&prepared) {

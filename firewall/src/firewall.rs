@@ -163,8 +163,8 @@ impl<C: Classify> Firewall<C> {
     /// Second step of burst processing: start loading the flow entry (its
     /// buckets should be in cache by now).
     #[inline]
-    pub fn prefetch_flow(&self, prepared: &Prepared) {
-        self.tracker.table.prefetch_entry(prepared.probe);
+    pub fn prefetch_flow(&self, prepared: &mut Prepared) {
+        self.tracker.table.prefetch_entry(&mut prepared.probe);
     }
 
     /// [`Self::process`] with the work of [`Self::prepare`] already done.

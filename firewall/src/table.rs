@@ -168,7 +168,13 @@ pub(crate) struct Probe {
     b1: u32,
     b2: u32,
     sig: u32,
+    /// The slot whose signature matched when the entry was requested
+    /// ([`FlowTable::prefetch_entry`]), tried first by the lookup; `NO_HINT`
+    /// before that or when none matched.
+    hint: u32,
 }
+
+const NO_HINT: u32 = u32::MAX;
 
 impl Probe {
     /// The probe of hash 0 in any table (see `Prepared::EMPTY`): buckets
@@ -177,6 +183,7 @@ impl Probe {
         b1: 0,
         b2: 1,
         sig: 1,
+        hint: NO_HINT,
     };
 }
 
@@ -280,6 +287,7 @@ impl FlowTable {
             b1: b1 as u32,
             b2: b2 as u32,
             sig: Self::sig(hash),
+            hint: NO_HINT,
         }
     }
 
@@ -293,15 +301,18 @@ impl FlowTable {
 
     /// Second prefetch stage, once the buckets are in cache: start loading
     /// the entry whose signature matches (if any), so that the lookup that
-    /// follows touches only cached lines.
+    /// follows touches only cached lines. Notes that slot in `probe` for
+    /// the lookup to try first.
     #[inline]
-    pub fn prefetch_entry(&self, probe: Probe) {
-        let Probe { b1, b2, sig } = probe;
+    pub fn prefetch_entry(&self, probe: &mut Probe) {
+        let Probe { b1, b2, sig, .. } = *probe;
         let (b1, b2) = (b1 as usize, b2 as usize);
         for b in [b1, b2] {
             let matches = sig_matches(&self.sigs[b].0, sig);
             if matches != 0 {
-                prefetch_line(&self.entries[b * BUCKET_SLOTS + matches.trailing_zeros() as usize]);
+                let slot = b * BUCKET_SLOTS + matches.trailing_zeros() as usize;
+                prefetch_line(&self.entries[slot]);
+                probe.hint = slot as u32;
                 return;
             }
         }
@@ -320,7 +331,15 @@ impl FlowTable {
     /// [`Self::find`] with `probe` = `self.probe(hash)`.
     #[inline(always)]
     pub fn find_probed(&self, key: &FlowKey, probe: Probe) -> Option<usize> {
-        let Probe { b1, b2, sig } = probe;
+        let Probe { b1, b2, sig, hint } = probe;
+        // The hinted slot, if it still holds this signature (the table may
+        // have changed since: the key decides).
+        let h = hint as usize;
+        if let Some(bucket) = self.sigs.get(h / BUCKET_SLOTS) {
+            if bucket.0[h % BUCKET_SLOTS] == sig && self.entries[h].matches(key) {
+                return Some(h);
+            }
+        }
         for b in [b1 as usize, b2 as usize] {
             let mut matches = sig_matches(&self.sigs[b].0, sig);
             while matches != 0 {
@@ -636,6 +655,33 @@ mod tests {
                 "capacity {capacity}"
             );
         }
+    }
+
+    #[test]
+    fn a_stale_entry_hint_never_decides_a_lookup() {
+        let mut t = FlowTable::new(100, 5);
+        let (k1, k2) = (key(1), key(2));
+        let (h1, h2) = (t.hash(&k1), t.hash(&k2));
+        let (s1, _) = t.insert(&k1, h1, 0, 0).expect("room");
+        let (s2, _) = t.insert(&k2, h2, 0, 0).expect("room");
+        let mut p1 = t.probe(h1);
+        t.prefetch_entry(&mut p1);
+        assert_eq!(p1.hint as usize, s1);
+        assert_eq!(t.find_probed(&k1, p1), Some(s1));
+        // Another flow's slot as the hint: the lookup still finds k2's.
+        let mut p2 = t.probe(h2);
+        p2.hint = s1 as u32;
+        assert_eq!(t.find_probed(&k2, p2), Some(s2));
+        // Removed since the hint: the slot still holds k1's bytes, but not
+        // its signature, so k1 is gone.
+        t.remove(s1);
+        assert_eq!(t.find_probed(&k1, p1), None);
+        // Inserted again (wherever it lands): found, hint or not.
+        let (again, _) = t.insert(&k1, h1, 0, 0).expect("room");
+        assert_eq!(t.find_probed(&k1, p1), Some(again));
+        // A hint past the table's end is ignored.
+        p1.hint = NO_HINT;
+        assert_eq!(t.find_probed(&k1, p1), Some(again));
     }
 
     #[test]

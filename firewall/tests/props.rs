@@ -166,8 +166,8 @@ proptest! {
         for chunk in pkts.chunks(8) {
             now += chunk[0].0 * 1_000_000;
             let expected: Vec<_> = chunk.iter().map(|(_, ep, p)| one.process(now, *ep, p)).collect();
-            let prepared: Vec<_> = chunk.iter().map(|(_, ep, p)| burst.prepare(*ep, p)).collect();
-            for p in &prepared {
+            let mut prepared: Vec<_> = chunk.iter().map(|(_, ep, p)| burst.prepare(*ep, p)).collect();
+            for p in &mut prepared {
                 burst.prefetch_flow(p);
             }
             let got: Vec<_> = chunk

@@ -196,7 +196,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
                 *d = self.parse(now_ns, buf, len, steered, p).err();
             }
             let mut hairpins = 0;
-            for (p, d) in pending[half].iter().zip(&done[half]).take(chunk.len()) {
+            for (p, d) in pending[half].iter_mut().zip(&done[half]).take(chunk.len()) {
                 if d.is_none() {
                     self.hairpin_prefetch(p);
                     hairpins += 1;

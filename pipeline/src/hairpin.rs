@@ -138,8 +138,8 @@ impl<C: Classify> Pipeline<'_, C> {
 
     /// Between the halves, for a burst: start loading the flow entry.
     #[inline]
-    pub(crate) fn hairpin_prefetch(&self, p: &Pending) {
-        self.firewall.prefetch_flow(&p.prepared);
+    pub(crate) fn hairpin_prefetch(&self, p: &mut Pending) {
+        self.firewall.prefetch_flow(&mut p.prepared);
     }
 
     /// Second half, after [`Firewall::sweep_for_burst`] counted this
