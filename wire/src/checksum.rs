@@ -19,6 +19,23 @@ pub fn fold(mut acc: u64) -> u16 {
     acc as u16
 }
 
+/// Whether a 20-byte header (IPv4 without options) sums to `0xffff`, that
+/// is, carries a correct checksum. Whether a ones-complement sum is all
+/// ones does not depend on byte order (RFC 1071 section 2), so the words
+/// are summed as loaded, without byte swaps, and each fold takes the
+/// end-around carry with one rotate: the express parse's version of
+/// `sum(h) == 0xffff`.
+#[inline(always)]
+pub fn header20_ok(h: &[u8; 20]) -> bool {
+    let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    let s = w(0) + w(4) + w(8) + w(12) + w(16);
+    // The high half of s + rotl(s, 32) is the two halves' ones-complement
+    // sum: the low half's carry lands in it.
+    let s32 = (s.wrapping_add(s.rotate_left(32)) >> 32) as u32;
+    let s16 = s32.wrapping_add(s32.rotate_left(16)) >> 16;
+    s16 == 0xffff
+}
+
 /// Ones-complement sum of `data` as big-endian 16-bit words, an odd last
 /// byte padded with zero. Sums 64-bit words with end-around carry, which
 /// equals the 16-bit sum after folding (RFC 1071 section 2).
@@ -179,6 +196,45 @@ pub const fn update32(checksum: u16, old: u32, new: u32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header20_ok_agrees_with_the_plain_sum() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut ok, mut bad) = (0, 0);
+        for round in 0..20_000 {
+            let mut h = [0u8; 20];
+            for b in h.iter_mut() {
+                *b = next() as u8;
+            }
+            // Extremes: all ones, all zeros, one word of ones.
+            match round % 50 {
+                0 => h = [0xff; 20],
+                1 => h = [0; 20],
+                2 => h[..2].copy_from_slice(&[0xff, 0xff]),
+                _ => {}
+            }
+            if round % 2 == 0 {
+                // Repair the checksum field (bytes 10..12).
+                h[10..12].copy_from_slice(&[0, 0]);
+                let c = !sum(&h);
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            let expected = sum(&h) == 0xffff;
+            assert_eq!(header20_ok(&h), expected, "{h:02x?}");
+            if expected {
+                ok += 1;
+            } else {
+                bad += 1;
+            }
+        }
+        assert!(ok > 9_000 && bad > 9_000, "{ok} valid, {bad} not");
+    }
 
     /// Reference: plain 16-bit word loop.
     fn slow_sum(data: &[u8]) -> u16 {

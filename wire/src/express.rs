@@ -118,12 +118,8 @@ pub fn parse_express(frame: &[u8]) -> Option<ExpressFrame> {
     {
         return None;
     }
-    let ip_sum = u64::from(be32(&h[14..]))
-        + u64::from(be32(&h[18..]))
-        + u64::from(be32(&h[22..]))
-        + u64::from(be32(&h[26..]))
-        + u64::from(be32(&h[30..]));
-    if checksum::fold(ip_sum) != 0xffff {
+    let outer_ip: &[u8; 20] = h[14..34].try_into().ok()?;
+    if !checksum::header20_ok(outer_ip) {
         return None;
     }
     // GENEVE version 0 with 8 words of options, carrying IPv4, and the
