@@ -44,7 +44,8 @@ impl<C: Classify> Firewall<C> {
         self.hash_prepared(out);
     }
 
-    /// Passes the packet `tuple`, prepared as `prepared`, if its flow is in
+    /// Passes the packet prepared as `prepared` (from [`FlowKey::of_tuple_v4`],
+    /// with `tcp_flags` its TCP flags, 0 for UDP), if its flow is in
     /// the table, unexpired, decided under the current rules, and in a
     /// state this packet keeps it in or moves it along without a decision:
     /// UDP, or an ESTABLISHED TCP flow and a segment with ACK and without
@@ -53,7 +54,7 @@ impl<C: Classify> Firewall<C> {
     /// result is true. Otherwise nothing changes and the result is false:
     /// decide the packet with [`Self::process_swept`].
     #[inline(always)]
-    pub fn pass_established(&mut self, now_ns: u64, prepared: &Prepared, tuple: &TupleV4) -> bool {
+    pub fn pass_established(&mut self, now_ns: u64, prepared: &Prepared, tcp_flags: u8) -> bool {
         if self.rules.is_none() {
             return false;
         }
@@ -71,7 +72,7 @@ impl<C: Classify> Firewall<C> {
         }
         const TCP_ACK_ONLY: u8 = tcp_flags::ACK;
         const TCP_CONTROL: u8 = tcp_flags::ACK | tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST;
-        let state = match (tuple.protocol, e.state) {
+        let state = match (prepared.key.protocol, e.state) {
             (UDP, s) if s == FlowState::UdpStream as u8 => s,
             (UDP, s) if s == FlowState::UdpSingle as u8 => {
                 if prepared.sender != e.initiator() {
@@ -81,7 +82,7 @@ impl<C: Classify> Firewall<C> {
             }
             (TCP, s)
                 if s == FlowState::TcpEstablished as u8
-                    && tuple.tcp_flags & TCP_CONTROL == TCP_ACK_ONLY =>
+                    && tcp_flags & TCP_CONTROL == TCP_ACK_ONLY =>
             {
                 s
             }

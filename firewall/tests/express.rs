@@ -42,7 +42,7 @@ fn fast_then_general(
         "same key, hash and probe"
     );
     let before = (fw.counters().clone(), table(fw, now));
-    if fw.pass_established(now, &prepared, &t) {
+    if fw.pass_established(now, &prepared, t.tcp_flags) {
         let pass = Decision {
             verdict: Verdict::Pass,
             rule: None,

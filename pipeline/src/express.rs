@@ -54,7 +54,7 @@ impl<C: Classify> Pipeline<'_, C> {
         }
         self.firewall.prepare_key_into(key, &mut out.prepared);
         out.express = true;
-        out.tuple = frame.inner;
+        out.tcp_flags = frame.inner.tcp_flags;
         out.udp_start = UDP_START;
         out.frame_len = frame.frame_len;
         out.inner_start = INNER_START;
@@ -74,7 +74,7 @@ impl<C: Classify> Pipeline<'_, C> {
     ) -> Action {
         if self
             .firewall
-            .pass_established(now_ns, &p.prepared, &p.tuple)
+            .pass_established(now_ns, &p.prepared, p.tcp_flags)
         {
             self.stats.inc(Counter::VerdictPass);
             self.count_endpoint(p.endpoint, p.frame_len as u64);

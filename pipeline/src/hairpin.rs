@@ -11,7 +11,7 @@
 use tollgate_firewall::{Classify, DropReason, Prepared, Verdict};
 use tollgate_shm::Counter;
 use tollgate_wire::summary::summarize_into;
-use tollgate_wire::{ethernet, gwlb, ipv4, udp, InnerSummary, Layer, TupleV4};
+use tollgate_wire::{ethernet, gwlb, ipv4, udp, InnerSummary, Layer};
 
 use crate::dispatch::{Action, Pipeline};
 use crate::reject;
@@ -56,9 +56,10 @@ pub(crate) struct Pending {
     pub(crate) inner_start: usize,
     pub(crate) inner_len: usize,
     pub(crate) endpoint: u64,
-    /// Parsed by the express parse: `tuple` is set, `pkt` is not (yet).
+    /// Parsed by the express parse: `tcp_flags` is set, `pkt` is not (yet).
     pub(crate) express: bool,
-    pub(crate) tuple: TupleV4,
+    /// The inner TCP flags (0 for UDP), for an express-parsed frame.
+    pub(crate) tcp_flags: u8,
     pub(crate) pkt: InnerSummary,
     pub(crate) prepared: Prepared,
 }
@@ -72,7 +73,7 @@ impl Pending {
         inner_len: 0,
         endpoint: 0,
         express: false,
-        tuple: TupleV4::EMPTY,
+        tcp_flags: 0,
         pkt: InnerSummary::EMPTY,
         prepared: Prepared::EMPTY,
     };
