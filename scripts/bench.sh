@@ -13,7 +13,7 @@
 #    CPU 1): delivered pps, loss, CPU per delivered packet.
 # Prints the tables; --json writes every figure (ratios under keys with
 # "ratio"). --quick: short runs, no 1M/4M tables (< 3 minutes). --repeat N:
-# N rounds over the scenarios, each figure the median (about 4 minutes a
+# N rounds over the scenarios, each figure the median (about 5 minutes a
 # round; this machine's neighbours move single runs by 10-30 %). Installs
 # iptables with apt if missing. Cleans up namespaces, processes, pcaps and
 # raises hugepages only for the run (restored on exit).
