@@ -192,8 +192,7 @@ impl<C: Classify> Firewall<C> {
         if self.rules.is_none() || packets == 0 {
             return;
         }
-        let t = &mut self.tracker;
-        t.sweep(now_ns, packets);
+        self.tracker.sweep(now_ns, packets);
     }
 
     /// [`Self::process_prepared`] without its expiry step, for a packet
@@ -278,9 +277,10 @@ pub(crate) enum Hit {
 }
 
 impl Tracker {
-    /// The expiry hand's due steps for `packets` packets at `now_ns`.
+    /// The expiry hand's due steps for `packets` packets at `now_ns`;
+    /// returns the current tick (the clock is advanced to `now_ns`).
     #[inline]
-    fn sweep(&mut self, now_ns: u64, packets: u32) {
+    fn sweep(&mut self, now_ns: u64, packets: u32) -> u32 {
         let now_tick = self.clock.advance(now_ns);
         let cap = self.config.expiry_slots_per_packet.saturating_mul(packets);
         let budget = self.sweep_pace.take(now_ns, cap);
@@ -288,6 +288,7 @@ impl Tracker {
             let expired = self.table.expire_step(now_tick, budget);
             self.counters.expired += u64::from(expired);
         }
+        now_tick
     }
 
     /// `SWEEP`: do this packet's expiry step here (false when
@@ -301,10 +302,11 @@ impl Tracker {
         rules: &C,
         prepared: &Prepared,
     ) -> Decision {
-        if SWEEP {
-            self.sweep(now_ns, 1);
-        }
-        let now_tick = self.clock.advance(now_ns);
+        let now_tick = if SWEEP {
+            self.sweep(now_ns, 1)
+        } else {
+            self.clock.advance(now_ns)
+        };
         if pkt.fragment == Fragment::Later {
             return Decision::drop(DropReason::Fragment);
         }
