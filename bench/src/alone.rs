@@ -28,8 +28,6 @@ pub struct AloneResult {
     pub packets: u64,
     /// The whole loop (copy, clock read, pipeline), per packet.
     pub cycles_with_copy: f64,
-    /// A loop of the copy and clock read alone, per packet.
-    pub cycles_copy: f64,
     /// The pipeline alone: inside `process_burst`, per packet (less the
     /// cost of the timer reads around it).
     pub cycles_pipeline: f64,
@@ -145,22 +143,9 @@ pub fn run(
     let created = pipeline.firewall().counters().created - before_created;
     let active = pipeline.firewall().counters().active;
 
-    // The same loop without the pipeline (clock read included).
-    let start = Instant::now();
-    let mut copied = 0u64;
-    let c0 = rdtsc();
-    while start.elapsed() < duration / 2 {
-        for _ in 0..64 {
-            let lens = feeder.load();
-            std::hint::black_box((&feeder.bufs, now(), lens));
-            copied += BURST as u64;
-        }
-    }
-    let copy = (rdtsc() - c0) as f64 / copied as f64;
     Ok(AloneResult {
         packets,
         cycles_with_copy: with_copy,
-        cycles_copy: copy,
         cycles_pipeline: pipeline_cycles.max(0.0),
         transmitted,
         dropped: packets - transmitted,
