@@ -14,7 +14,7 @@ use tollgate_wire::summary::{ipv4_mapped, tcp_flags, IpVersion};
 use tollgate_wire::TupleV4;
 
 use crate::classify::Classify;
-use crate::firewall::{Firewall, Prepared};
+use crate::firewall::{Firewall, Prepared, Tracker};
 use crate::key::{FlowKey, Side};
 use crate::state::FlowState;
 
@@ -59,41 +59,68 @@ impl<C: Classify> Firewall<C> {
             return false;
         }
         let t = &mut self.tracker;
-        let now_tick = t.clock.advance(now_ns);
+        let times = match t.fast_times {
+            Some(times) if times.now_ns == now_ns => times,
+            _ => t.refresh_fast_times(now_ns),
+        };
         let Some(slot) = t.table.find_probed(&prepared.key, prepared.probe) else {
             return false;
         };
         let e = t.table.entry_mut(slot);
-        if e.is_expired(now_tick)
-            || e.rules_epoch < t.flush_below
-            || e.rules_epoch < t.revalidate_below
-        {
+        if e.is_expired(times.now_tick) || e.rules_epoch < t.stale_below {
             return false;
         }
         const TCP_ACK_ONLY: u8 = tcp_flags::ACK;
         const TCP_CONTROL: u8 = tcp_flags::ACK | tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST;
-        let state = match (prepared.key.protocol, e.state) {
-            (UDP, s) if s == FlowState::UdpStream as u8 => s,
+        e.expires = match (prepared.key.protocol, e.state) {
+            (UDP, s) if s == FlowState::UdpStream as u8 => times.udp_stream,
             (UDP, s) if s == FlowState::UdpSingle as u8 => {
-                if prepared.sender != e.initiator() {
+                if prepared.sender == e.initiator() {
+                    times.udp_single
+                } else {
                     e.state = FlowState::UdpStream as u8;
+                    times.udp_stream
                 }
-                e.state
             }
             (TCP, s)
                 if s == FlowState::TcpEstablished as u8
                     && tcp_flags & TCP_CONTROL == TCP_ACK_ONLY =>
             {
-                s
+                times.tcp_established
             }
             _ => return false,
         };
-        e.expires = t.clock.expiry(t.timeouts_ns[usize::from(state)]);
-        let c = &mut t.counters;
-        c.packets += 1;
-        c.passed += 1;
-        c.fast_passed += 1;
-        c.active = u64::from(t.table.active());
+        t.counters.fast_passed += 1;
         true
+    }
+}
+
+/// The current tick and the expiry ticks the fast path sets, for one
+/// `now_ns`: a burst's packets share its time, so these are computed once
+/// per burst instead of once per packet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastTimes {
+    now_ns: u64,
+    now_tick: u32,
+    udp_single: u32,
+    udp_stream: u32,
+    tcp_established: u32,
+}
+
+impl Tracker {
+    /// Advances the clock to `now_ns` and computes its [`FastTimes`].
+    #[cold]
+    fn refresh_fast_times(&mut self, now_ns: u64) -> FastTimes {
+        let now_tick = self.clock.advance(now_ns);
+        let expiry = |state: FlowState| self.clock.expiry(self.timeouts_ns[state as usize]);
+        let times = FastTimes {
+            now_ns,
+            now_tick,
+            udp_single: expiry(FlowState::UdpSingle),
+            udp_stream: expiry(FlowState::UdpStream),
+            tcp_established: expiry(FlowState::TcpEstablished),
+        };
+        self.fast_times = Some(times);
+        times
     }
 }

@@ -36,6 +36,14 @@ pub(crate) struct Tracker {
     pub revalidate_below: u32,
     /// Flows decided under an epoch below this are killed.
     pub flush_below: u32,
+    /// The larger of the two above: flows decided under an epoch below
+    /// this need the general path.
+    pub stale_below: u32,
+    /// What the established-flow fast path computes once per `now_ns`.
+    pub fast_times: Option<crate::express::FastTimes>,
+    /// Kept per packet by the general path; the fast path counts only
+    /// `fast_passed` here, and `active` is read from the table
+    /// ([`Firewall::counters`] adds them up).
     pub counters: FirewallCounters,
 }
 
@@ -55,6 +63,8 @@ impl<C: Classify> Firewall<C> {
             rules_epoch: 0,
             revalidate_below: 0,
             flush_below: 0,
+            stale_below: 0,
+            fast_times: None,
             counters: FirewallCounters::default(),
         };
         Ok(Firewall {
@@ -75,6 +85,7 @@ impl<C: Classify> Firewall<C> {
             OnRuleChange::Revalidate => t.revalidate_below = t.rules_epoch,
             OnRuleChange::Flush => t.flush_below = t.rules_epoch,
         }
+        t.stale_below = t.revalidate_below.max(t.flush_below);
         self.rules = Some(rules);
         self.generation = generation;
     }
@@ -92,8 +103,15 @@ impl<C: Classify> Firewall<C> {
         &self.tracker.config
     }
 
-    pub fn counters(&self) -> &FirewallCounters {
-        &self.tracker.counters
+    /// The counters now (a copy: the fast path's passes are added in here
+    /// rather than counted three times per packet).
+    pub fn counters(&self) -> FirewallCounters {
+        let t = &self.tracker;
+        let mut c = t.counters.clone();
+        c.packets += c.fast_passed;
+        c.passed += c.fast_passed;
+        c.active = u64::from(t.table.active());
+        c
     }
 
     /// The most flows the table holds.
@@ -222,9 +240,7 @@ impl<C: Classify> Firewall<C> {
                 .tracker
                 .decide::<C, SWEEP>(now_ns, endpoint, pkt, rules, prepared),
         };
-        let c = &mut self.tracker.counters;
-        c.count(&decision);
-        c.active = u64::from(self.tracker.table.active());
+        self.tracker.counters.count(&decision);
         decision
     }
 
@@ -235,7 +251,6 @@ impl<C: Classify> Firewall<C> {
         let now_tick = t.clock.advance(now_ns);
         let removed = t.table.expire_step(now_tick, slots);
         t.counters.expired += u64::from(removed);
-        t.counters.active = u64::from(t.table.active());
         removed
     }
 }

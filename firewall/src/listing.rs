@@ -115,7 +115,6 @@ impl<C: Classify> Firewall<C> {
             }
         }
         t.counters.removed += removed as u64;
-        t.counters.active = u64::from(t.table.active());
         removed
     }
 }

@@ -41,7 +41,7 @@ fn fast_then_general(
         format!("{general:?}"),
         "same key, hash and probe"
     );
-    let before = (fw.counters().clone(), table(fw, now));
+    let before = (fw.counters(), table(fw, now));
     if fw.pass_established(now, &prepared, t.tcp_flags) {
         let pass = Decision {
             verdict: Verdict::Pass,
@@ -51,7 +51,7 @@ fn fast_then_general(
         (pass, Some(true))
     } else {
         // Declining changes nothing.
-        assert_eq!((fw.counters().clone(), table(fw, now)), before);
+        assert_eq!((fw.counters(), table(fw, now)), before);
         (fw.process_swept(now, ep, pkt, &prepared), Some(false))
     }
 }
@@ -240,10 +240,10 @@ fn fast_path_is_invisible() {
                     fast.set_rules(Arc::new(rules()), generation, on_change);
                 }
             }
-            let mut counted = fast.counters().clone();
+            let mut counted = fast.counters();
             prop_assert_eq!(counted.fast_passed, took_fast_here);
             counted.fast_passed = 0;
-            prop_assert_eq!(reference.counters(), &counted);
+            prop_assert_eq!(reference.counters(), counted);
             prop_assert_eq!(table(&reference, now), table(&fast, now));
         }
         Ok(())

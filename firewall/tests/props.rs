@@ -139,7 +139,7 @@ proptest! {
                     fw.expire(now, slots);
                 }
             }
-            let c = fw.counters().clone();
+            let c = fw.counters();
             prop_assert_eq!(c.active, fw.occupied_slots() as u64);
             prop_assert!(c.active <= u64::from(capacity));
             prop_assert!(fw.flows(now).count() as u64 <= c.active);
