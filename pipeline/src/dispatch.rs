@@ -15,6 +15,7 @@ use tollgate_shm::{Counter, WorkerStats};
 use tollgate_wire::ethernet::{self, EtherType};
 use tollgate_wire::{gwlb, ipv4, udp};
 
+use crate::express::PassTally;
 use crate::hairpin::Pending;
 use crate::punt_limit::TokenBucket;
 use crate::{arp_reply, icmp_echo};
@@ -225,6 +226,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         pending: &mut [Pending; MAX_BURST],
         done: &[Option<Action>; MAX_BURST],
     ) {
+        let mut passes = PassTally::default();
         for ((((buf, _), p), d), action) in chunk
             .iter_mut()
             .zip(pending.iter_mut())
@@ -232,12 +234,13 @@ impl<'s, C: Classify> Pipeline<'s, C> {
             .zip(acts.iter_mut())
         {
             let a = match d {
-                None if p.express => self.express_finish(now_ns, buf, p),
+                None if p.express => self.express_finish(now_ns, buf, p, &mut passes),
                 None => self.hairpin_finish(now_ns, buf, p),
                 Some(a) => *a,
             };
             *action = self.count_drop(a);
         }
+        self.count_passes(&mut passes);
     }
 
     #[inline]

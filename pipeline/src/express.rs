@@ -63,21 +63,26 @@ impl<C: Classify> Pipeline<'_, C> {
         Ok(())
     }
 
-    /// The firewall's fast pass, or else the general decision (after the
-    /// inner summary the express parse skipped).
+    /// The firewall's fast pass (counted in `passes`), or else the general
+    /// decision (after the inner summary the express parse skipped).
     #[inline(always)]
     pub(crate) fn express_finish(
         &mut self,
         now_ns: u64,
         buf: &mut [u8],
         p: &mut Pending,
+        passes: &mut PassTally,
     ) -> Action {
         if self
             .firewall
             .pass_established(now_ns, &p.prepared, p.tcp_flags)
         {
-            self.stats.inc(Counter::VerdictPass);
-            self.count_endpoint(p.endpoint, p.frame_len as u64);
+            if p.endpoint != passes.endpoint {
+                self.count_passes(passes);
+                passes.endpoint = p.endpoint;
+            }
+            passes.packets += 1;
+            passes.bytes += p.frame_len as u64;
             swap_outer(&mut buf[..p.frame_len], self.config.appliance_mac);
             return Action::Transmit { len: p.frame_len };
         }
@@ -89,4 +94,26 @@ impl<C: Classify> Pipeline<'_, C> {
         }
         self.hairpin_finish(now_ns, buf, p)
     }
+
+    /// Adds the fast passes tallied so far to the verdict and endpoint
+    /// counters, and empties the tally.
+    #[inline]
+    pub(crate) fn count_passes(&mut self, passes: &mut PassTally) {
+        if passes.packets > 0 {
+            self.stats.add(Counter::VerdictPass, passes.packets);
+            self.count_endpoint(passes.endpoint, passes.packets, passes.bytes);
+            passes.packets = 0;
+            passes.bytes = 0;
+        }
+    }
+}
+
+/// Fast passes not yet counted: consecutive packets of one endpoint (a
+/// worker's traffic mostly comes from few), counted once per run rather
+/// than once per packet.
+#[derive(Default)]
+pub(crate) struct PassTally {
+    endpoint: u64,
+    packets: u64,
+    bytes: u64,
 }

@@ -179,13 +179,13 @@ impl<C: Classify> Pipeline<'_, C> {
                 }
             }
         };
-        self.count_endpoint(p.endpoint, len as u64);
+        self.count_endpoint(p.endpoint, 1, len as u64);
         swap_outer(&mut buf[..len], self.config.appliance_mac);
         Action::Transmit { len }
     }
 
     #[inline]
-    pub(crate) fn count_endpoint(&mut self, endpoint: u64, bytes: u64) {
+    pub(crate) fn count_endpoint(&mut self, endpoint: u64, packets: u64, bytes: u64) {
         let slot = match self.endpoint_cache {
             Some((cached, slot)) if cached == endpoint => slot,
             _ => {
@@ -194,7 +194,7 @@ impl<C: Classify> Pipeline<'_, C> {
                 slot
             }
         };
-        self.stats.add_endpoint(slot, 1, bytes);
+        self.stats.add_endpoint(slot, packets, bytes);
     }
 }
 

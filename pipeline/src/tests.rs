@@ -2105,10 +2105,10 @@ fn gwlb_source_prefixes() {
 
 /// `process_burst` (with the express lane) must give what the general
 /// path (`process_general`) gives frame by frame, in order:
-/// actions, output bytes, counters and rule hits, including packets of one
-/// flow within a burst (the SYN/ACK after its SYN), rejects, malformed and
-/// local frames, steering with two workers, and a burst longer than
-/// `MAX_BURST`.
+/// actions, output bytes, counters, rule hits and endpoint counts,
+/// including packets of one flow within a burst (the SYN/ACK after its
+/// SYN), rejects, malformed and local frames, two endpoints interleaved,
+/// steering with two workers, and a burst longer than `MAX_BURST`.
 #[test]
 fn burst_processing_matches_one_at_a_time() {
     let back = V4.reversed();
@@ -2131,11 +2131,11 @@ fn burst_processing_matches_one_at_a_time() {
         web(V4, (40000, 443), ACK | PSH, 401, 901, 20),
     ];
     for i in 0..45u16 {
-        frames.push(gwlb_frame(&udp_packet(
-            V4,
-            (20000 + i % 9, 53),
-            usize::from(i),
-        )));
+        let endpoint = if i % 4 == 3 { ENDPOINT_B } else { ENDPOINT_A };
+        frames.push(gwlb_frame_from(
+            endpoint,
+            &udp_packet(V4, (20000 + i % 9, 53), usize::from(i)),
+        ));
     }
     for workers in [1, 2] {
         let cfg = PipelineConfig {
@@ -2187,6 +2187,13 @@ fn burst_processing_matches_one_at_a_time() {
                 "workers {workers}, burst {burst}"
             );
             assert_eq!(rule_hit_values(&stats), rule_hit_values(&stats_one));
+            let endpoints = |s: &WorkerStats| {
+                let mut e: Vec<EndpointCount> = s.endpoints().collect();
+                e.sort_by_key(|e| e.endpoint_id);
+                e
+            };
+            assert_eq!(endpoints(&stats), endpoints(&stats_one));
+            assert_eq!(endpoints(&stats).len(), 2);
             many_fast = many.firewall().counters().fast_passed;
             assert_eq!(one.firewall().counters().fast_passed, 0);
         }
