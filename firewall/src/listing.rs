@@ -97,7 +97,7 @@ impl<C: Classify> Firewall<C> {
                 rule: (e.rule != NO_RULE).then_some(e.rule),
                 expires_in: Duration::from_nanos(clock.ns_until(e.expires)),
                 picked_up: e.flags & flag::PICKED_UP != 0,
-                stale: e.rules_epoch < t.revalidate_below.max(t.flush_below),
+                stale: e.rules_epoch < t.stale_below,
             })
         })
     }
