@@ -7,10 +7,11 @@ use crate::state::{FlowState, STATE_CODES};
 /// Idle timeouts per state. Every packet that a state accepts restarts its
 /// state's timer, as in Linux conntrack.
 ///
-/// Defaults are Linux's (`nf_conntrack_tcp_timeout_*` etc.), with UDP stream
-/// at 120 s (GWLB's UDP idle timeout) and ESTABLISHED at Linux's 5 days,
-/// well above GWLB's TCP idle timeout (350 s default, at most 6000 s): the
-/// appliance must never forget a flow GWLB still forwards.
+/// Defaults are Linux's (`nf_conntrack_tcp_timeout_*` etc.), except where
+/// GWLB would still forward a flow Linux forgets: UDP (one way or both)
+/// and ICMP echo at 120 s (GWLB's idle timeout for UDP and other
+/// protocols) instead of 30 s, and ESTABLISHED at Linux's 5 days, well
+/// above GWLB's TCP idle timeout (350 s default, at most 6000 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub tcp_syn_sent: Duration,
@@ -44,9 +45,9 @@ impl Default for Timeouts {
             tcp_last_ack: s(30),
             tcp_time_wait: s(120),
             tcp_close: s(10),
-            udp_single: s(30),
+            udp_single: s(120),
             udp_stream: s(120),
-            icmp_echo: s(30),
+            icmp_echo: s(120),
             generic: s(600),
             denied: s(30),
         }
@@ -56,20 +57,26 @@ impl Default for Timeouts {
 impl Timeouts {
     /// The timeout of a state.
     pub fn of(&self, state: FlowState) -> Duration {
+        let mut copy = *self;
+        *copy.of_mut(state)
+    }
+
+    /// The timeout of a state, to change it (a configuration names states).
+    pub fn of_mut(&mut self, state: FlowState) -> &mut Duration {
         match state {
-            FlowState::TcpSynSent => self.tcp_syn_sent,
-            FlowState::TcpSynRecv => self.tcp_syn_recv,
-            FlowState::TcpEstablished => self.tcp_established,
-            FlowState::TcpFinWait => self.tcp_fin_wait,
-            FlowState::TcpCloseWait => self.tcp_close_wait,
-            FlowState::TcpLastAck => self.tcp_last_ack,
-            FlowState::TcpTimeWait => self.tcp_time_wait,
-            FlowState::TcpClose => self.tcp_close,
-            FlowState::UdpSingle => self.udp_single,
-            FlowState::UdpStream => self.udp_stream,
-            FlowState::IcmpEcho => self.icmp_echo,
-            FlowState::Generic => self.generic,
-            FlowState::Denied => self.denied,
+            FlowState::TcpSynSent => &mut self.tcp_syn_sent,
+            FlowState::TcpSynRecv => &mut self.tcp_syn_recv,
+            FlowState::TcpEstablished => &mut self.tcp_established,
+            FlowState::TcpFinWait => &mut self.tcp_fin_wait,
+            FlowState::TcpCloseWait => &mut self.tcp_close_wait,
+            FlowState::TcpLastAck => &mut self.tcp_last_ack,
+            FlowState::TcpTimeWait => &mut self.tcp_time_wait,
+            FlowState::TcpClose => &mut self.tcp_close,
+            FlowState::UdpSingle => &mut self.udp_single,
+            FlowState::UdpStream => &mut self.udp_stream,
+            FlowState::IcmpEcho => &mut self.icmp_echo,
+            FlowState::Generic => &mut self.generic,
+            FlowState::Denied => &mut self.denied,
         }
     }
 
@@ -156,11 +163,11 @@ pub enum ConfigError {
 
 /// The longest timeout: half the 32-bit tick range, so that expiry times
 /// stay far from saturation.
-pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60 * 24 * 365);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60 * 24 * 365);
 
 /// The longest expiry lap: an hour (flows idle past their timeout hold
 /// their slots at most this much longer).
-pub(crate) const MAX_EXPIRY_LAP: Duration = Duration::from_secs(3600);
+pub const MAX_EXPIRY_LAP: Duration = Duration::from_secs(3600);
 
 impl FirewallConfig {
     /// Check the configuration.
@@ -189,5 +196,27 @@ impl FirewallConfig {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn of_mut_changes_exactly_the_state_it_names() {
+        for (i, state) in FlowState::ALL.into_iter().enumerate() {
+            let mut t = Timeouts::default();
+            let set = Duration::from_millis(1_000_003 + i as u64);
+            *t.of_mut(state) = set;
+            for other in FlowState::ALL {
+                let want = if other == state {
+                    set
+                } else {
+                    Timeouts::default().of(other)
+                };
+                assert_eq!(t.of(other), want, "{state:?} set, {other:?} read");
+            }
+        }
     }
 }

@@ -11,8 +11,9 @@
 //!   its state; a denied flow is remembered too (dropped, or rejected,
 //!   without rule evaluation until it idles out for `Timeouts::denied`).
 //! - TCP follows Linux conntrack's states ([`FlowState`], `tcp.rs`); UDP is
-//!   single (30 s) until seen both ways, then stream (120 s); ICMP echo is
-//!   opened by a request and matched by its identifier (30 s); ICMP and
+//!   single until seen both ways, then stream (120 s each: GWLB's idle
+//!   timeout); ICMP echo is opened by a request and matched by its
+//!   identifier (120 s); ICMP and
 //!   ICMPv6 errors pass when the flow they quote is allowed (related); other
 //!   ICMP messages are classified per packet and create no flow; other
 //!   protocols are tracked per address pair (600 s). All timeouts are in
@@ -128,7 +129,7 @@ mod tcp;
 
 pub use classify::{Action, Classify, OnRuleChange, RuleMatch};
 pub use clock::TICK_NS;
-pub use config::{ConfigError, FirewallConfig, Timeouts};
+pub use config::{ConfigError, FirewallConfig, Timeouts, MAX_EXPIRY_LAP, MAX_TIMEOUT};
 pub use decision::{Decision, DropReason, FirewallCounters, Verdict};
 pub use firewall::{Firewall, Prepared};
 pub use key::{key_hash, FlowKey, Side};

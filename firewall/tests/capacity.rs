@@ -3,7 +3,18 @@
 mod common;
 
 use common::*;
-use tollgate_firewall::{DropReason, FirewallConfig, FlowState, Verdict};
+use std::time::Duration;
+
+use tollgate_firewall::{DropReason, FirewallConfig, FlowState, Timeouts, Verdict};
+
+/// One-way UDP flows idle out after 30 s here (below the default, to
+/// reach expiry sooner than the SYN_SENT flows' 120 s).
+fn udp_single_30s() -> Timeouts {
+    Timeouts {
+        udp_single: Duration::from_secs(30),
+        ..Timeouts::default()
+    }
+}
 
 fn client(i: u16) -> Addr {
     (v4(10, 1, (i >> 8) as u8, i as u8), 10_000 + i)
@@ -17,6 +28,7 @@ fn server() -> Addr {
 fn tiny() -> FirewallConfig {
     FirewallConfig {
         capacity: 8,
+        timeouts: udp_single_30s(),
         expiry_slots_per_packet: 0,
         reclaim_scan_slots: 16,
         ..FirewallConfig::default()
@@ -178,8 +190,7 @@ fn expiry_work_per_packet_is_bounded() {
 
 #[test]
 fn bad_configurations_are_refused_with_a_reason() {
-    use std::time::Duration;
-    use tollgate_firewall::{ConfigError, Firewall, Timeouts};
+    use tollgate_firewall::{ConfigError, Firewall};
     let zero = FirewallConfig {
         capacity: 0,
         ..FirewallConfig::default()
@@ -221,7 +232,8 @@ fn bad_configurations_are_refused_with_a_reason() {
 fn flows_opened_at_time_zero(lap_secs: u64) -> tollgate_firewall::Firewall<TestRules> {
     let config = FirewallConfig {
         capacity: 1_000,
-        expiry_lap: std::time::Duration::from_secs(lap_secs),
+        timeouts: udp_single_30s(),
+        expiry_lap: Duration::from_secs(lap_secs),
         expiry_slots_per_packet: 2,
         hash_seed: 7,
         ..FirewallConfig::default()

@@ -734,10 +734,19 @@ fn timeout_rows() -> Vec<TimeoutRow> {
 #[test]
 fn every_state_times_out() {
     let defaults = Timeouts::default();
-    assert!(
-        defaults.tcp_established.as_secs() >= 350,
-        "GWLB idle timeout"
-    );
+    // Never below GWLB's idle timeouts: TCP 350 s, UDP and the rest 120 s.
+    for (state, gwlb_secs) in [
+        (TcpEstablished, 350),
+        (UdpSingle, 120),
+        (UdpStream, 120),
+        (IcmpEcho, 120),
+        (Generic, 120),
+    ] {
+        assert!(
+            defaults.of(state).as_secs() >= gwlb_secs,
+            "{state:?} below GWLB's idle timeout"
+        );
+    }
     let rows = timeout_rows();
     assert_eq!(rows.len(), FlowState::ALL.len(), "one row per state");
     for r in rows {

@@ -170,10 +170,12 @@ fn no_rule_set_expiry_and_rule_changes_go_to_the_general_path() {
         fast_then_general(&mut fw, 6 * ms, 1, &udp(uc, us)).1,
         Some(false)
     );
-    // Expired (UDP single 30 s): the general path opens it again.
-    let mut fw = firewall(FirewallConfig::default(), TestRules::pass_all());
+    // Expired (one-way UDP's timeout): the general path opens it again.
+    let config = FirewallConfig::default();
+    let udp_single_ms = u64::try_from(config.timeouts.udp_single.as_millis()).unwrap();
+    let mut fw = firewall(config, TestRules::pass_all());
     fast_then_general(&mut fw, ms, 1, &udp(uc, us));
-    let later = ms + 31_000 * ms;
+    let later = ms + (udp_single_ms + 1_000) * ms;
     assert_eq!(
         fast_then_general(&mut fw, later, 1, &udp(uc, us)).1,
         Some(false)

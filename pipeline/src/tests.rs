@@ -1801,10 +1801,17 @@ fn stateful_sequence() {
             Expect::Drop(DropRuleDenied),
         )
         .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)]),
-        // now_ns reaches the firewall: an unanswered UDP flow lives 30 s.
+        // now_ns reaches the firewall: an unanswered UDP flow lives 120 s,
+        // as long as GWLB keeps forwarding it.
         pass(
             "DNS query never answered",
             gwlb_frame(&udp_packet(Addrs::V4(CLIENT4, DNS4), (5400, 53), 30)),
+        )
+        .hits(&[(RULE_DNS, 1)])
+        .at(1_000_000_000),
+        pass(
+            "DNS query answered late",
+            gwlb_frame(&udp_packet(Addrs::V4(CLIENT4, DNS4), (5401, 53), 30)),
         )
         .hits(&[(RULE_DNS, 1)])
         .at(1_000_000_000),
@@ -1813,12 +1820,17 @@ fn stateful_sequence() {
             gwlb_frame(&udp_packet(Addrs::V4(DNS4, CLIENT4), (53, 5353), 90)),
         )
         .at(30_000_000_000),
+        pass(
+            "an answer 60 s after its query: the flow lives on, the answer passes",
+            gwlb_frame(&udp_packet(Addrs::V4(DNS4, CLIENT4), (53, 5401), 90)),
+        )
+        .at(61_000_000_000),
         Row::new(
-            "its answer 31 s later: the flow expired, the answer is a new flow, denied",
+            "an answer 121 s after its query: the flow expired, the answer is a new flow, denied",
             gwlb_frame(&udp_packet(Addrs::V4(DNS4, CLIENT4), (53, 5400), 90)),
             Expect::Drop(DropRuleDenied),
         )
-        .at(32_000_000_000)
+        .at(122_000_000_000)
         .counts(&[(VerdictDrop, 1), (DropRuleDenied, 1)]),
     ];
     run_sequence(config(), Some(FIREWALL_RULES), &rows);
