@@ -66,6 +66,9 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         exit_code: 2,
         message: e.to_string(),
     })?;
+    for warning in config.firewall.warnings() {
+        eprintln!("tollgate-dataplane: warning: {warning}");
+    }
     let initial_rules = match config.rules_path(&opts.config) {
         Some(path) => Some(load_rules_file(&path)?),
         None => None,
@@ -150,6 +153,11 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         .map(|c| Prefix4::new(c.network.octets(), c.prefix_len))
         .collect();
     let per_worker_capacity = config.firewall.flow_capacity.div_ceil(workers as u32);
+    // Validated with the rest of the configuration.
+    let worker_firewall = config
+        .firewall
+        .per_worker(per_worker_capacity)
+        .map_err(fail)?;
     let mut generation = 0;
     if let Some(rules) = initial_rules {
         generation = rules.generation;
@@ -172,10 +180,8 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
                 punt_rate_pps: config.punt.rate_pps,
                 punt_burst: config.punt.burst,
                 firewall: FirewallConfig {
-                    capacity: per_worker_capacity,
-                    mid_stream_pickup: config.firewall.midstream_pickup,
                     hash_seed: tollgate_shm::realtime_ns() ^ (index as u64) << 48,
-                    ..FirewallConfig::default()
+                    ..worker_firewall.clone()
                 },
             },
             stats,

@@ -2,11 +2,14 @@
 //! full before anything touches DPDK. Every key is documented in
 //! `configs/dataplane.toml`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+use tollgate_firewall::{FlowState, Timeouts, MAX_EXPIRY_LAP, MAX_TIMEOUT};
 
 /// A configuration problem, reported as one line naming the file.
 #[derive(Debug)]
@@ -133,6 +136,15 @@ pub struct FirewallConfig {
     /// Adopt TCP flows seen mid-stream (after a GWLB failover).
     #[serde(default = "default_true")]
     pub midstream_pickup: bool,
+    /// Idle timeouts in seconds, by flow state name in lower case
+    /// (`established`, `udp_single`, ...); a state not named keeps the
+    /// firewall's default.
+    #[serde(default)]
+    pub timeouts: BTreeMap<String, u64>,
+    /// Milliseconds the expiry hand takes to go once around the flow
+    /// table: an idle flow's slot is freed within its timeout plus a lap.
+    #[serde(default = "default_expiry_lap_ms")]
+    pub expiry_lap_ms: u64,
 }
 
 impl Default for FirewallConfig {
@@ -141,7 +153,84 @@ impl Default for FirewallConfig {
             flow_capacity: default_flow_capacity(),
             rules_file: None,
             midstream_pickup: true,
+            timeouts: BTreeMap::new(),
+            expiry_lap_ms: default_expiry_lap_ms(),
         }
+    }
+}
+
+/// GWLB's idle timeouts (../shared/gwlb.md): TCP 350 s by default, UDP
+/// and other protocols 120 s. A flow the appliance forgets sooner than
+/// GWLB does is classified again as new, from whichever side speaks next.
+const GWLB_IDLE_TIMEOUTS: [(FlowState, u64); 5] = [
+    (FlowState::TcpEstablished, 350),
+    (FlowState::UdpSingle, 120),
+    (FlowState::UdpStream, 120),
+    (FlowState::IcmpEcho, 120),
+    (FlowState::Generic, 120),
+];
+
+impl FirewallConfig {
+    /// The firewall's timeouts with those set in `[firewall.timeouts]`.
+    pub fn timeouts(&self) -> Result<Timeouts, String> {
+        let mut out = Timeouts::default();
+        for (name, &secs) in &self.timeouts {
+            let state = FlowState::ALL
+                .into_iter()
+                .find(|s| s.name().to_lowercase() == *name)
+                .ok_or_else(|| {
+                    let known: Vec<String> = FlowState::ALL
+                        .iter()
+                        .map(|s| s.name().to_lowercase())
+                        .collect();
+                    format!(
+                        "[firewall.timeouts] {name}: no such flow state; one of {}",
+                        known.join(", ")
+                    )
+                })?;
+            let max = MAX_TIMEOUT.as_secs();
+            if secs == 0 || secs > max {
+                return Err(format!(
+                    "[firewall.timeouts] {name}: {secs} s is out of range 1-{max} s"
+                ));
+            }
+            *out.of_mut(state) = Duration::from_secs(secs);
+        }
+        Ok(out)
+    }
+
+    /// One worker's firewall: `capacity` flows, the timeouts and lap set
+    /// here, the firewall's defaults for the rest.
+    pub fn per_worker(&self, capacity: u32) -> Result<tollgate_firewall::FirewallConfig, String> {
+        Ok(tollgate_firewall::FirewallConfig {
+            capacity,
+            timeouts: self.timeouts()?,
+            mid_stream_pickup: self.midstream_pickup,
+            expiry_lap: Duration::from_millis(self.expiry_lap_ms),
+            ..tollgate_firewall::FirewallConfig::default()
+        })
+    }
+
+    /// Timeouts shorter than GWLB's idle timeout for the same traffic:
+    /// allowed (GWLB's TCP timeout is itself configurable down to 60 s),
+    /// but worth saying at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let Ok(timeouts) = self.timeouts() else {
+            return Vec::new();
+        };
+        GWLB_IDLE_TIMEOUTS
+            .iter()
+            .filter(|(state, gwlb)| timeouts.of(*state).as_secs() < *gwlb)
+            .map(|(state, gwlb)| {
+                format!(
+                    "[firewall.timeouts] {} = {} s is shorter than GWLB's idle timeout \
+                     ({gwlb} s by default): such a flow idle that long is forgotten here \
+                     while GWLB still forwards it",
+                    state.name().to_lowercase(),
+                    timeouts.of(*state).as_secs()
+                )
+            })
+            .collect()
     }
 }
 
@@ -168,6 +257,10 @@ fn default_punt_burst() -> u32 {
 }
 fn default_flow_capacity() -> u32 {
     1_000_000
+}
+fn default_expiry_lap_ms() -> u64 {
+    let lap = tollgate_firewall::FirewallConfig::default().expiry_lap;
+    u64::try_from(lap.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// An IPv4 prefix.
@@ -293,6 +386,14 @@ impl Config {
             return Err(format!(
                 "[worker] idle_sleep_us: {} is above 10000 (10 ms would add that much latency)",
                 self.worker.idle_sleep_us
+            ));
+        }
+        self.firewall.timeouts()?;
+        let max_lap = MAX_EXPIRY_LAP.as_millis();
+        if self.firewall.expiry_lap_ms == 0 || u128::from(self.firewall.expiry_lap_ms) > max_lap {
+            return Err(format!(
+                "[firewall] expiry_lap_ms: {} is out of range 1-{max_lap}",
+                self.firewall.expiry_lap_ms
             ));
         }
         if self.firewall.flow_capacity < 1024 {
@@ -421,6 +522,92 @@ name = "tollgate"
             );
             assert!(!msg.contains('\n'), "error must be one line: {msg:?}");
         }
+    }
+
+    #[test]
+    fn firewall_timeouts_and_lap_reach_the_workers_firewall() {
+        let text = format!(
+            "{MINIMAL}[firewall]\nmidstream_pickup = false\nexpiry_lap_ms = 250\n\
+             [firewall.timeouts]\nestablished = 7200\nudp_single = 150\n"
+        );
+        let c = Config::parse(&text).unwrap();
+        let fw = c.firewall.per_worker(5_000).unwrap();
+        let defaults = Timeouts::default();
+        assert_eq!(fw.capacity, 5_000);
+        assert!(!fw.mid_stream_pickup);
+        assert_eq!(fw.expiry_lap, Duration::from_millis(250));
+        assert_eq!(fw.timeouts.tcp_established, Duration::from_secs(7200));
+        assert_eq!(fw.timeouts.udp_single, Duration::from_secs(150));
+        assert_eq!(fw.timeouts.udp_stream, defaults.udp_stream);
+        assert_eq!(fw.timeouts.tcp_syn_sent, defaults.tcp_syn_sent);
+        fw.validate().unwrap();
+        assert!(
+            c.firewall.warnings().is_empty(),
+            "{:?}",
+            c.firewall.warnings()
+        );
+
+        let plain = Config::parse(MINIMAL)
+            .unwrap()
+            .firewall
+            .per_worker(1024)
+            .unwrap();
+        assert_eq!(plain.timeouts, defaults);
+        assert_eq!(
+            plain.expiry_lap,
+            tollgate_firewall::FirewallConfig::default().expiry_lap
+        );
+    }
+
+    #[test]
+    fn bad_firewall_timeouts_name_the_state_and_the_range() {
+        let cases = [
+            (
+                "established = 0",
+                "[firewall.timeouts] established: 0 s is out of range 1-",
+            ),
+            (
+                "udp_single = 40000000",
+                "udp_single: 40000000 s is out of range",
+            ),
+            (
+                "establishd = 60",
+                "establishd: no such flow state; one of syn_sent",
+            ),
+            ("ESTABLISHED = 60", "ESTABLISHED: no such flow state"),
+            ("udp_single = \"2m\"", "invalid type: string"),
+        ];
+        for (line, expect) in cases {
+            let msg = err_of(&format!("{MINIMAL}[firewall.timeouts]\n{line}\n"));
+            assert!(msg.contains(expect), "{line}: got {msg:?}, want {expect:?}");
+            assert!(!msg.contains('\n'), "error must be one line: {msg:?}");
+        }
+        for lap in ["0", "3600001"] {
+            let msg = err_of(&format!("{MINIMAL}[firewall]\nexpiry_lap_ms = {lap}\n"));
+            assert!(
+                msg.contains(&format!("expiry_lap_ms: {lap} is out of range 1-3600000")),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn timeouts_below_gwlbs_are_allowed_with_a_warning() {
+        let text = format!(
+            "{MINIMAL}[firewall.timeouts]\nudp_single = 30\nestablished = 60\nsyn_sent = 5\n"
+        );
+        let c = Config::parse(&text).unwrap();
+        let warnings = c.firewall.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("[firewall.timeouts] established = 60 s"));
+        assert!(warnings[0].contains("(350 s by default)"));
+        assert!(warnings[1].starts_with("[firewall.timeouts] udp_single = 30 s"));
+        assert!(warnings[1].contains("(120 s by default)"));
+        assert!(Config::parse(MINIMAL)
+            .unwrap()
+            .firewall
+            .warnings()
+            .is_empty());
     }
 
     #[test]
