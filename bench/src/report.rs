@@ -64,7 +64,7 @@ impl Row {
     fn drop_pct(&self) -> Option<f64> {
         self.tollgate.as_ref().map(|t| {
             let dropped: u64 = t.drops.iter().map(|(_, n)| n).sum();
-            100.0 * dropped as f64 / (t.rx_pps * t.seconds).max(1.0)
+            100.0 * dropped as f64 / (t.rx_packets as f64).max(1.0)
         })
     }
 
@@ -108,6 +108,18 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
+/// The median (of an even count, the mean of the middle two); `None`
+/// for no values.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
 /// One scenario's rounds; each figure is reported as their median.
 struct Rounds<'r> {
     rows: Vec<&'r Row>,
@@ -126,13 +138,7 @@ impl Rounds<'_> {
     }
 
     fn median(&self, figure: impl Fn(&Row) -> Option<f64>) -> Option<f64> {
-        let v = self.values(figure);
-        let n = v.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(v[n / 2]),
-            _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-        }
+        median(self.values(figure))
     }
 
     fn median_json(&self) -> Value {

@@ -1,6 +1,7 @@
 //! The I/O ceiling: `dpdk-testpmd --forward-mode=macswap` on the same
 //! device and core as the tollgate run. Its once-a-second statistics give
-//! the forwarding rate; the median of the samples after the warm-up counts.
+//! the forwarding rate; the median of the samples after the warm-up counts
+//! (tollgate's run is sampled and summarised the same way, see `vdev`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -83,18 +84,13 @@ pub fn run(
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let _ = child.wait();
     let _ = reader.join();
-    if samples.is_empty() {
+    let Some(tx_pps) = crate::report::median(samples.clone()) else {
         return Err(format!(
             "dpdk-testpmd printed no statistics; its output began:\n{}",
             log.join("\n")
         ));
-    }
-    let mut sorted = samples.clone();
-    sorted.sort_by(f64::total_cmp);
-    Ok(TestpmdResult {
-        tx_pps: sorted[sorted.len() / 2],
-        samples,
-    })
+    };
+    Ok(TestpmdResult { tx_pps, samples })
 }
 
 /// The per-port "Tx-pps:" figure of testpmd's periodic statistics. With

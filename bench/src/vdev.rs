@@ -38,6 +38,9 @@ pub struct VdevResult {
     pub workers: usize,
     pub tsc_hz: u64,
     pub seconds: f64,
+    /// Packets received over all the measured seconds.
+    pub rx_packets: u64,
+    /// Medians of the once-a-second samples.
     pub rx_pps: f64,
     pub tx_pps: f64,
     /// Worker-core cycles per received packet (the cores poll without pause).
@@ -45,6 +48,18 @@ pub struct VdevResult {
     pub flows_created_per_s: f64,
     pub flows_active: u64,
     pub drops: Vec<(String, u64)>,
+    pub tx_pps_samples: Vec<f64>,
+}
+
+/// testpmd's statistics period (`--stats-period=1`).
+const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// Per-second rates over the measured window.
+#[derive(Default)]
+struct Samples {
+    rx_pps: Vec<f64>,
+    tx_pps: Vec<f64>,
+    created_per_s: Vec<f64>,
 }
 
 pub fn eal_args(workers: usize, pcaps: &[String]) -> Vec<String> {
@@ -169,14 +184,28 @@ pub fn run(cfg: &VdevRun) -> Result<VdevResult, String> {
         snap(Counter::FlowsCreated),
     );
     let drops0: Vec<u64> = Counter::ALL.iter().map(|&c| snap(c)).collect();
+    // Sampled once a second and summarised by the median, as testpmd's
+    // statistics are: a second the host takes from one run weighs the
+    // same as in the other.
+    let periods = (cfg.measure.as_millis() / SAMPLE_PERIOD.as_millis()).max(1) as u32;
     let t0 = Instant::now();
-    std::thread::sleep(cfg.measure);
-    let (rx1, tx1, cr1) = (
-        snap(Counter::RxPackets),
-        snap(Counter::TxPackets),
-        snap(Counter::FlowsCreated),
-    );
-    let secs = t0.elapsed().as_secs_f64();
+    let (mut rx1, mut tx1, mut cr1, mut t1) = (rx0, tx0, cr0, t0);
+    let mut samples = Samples::default();
+    for _ in 0..periods {
+        std::thread::sleep(cfg.measure / periods);
+        let (rx, tx, cr, t) = (
+            snap(Counter::RxPackets),
+            snap(Counter::TxPackets),
+            snap(Counter::FlowsCreated),
+            Instant::now(),
+        );
+        let dt = (t - t1).as_secs_f64();
+        samples.rx_pps.push((rx - rx1) as f64 / dt);
+        samples.tx_pps.push((tx - tx1) as f64 / dt);
+        samples.created_per_s.push((cr - cr1) as f64 / dt);
+        (rx1, tx1, cr1, t1) = (rx, tx, cr, t);
+    }
+    let secs = (t1 - t0).as_secs_f64();
     let drops1: Vec<u64> = Counter::ALL.iter().map(|&c| snap(c)).collect();
     let active = snap(Counter::FlowsActive);
     shared.stop.store(true, Ordering::Relaxed);
@@ -191,7 +220,8 @@ pub fn run(cfg: &VdevRun) -> Result<VdevResult, String> {
     let _ = port.stop();
     drop(seg);
 
-    let rx_pps = (rx1 - rx0) as f64 / secs;
+    let median = |v: &[f64]| crate::report::median(v.to_vec()).unwrap_or(0.0);
+    let rx_pps = median(&samples.rx_pps);
     let drops = Counter::ALL
         .iter()
         .zip(drops0.iter().zip(&drops1))
@@ -206,10 +236,12 @@ pub fn run(cfg: &VdevRun) -> Result<VdevResult, String> {
         workers,
         tsc_hz,
         seconds: secs,
+        rx_packets: rx1 - rx0,
         rx_pps,
-        tx_pps: (tx1 - tx0) as f64 / secs,
+        tx_pps: median(&samples.tx_pps),
         cycles_per_packet: tsc_hz as f64 * workers as f64 / rx_pps.max(1.0),
-        flows_created_per_s: (cr1 - cr0) as f64 / secs,
+        flows_created_per_s: median(&samples.created_per_s),
+        tx_pps_samples: samples.tx_pps,
         flows_active: active,
         drops,
     })
