@@ -162,12 +162,12 @@ impl Default for FirewallConfig {
 /// GWLB's idle timeouts (../shared/gwlb.md): TCP 350 s by default, UDP
 /// and other protocols 120 s. A flow the appliance forgets sooner than
 /// GWLB does is classified again as new, from whichever side speaks next.
-const GWLB_IDLE_TIMEOUTS: [(FlowState, u64); 5] = [
-    (FlowState::TcpEstablished, 350),
-    (FlowState::UdpSingle, 120),
-    (FlowState::UdpStream, 120),
-    (FlowState::IcmpEcho, 120),
-    (FlowState::Generic, 120),
+const GWLB_IDLE_TIMEOUTS: [(FlowState, u64, &str); 5] = [
+    (FlowState::TcpEstablished, 350, "default TCP"),
+    (FlowState::UdpSingle, 120, "UDP"),
+    (FlowState::UdpStream, 120, "UDP"),
+    (FlowState::IcmpEcho, 120, "ICMP"),
+    (FlowState::Generic, 120, "other protocols'"),
 ];
 
 impl FirewallConfig {
@@ -220,11 +220,11 @@ impl FirewallConfig {
         };
         GWLB_IDLE_TIMEOUTS
             .iter()
-            .filter(|(state, gwlb)| timeouts.of(*state).as_secs() < *gwlb)
-            .map(|(state, gwlb)| {
+            .filter(|(state, gwlb, _)| timeouts.of(*state).as_secs() < *gwlb)
+            .map(|(state, gwlb, what)| {
                 format!(
-                    "[firewall.timeouts] {} = {} s is shorter than GWLB's idle timeout \
-                     ({gwlb} s by default): such a flow idle that long is forgotten here \
+                    "[firewall.timeouts] {} = {} s is shorter than GWLB's {what} idle \
+                     timeout ({gwlb} s): such a flow idle that long is forgotten here \
                      while GWLB still forwards it",
                     state.name().to_lowercase(),
                     timeouts.of(*state).as_secs()
@@ -600,9 +600,9 @@ name = "tollgate"
         let warnings = c.firewall.warnings();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].starts_with("[firewall.timeouts] established = 60 s"));
-        assert!(warnings[0].contains("(350 s by default)"));
+        assert!(warnings[0].contains("GWLB's default TCP idle timeout (350 s)"));
         assert!(warnings[1].starts_with("[firewall.timeouts] udp_single = 30 s"));
-        assert!(warnings[1].contains("(120 s by default)"));
+        assert!(warnings[1].contains("GWLB's UDP idle timeout (120 s)"));
         assert!(Config::parse(MINIMAL)
             .unwrap()
             .firewall
