@@ -12,13 +12,12 @@
 //!   without rule evaluation until it idles out for `Timeouts::denied`).
 //! - TCP follows Linux conntrack's states ([`FlowState`], `tcp.rs`); UDP is
 //!   single until seen both ways, then stream (120 s each: GWLB's idle
-//!   timeout); ICMP echo is opened by a request and matched by its
-//!   identifier (120 s); ICMP and
-//!   ICMPv6 errors pass when the flow they quote is allowed (related); other
-//!   ICMP messages are classified per packet and create no flow; other
-//!   protocols are tracked per address pair (600 s). All timeouts are in
-//!   [`Timeouts`]; ESTABLISHED defaults to Linux's 5 days, above GWLB's
-//!   350 s idle timeout (configurable at GWLB up to 6000 s).
+//!   timeout); ICMP echo is opened by a request and matched by its identifier
+//!   (120 s); ICMP and ICMPv6 errors pass when the flow they quote is allowed
+//!   (related); other ICMP messages are classified per packet and create no
+//!   flow; other protocols are tracked per address pair (600 s). All timeouts
+//!   are in [`Timeouts`]; ESTABLISHED defaults to Linux's 5 days, above
+//!   GWLB's 350 s idle timeout (configurable at GWLB up to 6000 s).
 //! - Mid-stream pickup (on by default): a TCP ACK or FIN|ACK of an unknown
 //!   flow opens it in ESTABLISHED / FIN_WAIT, a SYN/ACK in SYN_RECV, if the
 //!   rules allow. The sender is taken as the initiator; when the rules deny

@@ -2,9 +2,9 @@
 
 mod common;
 
-use common::*;
 use std::time::Duration;
 
+use common::*;
 use tollgate_firewall::{DropReason, FirewallConfig, FlowState, Timeouts, Verdict};
 
 /// One-way UDP flows idle out after 30 s here (below the default, to
