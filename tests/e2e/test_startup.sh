@@ -32,6 +32,10 @@ expect_start_error unknown-key "$WORK/unknown-key.toml" 2 "unknown field .speed.
 
 expect_start_error missing-file "$WORK/nonexistent.toml" 2 "config .*nonexistent.toml: cannot read"
 
+printf '[firewall.timeouts]\nestablishd = 600\n' | cat "$WORK/good.toml" - >"$WORK/bad-timeout.toml"
+expect_start_error bad-timeout "$WORK/bad-timeout.toml" 2 \
+  "config .*bad-timeout.toml: \[firewall.timeouts\] establishd: no such flow state; one of syn_sent, .*established"
+
 cat >"$WORK/bad-rules.toml" <<'TOML'
 default_action = "drop"
 [[rule]]
