@@ -474,6 +474,17 @@ name = "tollgate"
         Config::parse(text).unwrap();
     }
 
+    #[test]
+    fn shipped_example_config_states_the_firewall_defaults() {
+        let text = include_str!("../../configs/dataplane.toml");
+        let firewall = Config::parse(text).unwrap().firewall;
+        assert_eq!(firewall.timeouts.len(), FlowState::ALL.len(), "every state");
+        let example = firewall.per_worker(1024).unwrap();
+        let defaults = tollgate_firewall::FirewallConfig::default();
+        assert_eq!(example.timeouts, defaults.timeouts);
+        assert_eq!(example.expiry_lap, defaults.expiry_lap);
+    }
+
     fn err_of(text: &str) -> String {
         Config::parse(text).unwrap_err()
     }
