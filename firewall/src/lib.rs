@@ -35,8 +35,8 @@
 //!
 //! # Costs
 //! Time is passed in (`now_ns`); the per-packet path does no syscall and no
-//! allocation. Memory: 64-byte entries plus 4-byte signatures, 25 % slot
-//! headroom: 85 bytes per flow of capacity, all allocated at construction.
+//! allocation. Memory: 64-byte entries plus 2-byte signatures, 25 % slot
+//! headroom: 83 bytes per flow of capacity, all allocated at construction.
 //! Expiry is incremental: a clock hand goes once around the table per
 //! `expiry_lap` (default 1 s), paced by the clock and moved by the packets
 //! (at most `expiry_slots_per_packet` slots each, default 2; a burst takes

@@ -144,9 +144,9 @@ fn a_table_fills_to_its_capacity() {
         );
         let d = fw.process(0, EP, &tcp((v4(11, 0, 0, 1), 1), server(), ACK, 1, 1, 0));
         assert_eq!(d.verdict, Verdict::Drop(DropReason::TableFull));
-        // 64-byte entries + 4-byte signatures, 25 % headroom: <= 86 B/flow,
+        // 64-byte entries + 2-byte signatures, 25 % headroom: <= 83 B/flow,
         // each of the two arrays rounded up to whole 4 KiB pages.
-        assert!(fw.memory_bytes() as u64 <= 86 * u64::from(capacity) + 2 * 4096);
+        assert!(fw.memory_bytes() as u64 <= 83 * u64::from(capacity) + 2 * 4096);
     }
 }
 
