@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tollgate_firewall::{FlowState, Timeouts, MAX_EXPIRY_LAP, MAX_TIMEOUT};
+use tollgate_firewall::{FlowState, Timeouts, GWLB_IDLE_TIMEOUTS, MAX_EXPIRY_LAP, MAX_TIMEOUT};
 
 /// A configuration problem, reported as one line naming the file.
 #[derive(Debug)]
@@ -158,17 +158,6 @@ impl Default for FirewallConfig {
         }
     }
 }
-
-/// GWLB's idle timeouts (../shared/gwlb.md): TCP 350 s by default, UDP
-/// and other protocols 120 s. A flow the appliance forgets sooner than
-/// GWLB does is classified again as new, from whichever side speaks next.
-const GWLB_IDLE_TIMEOUTS: [(FlowState, u64, &str); 5] = [
-    (FlowState::TcpEstablished, 350, "default TCP"),
-    (FlowState::UdpSingle, 120, "UDP"),
-    (FlowState::UdpStream, 120, "UDP"),
-    (FlowState::IcmpEcho, 120, "ICMP"),
-    (FlowState::Generic, 120, "other protocols'"),
-];
 
 impl FirewallConfig {
     /// The firewall's timeouts with those set in `[firewall.timeouts]`.

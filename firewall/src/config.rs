@@ -161,6 +161,19 @@ pub enum ConfigError {
     Memory(#[from] crate::table::TableAllocError),
 }
 
+/// GWLB's idle timeouts (../shared/gwlb.md) in seconds, by the state that
+/// carries the same traffic here, with what GWLB calls that traffic: TCP
+/// 350 s by default, UDP and other protocols 120 s. A flow the appliance
+/// forgets sooner than GWLB does is classified again as new, from
+/// whichever side speaks next; the defaults are never shorter.
+pub const GWLB_IDLE_TIMEOUTS: [(FlowState, u64, &str); 5] = [
+    (FlowState::TcpEstablished, 350, "default TCP"),
+    (FlowState::UdpSingle, 120, "UDP"),
+    (FlowState::UdpStream, 120, "UDP"),
+    (FlowState::IcmpEcho, 120, "ICMP"),
+    (FlowState::Generic, 120, "other protocols'"),
+];
+
 /// The longest timeout: half the 32-bit tick range, so that expiry times
 /// stay far from saturation.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60 * 24 * 365);

@@ -128,7 +128,9 @@ mod tcp;
 
 pub use classify::{Action, Classify, OnRuleChange, RuleMatch};
 pub use clock::TICK_NS;
-pub use config::{ConfigError, FirewallConfig, Timeouts, MAX_EXPIRY_LAP, MAX_TIMEOUT};
+pub use config::{
+    ConfigError, FirewallConfig, Timeouts, GWLB_IDLE_TIMEOUTS, MAX_EXPIRY_LAP, MAX_TIMEOUT,
+};
 pub use decision::{Decision, DropReason, FirewallCounters, Verdict};
 pub use firewall::{Firewall, Prepared};
 pub use key::{key_hash, FlowKey, Side};

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use tollgate_firewall::{Action, DropReason, FirewallConfig, FlowState, Timeouts, Verdict};
+use tollgate_firewall::{
+    Action, DropReason, FirewallConfig, FlowState, Timeouts, Verdict, GWLB_IDLE_TIMEOUTS,
+};
 use tollgate_wire::InnerSummary;
 
 use FlowState::*;
@@ -735,13 +737,7 @@ fn timeout_rows() -> Vec<TimeoutRow> {
 fn every_state_times_out() {
     let defaults = Timeouts::default();
     // Never below GWLB's idle timeouts: TCP 350 s, UDP and the rest 120 s.
-    for (state, gwlb_secs) in [
-        (TcpEstablished, 350),
-        (UdpSingle, 120),
-        (UdpStream, 120),
-        (IcmpEcho, 120),
-        (Generic, 120),
-    ] {
+    for (state, gwlb_secs, _) in GWLB_IDLE_TIMEOUTS {
         assert!(
             defaults.of(state).as_secs() >= gwlb_secs,
             "{state:?} below GWLB's idle timeout"
