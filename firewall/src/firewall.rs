@@ -169,8 +169,9 @@ impl<C: Classify> Firewall<C> {
     }
 
     /// The rest of [`Self::prepare_into`] once `out` holds the key and the
-    /// sender: hash, probe, and the buckets' prefetch.
-    #[inline]
+    /// sender: hash, probe, and the buckets' prefetch. Always inlined: as a
+    /// call it cost the burst 10 cycles per packet or more.
+    #[inline(always)]
     pub(crate) fn hash_prepared(&self, out: &mut Prepared) {
         let t = &self.tracker.table;
         out.hash = t.hash(&out.key);

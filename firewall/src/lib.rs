@@ -133,7 +133,7 @@ pub use config::{
 };
 pub use decision::{Decision, DropReason, FirewallCounters, Verdict};
 pub use firewall::{Firewall, Prepared};
-pub use key::{key_hash, FlowKey, Side};
+pub use key::{FlowKey, Side};
 pub use listing::{FlowFilter, FlowInfo, Prefix};
 pub use owner::{owner_hash, owner_hash_of_key};
 pub use state::FlowState;

@@ -25,10 +25,10 @@
 use tollgate_wire::summary::L4Summary;
 use tollgate_wire::InnerSummary;
 
-use crate::key::{key_hash, FlowKey};
+use crate::key::{FlowKey, KeyHasher};
 
 /// Fixed so that all workers (and tests) agree.
-const OWNER_SEED: u64 = 0x6f77_6e65_7273_6821;
+const OWNER_HASHER: KeyHasher = KeyHasher::new(0x6f77_6e65_7273_6821);
 
 /// The owner hash of the flow `pkt` belongs to: the same for both
 /// directions, and for an ICMP error the same as for the quoted flow.
@@ -44,6 +44,6 @@ pub fn owner_hash(endpoint: u64, pkt: &InnerSummary) -> u32 {
 /// [`owner_hash`] of a flow already keyed.
 #[inline]
 pub fn owner_hash_of_key(key: &FlowKey) -> u32 {
-    let h = key_hash(key, OWNER_SEED);
+    let h = OWNER_HASHER.hash(key);
     (h ^ (h >> 32)) as u32
 }

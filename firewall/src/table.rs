@@ -31,7 +31,7 @@ use tollgate_wire::summary::IpVersion;
 
 use self::huge_array::HugeArray;
 pub use self::huge_array::TableAllocError;
-use crate::key::{key_hash, FlowKey, Side};
+use crate::key::{FlowKey, KeyHasher, Side};
 use crate::state::FlowState;
 
 /// Slots per bucket.
@@ -213,7 +213,7 @@ pub(crate) struct FlowTable {
     capacity: u32,
     active: u32,
     hand: usize,
-    seed: u64,
+    hasher: KeyHasher,
 }
 
 impl FlowTable {
@@ -239,7 +239,7 @@ impl FlowTable {
             capacity,
             active: 0,
             hand: 0,
-            seed,
+            hasher: KeyHasher::new(seed),
         })
     }
 
@@ -260,9 +260,9 @@ impl FlowTable {
         self.sigs.mapped_bytes() + self.entries.mapped_bytes()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn hash(&self, key: &FlowKey) -> u64 {
-        key_hash(key, self.seed)
+        self.hasher.hash(key)
     }
 
     #[inline]
