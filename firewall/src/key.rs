@@ -305,38 +305,19 @@ mod tests {
             IpVersion::V6 => 128,
         };
         let mut out = Vec::new();
-        for i in 0..64 {
-            out.push(FlowKey {
-                endpoint: key.endpoint ^ 1 << i,
-                ..*key
-            });
-        }
-        for i in 0..16 {
-            out.push(FlowKey {
-                port_a: key.port_a ^ 1 << i,
-                ..*key
-            });
-            out.push(FlowKey {
-                port_b: key.port_b ^ 1 << i,
-                ..*key
-            });
-        }
-        for i in 0..8 {
-            out.push(FlowKey {
-                protocol: key.protocol ^ 1 << i,
-                ..*key
-            });
-        }
-        for i in 0..addr_bits {
-            out.push(FlowKey {
-                addr_a: key.addr_a ^ 1 << i,
-                ..*key
-            });
-            out.push(FlowKey {
-                addr_b: key.addr_b ^ 1 << i,
-                ..*key
-            });
-        }
+        let mut each = |bits: u32, flip: &dyn Fn(&mut FlowKey, u32)| {
+            for i in 0..bits {
+                let mut k = *key;
+                flip(&mut k, i);
+                out.push(k);
+            }
+        };
+        each(64, &|k, i| k.endpoint ^= 1 << i);
+        each(16, &|k, i| k.port_a ^= 1 << i);
+        each(16, &|k, i| k.port_b ^= 1 << i);
+        each(8, &|k, i| k.protocol ^= 1 << i);
+        each(addr_bits, &|k, i| k.addr_a ^= 1 << i);
+        each(addr_bits, &|k, i| k.addr_b ^= 1 << i);
         out
     }
 
