@@ -125,9 +125,8 @@ fn ports_of(l4: &L4Summary) -> (u16, u16) {
 /// fold to spread its bits (bijections). Over random secret words, two
 /// distinct keys of one IP version collide in all 64 bits with probability
 /// at most 2^-32, so senders who do not know the seed cannot aim their
-/// flows at one bucket. The products are independent: the hash is two
-/// multiplies deep, not one per word (pipeline alone: est-1k 78 -> 74
-/// cycles per packet, est-100k 93 -> 89).
+/// flows at one bucket. The products are independent, so the hash is two
+/// multiplies deep, not one per word: the burst pipeline waits on it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KeyHasher {
     k: [u32; 12],
