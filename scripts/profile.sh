@@ -9,14 +9,15 @@
 # performance counters. Prints, for testpmd's forwarding thread and for
 # tollgate's worker, the share of their samples in each library (net_pcap
 # is the device: its receive copies every frame from the replay buffer),
-# then tollgate's own share by source file and its hottest instructions.
+# then tollgate's burst function by innermost inlined function, and its
+# hottest instructions.
 # With the loop's cycles per packet from the same run, a share is cycles.
 # Sampling skids: a stalled load's samples land on the next instructions.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SCENARIO=${1:-est-100k}
-case "$SCENARIO" in -h|--help) sed -n '2,14p' "$0"; exit 0 ;; esac
+case "$SCENARIO" in -h|--help) sed -n '2,15p' "$0"; exit 0 ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "profile.sh: needs root (DPDK, perf -a)" >&2; exit 2; }
 command -v perf >/dev/null || { echo "profile.sh: perf missing: apt-get install linux-perf" >&2; exit 2; }
 command -v dpdk-testpmd >/dev/null || { echo "profile.sh: dpdk-testpmd missing: run scripts/setup.sh" >&2; exit 2; }

@@ -166,11 +166,7 @@ fn run_all(
             measure: Duration::from_millis(3000),
         }
     };
-    let wanted: Option<Vec<String>> = only.map(|o| o.split(',').map(str::to_owned).collect());
-    let scenarios: Vec<Scenario> = scenario::all(quick && wanted.is_none())
-        .into_iter()
-        .filter(|s| wanted.as_ref().is_none_or(|w| w.contains(&s.name)))
-        .collect();
+    let scenarios = scenario::select(only.as_deref(), quick)?;
     if scenarios.is_empty() {
         return Err("no scenario selected".into());
     }

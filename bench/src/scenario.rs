@@ -216,9 +216,42 @@ pub fn all(quick: bool) -> Vec<Scenario> {
     v
 }
 
+/// The scenarios `only` names (comma-separated, in the table's order), or
+/// all of them; an unknown name is an error that lists the known ones.
+pub fn select(only: Option<&str>, quick: bool) -> Result<Vec<Scenario>, String> {
+    let Some(only) = only else {
+        return Ok(all(quick));
+    };
+    let known = all(false);
+    let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
+    if let Some(bad) = wanted.iter().find(|w| !known.iter().any(|s| s.name == **w)) {
+        let names: Vec<&str> = known.iter().map(|s| s.name.as_str()).collect();
+        return Err(format!("no scenario {bad:?} (known: {})", names.join(", ")));
+    }
+    Ok(known
+        .into_iter()
+        .filter(|s| wanted.contains(&s.name.as_str()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn select_takes_named_scenarios_in_table_order_and_refuses_unknown_names() {
+        let names = |v: Vec<Scenario>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(select(Some("est-1M,est-1k"), true).unwrap()),
+            ["est-1k", "est-1M"]
+        );
+        assert_eq!(names(select(None, false).unwrap()), names(all(false)));
+        let err = select(Some("est-1k,est-100"), false).unwrap_err();
+        assert!(
+            err.starts_with("no scenario \"est-100\" (known: est-1k, est-100k"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn two_worker_split_keeps_every_flow_once_and_both_get_some() {
