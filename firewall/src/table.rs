@@ -722,6 +722,42 @@ mod tests {
         assert_eq!(t.occupied().count(), 0);
     }
 
+    /// Real traffic's keys differ in a few bits (one client's ports, a
+    /// subnet's addresses): the hash must still spread them so that a
+    /// large table fills to capacity.
+    #[test]
+    fn structured_keys_fill_a_large_table_to_capacity() {
+        const N: u32 = 100_000;
+        for version in [IpVersion::V4, IpVersion::V6] {
+            let key = |i: u32| FlowKey {
+                endpoint: 7,
+                version,
+                protocol: 6,
+                addr_a: match version {
+                    IpVersion::V4 => 0xffff_0a00_0000 | u128::from(i / 50_000),
+                    IpVersion::V6 => 0x2001_0db8 << 96 | u128::from(i / 50_000),
+                },
+                port_a: 1024 + (i % 50_000) as u16,
+                addr_b: match version {
+                    IpVersion::V4 => 0xffff_ac10_0001,
+                    IpVersion::V6 => 0x2001_0db8 << 96 | 1 << 64,
+                },
+                port_b: 443,
+            };
+            let mut t = FlowTable::new(N, 3);
+            for i in 0..N {
+                let k = key(i);
+                let (slot, _) = t.insert(&k, t.hash(&k), 0, 0).expect("room below capacity");
+                t.entry_mut(slot).expires = u32::MAX;
+            }
+            assert_eq!(t.active(), N, "{version:?}");
+            for i in (0..N).step_by(7) {
+                let k = key(i);
+                assert!(t.find(&k, t.hash(&k)).is_some(), "{version:?} {i}");
+            }
+        }
+    }
+
     #[test]
     fn signature_matching_finds_every_slot_holding_the_signature() {
         // Signatures with the top bit set too: the narrowing is signed.
