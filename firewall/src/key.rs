@@ -132,6 +132,15 @@ pub(crate) struct KeyHasher {
     k: [u32; 12],
 }
 
+/// The next value of the splitmix64 stream at `state`.
+const fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 impl KeyHasher {
     /// The hasher of `seed`, its key words drawn from it by splitmix64.
     pub const fn new(seed: u64) -> KeyHasher {
@@ -139,11 +148,7 @@ impl KeyHasher {
         let mut x = seed;
         let mut i = 0;
         while i < k.len() {
-            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
+            let z = splitmix64(&mut x);
             k[i] = z as u32;
             k[i + 1] = (z >> 32) as u32;
             i += 2;
@@ -272,28 +277,19 @@ pub(crate) enum FlowKind {
 mod tests {
     use super::*;
 
-    /// splitmix64: a fixed stream of test keys.
-    fn next(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     fn random_key(state: &mut u64, version: IpVersion) -> FlowKey {
         let addr = |state: &mut u64| match version {
-            IpVersion::V4 => 0xffff_0000_0000 | u128::from(next(state) as u32),
-            IpVersion::V6 => u128::from(next(state)) << 64 | u128::from(next(state)),
+            IpVersion::V4 => 0xffff_0000_0000 | u128::from(splitmix64(state) as u32),
+            IpVersion::V6 => u128::from(splitmix64(state)) << 64 | u128::from(splitmix64(state)),
         };
         FlowKey {
-            endpoint: next(state),
+            endpoint: splitmix64(state),
             version,
-            protocol: next(state) as u8,
+            protocol: splitmix64(state) as u8,
             addr_a: addr(state),
-            port_a: next(state) as u16,
+            port_a: splitmix64(state) as u16,
             addr_b: addr(state),
-            port_b: next(state) as u16,
+            port_b: splitmix64(state) as u16,
         }
     }
 
