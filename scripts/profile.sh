@@ -42,10 +42,11 @@ perf record -q -e cpu-clock -F 999 -a -o "$WORK/perf.data" -- \
   "$BIN" run --quick --only "$SCENARIO" --work-dir "$WORK" | tee "$WORK/bench.out"
 loop=$(awk -v s="$SCENARIO" '$1 == s && $8 == "|" {print $13}' "$WORK/bench.out")
 
-report() { perf report -i "$WORK/perf.data" --cpu 1 --stdio --field-separator='|' "$@" 2>/dev/null | grep -v '^#'; }
-report --sort pid,dso >"$WORK/by-dso"
+perf report -i "$WORK/perf.data" --cpu 1 --stdio --field-separator='|' --sort pid,dso \
+  2>/dev/null | grep -v '^#' >"$WORK/by-dso"
 # Threads: the one that ran code of tollgate-bench is tollgate's worker,
-# the one that ran dpdk-testpmd's is testpmd's.
+# the one that ran dpdk-testpmd's is testpmd's. Without samples of
+# tollgate's worker there is nothing more to show (exit 1).
 python3 - "$WORK/by-dso" "${loop:-}" <<'PY'
 import collections, sys
 rows = collections.defaultdict(dict)
@@ -58,7 +59,10 @@ loop = sys.argv[2]
 for name, own in (('testpmd', 'dpdk-testpmd'), ('tollgate', 'tollgate-bench')):
     threads = [t for t, d in rows.items() if own in d and 'rte-worker' in t]
     if not threads:
-        print(f'{name}: no samples of its forwarding thread'); continue
+        print(f'{name}: no samples of its forwarding thread')
+        if name == 'tollgate':
+            sys.exit(1)
+        continue
     t = max(threads, key=lambda t: sum(rows[t].values()))
     total = sum(rows[t].values())
     extra = f', loop {loop} cycles/packet' if name == 'tollgate' and loop else ''
@@ -66,10 +70,7 @@ for name, own in (('testpmd', 'dpdk-testpmd'), ('tollgate', 'tollgate-bench')):
     for dso, v in sorted(rows[t].items(), key=lambda kv: -kv[1])[:6]:
         cyc = f'  ~{float(loop) * v / total:5.0f} cycles' if extra else ''
         print(f'  {100 * v / total:5.1f} %  {dso}{cyc}')
-    open(sys.argv[1] + '.tid', 'a').write(f'{name} {t.split(":")[0]}\n')
 PY
-tid=$(awk '$1 == "tollgate" {print $2}' "$WORK/by-dso.tid" 2>/dev/null || true)
-[ -n "$tid" ] || exit 0
 # The worker's burst function holds nearly all of tollgate's samples; its
 # instructions' shares, each placed in the innermost inlined function.
 perf annotate -i "$WORK/perf.data" --stdio --dso tollgate-bench \
