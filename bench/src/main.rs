@@ -128,10 +128,11 @@ fn main() {
 }
 
 fn count(name: &str, bursts: u64) -> Result<(), String> {
-    let s = scenario::all(false)
-        .into_iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| format!("no scenario {name}"))?;
+    let mut picked = scenario::select(Some(name), false)?;
+    if picked.len() != 1 {
+        return Err(format!("count takes one scenario, not {name:?}"));
+    }
+    let s = picked.remove(0);
     let parts = s.frames();
     let rules = Arc::new(
         tollgate_pipeline::RuleSnapshot::from_text(&rulegen::rules_text(s.rules), "bench", 1)
