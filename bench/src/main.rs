@@ -1,11 +1,13 @@
 //! `tollgate-bench`: how fast the pipeline is, per core, against the I/O
-//! ceiling of the same device (see `scripts/bench.sh` and README's
-//! Performance section).
+//! ceiling of the same device (see `scripts/bench.sh`, README's
+//! Performance section and `bench/README.md`).
 //!
 //! - `run`: every scenario: the pipeline alone (in this process), then
 //!   `dpdk-testpmd` macswap and the tollgate worker (`vdev`, a child
 //!   process) on the same `net_pcap` device and core; prints the table.
 //! - `vdev`: one tollgate run on the device (used by `run`).
+//! - `count`: the pipeline alone on one scenario's frames, for callgrind's
+//!   instruction counts (see `alone::count`).
 
 mod alone;
 mod frames;
