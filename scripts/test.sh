@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tollgate's test command (what CI runs): prepares the host, then runs the
-# format and lint checks, the unit and DPDK tests, and the end-to-end tests
-# on veth pairs in network namespaces. Run as root on Debian 12.
+# format and lint checks, the unit and DPDK tests, a benchmark smoke check,
+# and the end-to-end tests on veth pairs in network namespaces. Run as root
+# on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -22,6 +23,18 @@ cargo test --workspace
 
 step "release build"
 cargo build --release --workspace --bins
+
+step "benchmark smoke check (figures, no thresholds)"
+# The quick benchmark on one scenario: it must still run end to end and
+# report figures, and tollgate's frames on veth must come back byte-exact.
+smoke=$(mktemp /tmp/tollgate-bench-smoke.XXXXXX)
+trap 'rm -f "$smoke"' EXIT
+bash scripts/bench.sh --quick --only est-1k --json "$smoke"
+jq -e '.scenarios["est-1k"].median
+       | .ceiling_pps > 0 and .tollgate_pps > 0 and .cycles_pipeline > 0' "$smoke" >/dev/null ||
+  { echo "bench smoke: a figure of est-1k is missing or zero" >&2; exit 1; }
+jq -e '.veth.tollgate.returned > 0 and .veth.tollgate.corrupted == 0' "$smoke" >/dev/null ||
+  { echo "bench smoke: tollgate on veth returned nothing or changed frames" >&2; exit 1; }
 
 step "end-to-end tests"
 passed=0 failed=0 failures=()
