@@ -2119,8 +2119,9 @@ fn gwlb_source_prefixes() {
 /// path (`process_general`) gives frame by frame, in order:
 /// actions, output bytes, counters, rule hits and endpoint counts,
 /// including packets of one flow within a burst (the SYN/ACK after its
-/// SYN), rejects, malformed and local frames, two endpoints interleaved,
-/// steering with two workers, and a burst longer than `MAX_BURST`.
+/// SYN), flows picked up from the responder's side, rejects, malformed
+/// and local frames, two endpoints interleaved, steering with two
+/// workers, and a burst longer than `MAX_BURST`.
 #[test]
 fn burst_processing_matches_one_at_a_time() {
     let back = V4.reversed();
@@ -2137,6 +2138,11 @@ fn burst_processing_matches_one_at_a_time() {
         gwlb_frame(&udp_packet(V4, (5353, 53), 30)),
         gwlb_frame(&udp_packet(V4, (5354, 514), 30)),
         gwlb_frame(&udp_packet(back, (53, 5353), 80)),
+        // Unknown flows first seen from the server: picked up as the
+        // client's, the rules asked about the reversed packet (the
+        // forward one matches no rule).
+        web(back, (443, 40010), ACK, 500, 600, 0),
+        web(back, (443, 40011), SYN | ACK, 700, 800, 0),
         web(V4, (40003, 443), ACK, 1, 1, 0)[..60].to_vec(),
         icmp_to_appliance(8, 16),
         tcp_segment_to_appliance(80, SYN),
@@ -2162,6 +2168,14 @@ fn burst_processing_matches_one_at_a_time() {
             buf.resize(f.len() + TAILROOM, 0);
             let action = one.process_general(T0, &mut buf, f.len(), false);
             want.push((action, buf));
+        }
+        // The two picked-up flows pass only as the reversed packet's (the
+        // forward one is the default's: drop).
+        for picked_up in [9, 10] {
+            let action = want[picked_up].0;
+            let passed = matches!(action, Action::Transmit { .. })
+                || (workers > 1 && matches!(action, Action::Steer { .. }));
+            assert!(passed, "workers {workers}, frame {picked_up}: {action:?}");
         }
         let mut many_fast = 0;
         for burst in [7, 40] {
