@@ -2128,6 +2128,13 @@ fn burst_processing_matches_one_at_a_time() {
     let web = |a: Addrs, ports, flags, seq, ack, len| {
         gwlb_frame(&tcp_packet(a, ports, flags, seq, ack, len))
     };
+    // Unknown flows first seen from the server: picked up as the client's,
+    // the rules asked about the reversed packet (the forward one matches
+    // no rule).
+    let picked_up = [
+        web(back, (443, 40010), ACK, 500, 600, 0),
+        web(back, (443, 40011), SYN | ACK, 700, 800, 0),
+    ];
     let mut frames = vec![
         web(V4, (40000, 443), SYN, 100, 0, 0),
         web(back, (443, 40000), SYN | ACK, 900, 101, 0),
@@ -2138,11 +2145,8 @@ fn burst_processing_matches_one_at_a_time() {
         gwlb_frame(&udp_packet(V4, (5353, 53), 30)),
         gwlb_frame(&udp_packet(V4, (5354, 514), 30)),
         gwlb_frame(&udp_packet(back, (53, 5353), 80)),
-        // Unknown flows first seen from the server: picked up as the
-        // client's, the rules asked about the reversed packet (the
-        // forward one matches no rule).
-        web(back, (443, 40010), ACK, 500, 600, 0),
-        web(back, (443, 40011), SYN | ACK, 700, 800, 0),
+        picked_up[0].clone(),
+        picked_up[1].clone(),
         web(V4, (40003, 443), ACK, 1, 1, 0)[..60].to_vec(),
         icmp_to_appliance(8, 16),
         tcp_segment_to_appliance(80, SYN),
@@ -2169,13 +2173,14 @@ fn burst_processing_matches_one_at_a_time() {
             let action = one.process_general(T0, &mut buf, f.len(), false);
             want.push((action, buf));
         }
-        // The two picked-up flows pass only as the reversed packet's (the
+        // The picked-up flows pass only as the reversed packet's (the
         // forward one is the default's: drop).
-        for picked_up in [9, 10] {
-            let action = want[picked_up].0;
+        for frame in &picked_up {
+            let i = frames.iter().position(|f| f == frame).expect("in the list");
+            let action = want[i].0;
             let passed = matches!(action, Action::Transmit { .. })
                 || (workers > 1 && matches!(action, Action::Steer { .. }));
-            assert!(passed, "workers {workers}, frame {picked_up}: {action:?}");
+            assert!(passed, "workers {workers}, frame {i}: {action:?}");
         }
         let mut many_fast = 0;
         for burst in [7, 40] {
