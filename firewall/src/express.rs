@@ -53,16 +53,37 @@ impl<C: Classify> Firewall<C> {
     /// counted as passed, exactly as [`Self::process_swept`] would, and the
     /// result is true. Otherwise nothing changes and the result is false:
     /// decide the packet with [`Self::process_swept`].
-    #[inline(always)]
+    #[inline]
     pub fn pass_established(&mut self, now_ns: u64, prepared: &Prepared, tcp_flags: u8) -> bool {
-        if self.rules.is_none() {
-            return false;
+        match self.fast_times(now_ns) {
+            Some(times) => self.pass_established_at(&times, prepared, tcp_flags),
+            None => false,
         }
+    }
+
+    /// What [`Self::pass_established_at`] needs for packets received at
+    /// `now_ns`, computed once for a burst; `None` without a rule set
+    /// (nothing passes).
+    #[inline]
+    pub fn fast_times(&mut self, now_ns: u64) -> Option<FastTimes> {
+        self.rules.as_ref()?;
         let t = &mut self.tracker;
-        let times = match t.fast_times {
+        Some(match t.fast_times {
             Some(times) if times.now_ns == now_ns => times,
             _ => t.refresh_fast_times(now_ns),
-        };
+        })
+    }
+
+    /// [`Self::pass_established`] with `times` from [`Self::fast_times`]
+    /// for the same `now_ns`, with no rule set installed since.
+    #[inline(always)]
+    pub fn pass_established_at(
+        &mut self,
+        times: &FastTimes,
+        prepared: &Prepared,
+        tcp_flags: u8,
+    ) -> bool {
+        let t = &mut self.tracker;
         let Some(slot) = t.table.find_probed(&prepared.key, prepared.probe) else {
             return false;
         };
@@ -99,7 +120,7 @@ impl<C: Classify> Firewall<C> {
 /// `now_ns`: a burst's packets share its time, so these are computed once
 /// per burst instead of once per packet.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FastTimes {
+pub struct FastTimes {
     now_ns: u64,
     now_tick: u32,
     udp_single: u32,

@@ -27,16 +27,18 @@ impl Side {
     }
 }
 
-/// The canonical key of a flow (see the module doc).
+/// The canonical key of a flow (see the module doc), its fields in the
+/// order and at the offsets of a flow table entry's (`table::FlowEntry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub struct FlowKey {
-    pub endpoint: u64,
-    pub version: IpVersion,
-    pub protocol: u8,
     pub addr_a: u128,
-    pub port_a: u16,
     pub addr_b: u128,
+    pub endpoint: u64,
+    pub port_a: u16,
     pub port_b: u16,
+    pub protocol: u8,
+    pub version: IpVersion,
 }
 
 impl FlowKey {

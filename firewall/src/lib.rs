@@ -132,6 +132,7 @@ pub use config::{
     ConfigError, FirewallConfig, Timeouts, GWLB_IDLE_TIMEOUTS, MAX_EXPIRY_LAP, MAX_TIMEOUT,
 };
 pub use decision::{Decision, DropReason, FirewallCounters, Verdict};
+pub use express::FastTimes;
 pub use firewall::{Firewall, Prepared};
 pub use key::{FlowKey, Side};
 pub use listing::{FlowFilter, FlowInfo, Prefix};

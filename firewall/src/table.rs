@@ -95,6 +95,15 @@ pub(crate) struct FlowEntry {
 }
 
 const _: () = assert!(std::mem::size_of::<FlowEntry>() == 64);
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(FlowEntry, addr_b) == offset_of!(FlowKey, addr_b));
+    assert!(offset_of!(FlowEntry, endpoint) == offset_of!(FlowKey, endpoint));
+    assert!(offset_of!(FlowEntry, port_a) == offset_of!(FlowKey, port_a));
+    assert!(offset_of!(FlowEntry, port_b) == offset_of!(FlowKey, port_b));
+    assert!(offset_of!(FlowEntry, protocol) == offset_of!(FlowKey, protocol));
+    assert!(offset_of!(FlowEntry, version) == offset_of!(FlowKey, version));
+};
 
 impl FlowEntry {
     const EMPTY: FlowEntry = FlowEntry {
@@ -121,7 +130,7 @@ impl FlowEntry {
             && self.port_a == key.port_a
             && self.port_b == key.port_b
             && self.protocol == key.protocol
-            && self.version == version_code(key.version)
+            && self.version == key.version as u8
     }
 
     pub fn key(&self) -> FlowKey {
@@ -155,13 +164,6 @@ impl FlowEntry {
     #[inline]
     pub fn is_expired(&self, now_tick: u32) -> bool {
         self.expires <= now_tick
-    }
-}
-
-fn version_code(v: IpVersion) -> u8 {
-    match v {
-        IpVersion::V4 => 4,
-        IpVersion::V6 => 6,
     }
 }
 
@@ -495,7 +497,7 @@ impl FlowTable {
         e.port_a = key.port_a;
         e.port_b = key.port_b;
         e.protocol = key.protocol;
-        e.version = version_code(key.version);
+        e.version = key.version as u8;
         e.flags = 0;
         e.track_seq = 0;
         e.rule = NO_RULE;

@@ -10,11 +10,12 @@ use crate::bytes::be16;
 use crate::error::{need, Error, Layer};
 use crate::{icmpv4, icmpv6, ipv4, ipv6, tcp, udp};
 
-/// IP version of the inner packet.
+/// IP version of the inner packet; its value is the version number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum IpVersion {
-    V4,
-    V6,
+    V4 = 4,
+    V6 = 6,
 }
 
 /// Where a packet sits in a fragmented datagram.
