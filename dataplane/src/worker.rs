@@ -195,7 +195,7 @@ impl Worker {
             // `decided` has an action for each of the n packets.
             let action = actions.next().copied().unwrap_or(Action::Punt);
             if let Action::Transmit { len } = action {
-                if mbuf.set_data_len(len).is_ok() {
+                if mbuf.set_data_len(len as usize).is_ok() {
                     tx_bytes += len as u64;
                     return Some(mbuf);
                 }
@@ -237,7 +237,7 @@ impl Worker {
                 self.punt(&mbuf);
                 discard(trash, mbuf);
             }
-            Action::Steer { worker } => match self.shared.steer_inbox[worker].push(mbuf) {
+            Action::Steer { worker } => match self.shared.steer_inbox[worker as usize].push(mbuf) {
                 Ok(()) => self.stats.inc(Counter::Steered),
                 Err(refused) => {
                     self.stats.inc(Counter::DropSteerRingFull);

@@ -15,7 +15,7 @@ use tollgate_shm::{Counter, WorkerStats};
 use tollgate_wire::ethernet::{self, EtherType};
 use tollgate_wire::{gwlb, ipv4, udp};
 
-use crate::express::PassTally;
+use crate::express::{ExpressGate, PassTally};
 use crate::hairpin::Pending;
 use crate::punt_limit::TokenBucket;
 use crate::{arp_reply, icmp_echo};
@@ -58,19 +58,23 @@ pub struct PipelineConfig {
     pub firewall: FirewallConfig,
 }
 
-/// What to do with a frame after [`Pipeline::process`].
+/// What to do with a frame after [`Pipeline::process`]. Eight bytes (a
+/// burst writes one per frame): frame lengths and worker indices fit in
+/// 32 bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Send the (rewritten) frame, now `len` bytes, on the same port.
-    Transmit { len: usize },
+    Transmit { len: u32 },
     /// Hand the frame to the control plane (within the punt budget; the
     /// caller counts it once the punt ring has taken it).
     Punt,
     /// Hand the frame to the worker that owns its flow.
-    Steer { worker: usize },
+    Steer { worker: u32 },
     /// Drop it; the pipeline has counted the reason.
     Drop(Counter),
 }
+
+const _: () = assert!(std::mem::size_of::<Action>() == 8);
 
 /// One worker's per-packet state: its firewall (flow table) and punt budget.
 pub struct Pipeline<'s, C: Classify> {
@@ -81,6 +85,7 @@ pub struct Pipeline<'s, C: Classify> {
     /// Last endpoint seen and its stats slot: traffic comes from few endpoints.
     /// Empty until the first one, so that no slot is claimed for a made-up id.
     pub(crate) endpoint_cache: Option<(u64, tollgate_shm::EndpointSlot)>,
+    pub(crate) express_gate: ExpressGate,
     /// [`Self::process_burst`]'s GENEVE packets waiting for the firewall,
     /// allocated once: filling a fresh array on the stack for every burst
     /// cost 30 instructions per packet. Taken out for the burst (so that
@@ -95,12 +100,14 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     ) -> Result<Self, tollgate_firewall::ConfigError> {
         let firewall = Firewall::new(config.firewall.clone())?;
         let punt_budget = TokenBucket::new(config.punt_rate_pps, config.punt_burst);
+        let express_gate = ExpressGate::new(&config);
         Ok(Pipeline {
             config,
             firewall,
             stats,
             punt_budget,
             endpoint_cache: None,
+            express_gate,
             burst_pending: Some(Box::new([[Pending::EMPTY; MAX_BURST]; 2])),
         })
     }
@@ -144,7 +151,8 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         steered: bool,
     ) -> Action {
         let mut pending = Pending::EMPTY;
-        let action = match self.dispatch(now_ns, buf, len.min(buf.len()), steered, &mut pending) {
+        let owned = steered || self.config.workers <= 1;
+        let action = match self.dispatch(now_ns, buf, len.min(buf.len()), owned, &mut pending) {
             Err(action) => action,
             Ok(()) => {
                 self.firewall.sweep_for_burst(now_ns, 1);
@@ -176,6 +184,8 @@ impl<'s, C: Classify> Pipeline<'s, C> {
             .burst_pending
             .take()
             .unwrap_or_else(|| Box::new([[Pending::EMPTY; MAX_BURST]; 2]));
+        // Frames known to be this worker's: steered here, or the only one.
+        let owned = steered || self.config.workers <= 1;
         // Frame i's final action, or `None` while its pending entry waits.
         let mut done = [[None; MAX_BURST]; 2];
         // Software pipelined by chunk: parse chunk k and request its
@@ -194,7 +204,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
                 .zip(&mut done[half])
             {
                 let len = (*len).min(buf.len());
-                *d = self.parse(now_ns, buf, len, steered, p).err();
+                *d = self.parse(now_ns, buf, len, owned, p).err();
             }
             let mut hairpins = 0;
             for (p, d) in pending[half].iter_mut().zip(&done[half]).take(chunk.len()) {
@@ -227,6 +237,9 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         done: &[Option<Action>; MAX_BURST],
     ) {
         let mut passes = PassTally::default();
+        // Once for the chunk: its packets share `now_ns`, and the rules
+        // change only between bursts.
+        let times = self.firewall.fast_times(now_ns);
         for ((((buf, _), p), d), action) in chunk
             .iter_mut()
             .zip(pending.iter_mut())
@@ -234,7 +247,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
             .zip(acts.iter_mut())
         {
             let a = match d {
-                None if p.express => self.express_finish(now_ns, buf, p, &mut passes),
+                None if p.express => self.express_finish(now_ns, &times, buf, p, &mut passes),
                 None => self.hairpin_finish(now_ns, buf, p),
                 Some(a) => *a,
             };
@@ -254,22 +267,24 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     /// Everything up to the firewall: a final action, or `Ok` for a
     /// GENEVE packet now in `out`, waiting for its flow's decision. Frames
     /// of GWLB's common shape take the express parse, the rest `dispatch`.
+    /// `owned`: the frame's flow is this worker's whatever its hash (the
+    /// frame was steered here, or there is one worker).
     #[inline(always)]
     fn parse(
         &mut self,
         now_ns: u64,
         buf: &mut [u8],
         len: usize,
-        steered: bool,
+        owned: bool,
         out: &mut Pending,
     ) -> Result<(), Action> {
         if let Some(frame) = tollgate_wire::parse_express(&buf[..len]) {
-            if self.express_accepts(&frame) {
-                return self.express_prepare(&frame, steered, out);
+            if self.express_accepts(&buf[..len], &frame) {
+                return self.express_prepare(&frame, owned, out);
             }
         }
         out.express = false;
-        self.dispatch(now_ns, buf, len, steered, out)
+        self.dispatch(now_ns, buf, len, owned, out)
     }
 
     /// Everything up to the firewall, layer by layer (see [`Self::parse`]).
@@ -279,7 +294,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         now_ns: u64,
         buf: &mut [u8],
         len: usize,
-        steered: bool,
+        owned: bool,
         out: &mut Pending,
     ) -> Result<(), Action> {
         let frame = &mut buf[..len];
@@ -301,7 +316,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
                     ) {
                         Ok(()) => {
                             self.stats.inc(Counter::ArpReplies);
-                            Action::Transmit { len }
+                            Action::Transmit { len: len as u32 }
                         }
                         Err(reason) => Action::Drop(reason),
                     },
@@ -336,13 +351,13 @@ impl<'s, C: Classify> Pipeline<'s, C> {
                     }
                     let udp_start = ethernet::HEADER_LEN + ip_header_len;
                     let frame_len = ethernet::HEADER_LEN + ip_total_len;
-                    return self.hairpin_parse(buf, udp_start, frame_len, steered, out);
+                    return self.hairpin_parse(buf, udp_start, frame_len, owned, out);
                 }
             }
             ipv4::protocol::ICMP => match icmp_echo::answer(frame, self.config.appliance_mac) {
                 Ok(()) => {
                     self.stats.inc(Counter::IcmpEchoReplies);
-                    return Err(Action::Transmit { len });
+                    return Err(Action::Transmit { len: len as u32 });
                 }
                 Err(Some(reason)) => return Err(Action::Drop(reason)),
                 Err(None) => {}

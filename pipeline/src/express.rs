@@ -12,28 +12,37 @@
 //!
 //! [`Firewall::pass_established`]: tollgate_firewall::Firewall::pass_established
 
-use tollgate_firewall::{owner_hash_of_key, Classify, FlowKey};
+use tollgate_firewall::{owner_hash_of_key, Classify, FastTimes, FlowKey};
 use tollgate_shm::Counter;
 use tollgate_wire::express::{INNER_START, UDP_START};
 use tollgate_wire::summary::summarize_into;
 use tollgate_wire::{ExpressFrame, IpVersion};
 
-use crate::dispatch::{Action, Pipeline};
+use crate::dispatch::{Action, Pipeline, PipelineConfig};
 use crate::hairpin::{malformed, owner_of, swap_outer, Pending};
 
 impl<C: Classify> Pipeline<'_, C> {
     /// The checks `dispatch` makes that depend on this appliance: the
     /// Ethernet destination, the outer IPv4 destination and the GWLB
-    /// source. A frame that fails them is left to `dispatch` to count.
+    /// source, for `frame` parsed from `bytes`. A frame that fails them is
+    /// left to `dispatch` to count.
     #[inline(always)]
-    pub(crate) fn express_accepts(&self, frame: &ExpressFrame) -> bool {
-        (frame.dst_mac == self.config.appliance_mac || frame.dst_mac[0] & 1 != 0)
+    pub(crate) fn express_accepts(&self, bytes: &[u8], frame: &ExpressFrame) -> bool {
+        let gate = &self.express_gate;
+        let Some(head) = bytes.first_chunk::<8>() else {
+            return false;
+        };
+        // The destination MAC is the low 48 bits of the first 8 bytes;
+        // its first byte's low bit marks group addresses.
+        let head = u64::from_le_bytes(*head);
+        ((head ^ gate.mac) << 16 == 0 || head & 1 != 0)
             && frame.outer_dst == self.config.appliance_ip
-            && self
-                .config
-                .gwlb_sources
-                .iter()
-                .any(|p| p.contains(frame.outer_src))
+            && (u32::from_ne_bytes(frame.outer_src) & gate.source_mask == gate.source_net
+                || self
+                    .config
+                    .gwlb_sources
+                    .iter()
+                    .any(|p| p.contains(frame.outer_src)))
     }
 
     /// Steers the frame to its flow's owner, or keys it and starts loading
@@ -42,14 +51,16 @@ impl<C: Classify> Pipeline<'_, C> {
     pub(crate) fn express_prepare(
         &self,
         frame: &ExpressFrame,
-        steered: bool,
+        owned: bool,
         out: &mut Pending,
     ) -> Result<(), Action> {
         let key = FlowKey::of_tuple_v4(frame.endpoint_id, &frame.inner);
-        if self.config.workers > 1 && !steered {
+        if !owned {
             let owner = owner_of(owner_hash_of_key(&key.0), self.config.workers);
             if owner != self.config.worker {
-                return Err(Action::Steer { worker: owner });
+                return Err(Action::Steer {
+                    worker: owner as u32,
+                });
             }
         }
         self.firewall.prepare_key_into(key, &mut out.prepared);
@@ -65,18 +76,21 @@ impl<C: Classify> Pipeline<'_, C> {
 
     /// The firewall's fast pass (counted in `passes`), or else the general
     /// decision (after the inner summary the express parse skipped).
+    /// `times`: the firewall's [`FastTimes`] for `now_ns`.
     #[inline(always)]
     pub(crate) fn express_finish(
         &mut self,
         now_ns: u64,
+        times: &Option<FastTimes>,
         buf: &mut [u8],
         p: &mut Pending,
         passes: &mut PassTally,
     ) -> Action {
-        if self
-            .firewall
-            .pass_established(now_ns, &p.prepared, p.tcp_flags)
-        {
+        let passed = times.as_ref().is_some_and(|times| {
+            self.firewall
+                .pass_established_at(times, &p.prepared, p.tcp_flags)
+        });
+        if passed {
             if p.endpoint != passes.endpoint {
                 self.count_passes(passes);
                 passes.endpoint = p.endpoint;
@@ -84,7 +98,9 @@ impl<C: Classify> Pipeline<'_, C> {
             passes.packets += 1;
             passes.bytes += p.frame_len as u64;
             swap_outer(&mut buf[..p.frame_len], self.config.appliance_mac);
-            return Action::Transmit { len: p.frame_len };
+            return Action::Transmit {
+                len: p.frame_len as u32,
+            };
         }
         let inner = &buf[p.inner_start..p.inner_start + p.inner_len];
         if let Err(e) = summarize_into(inner, IpVersion::V4, &mut p.pkt) {
@@ -104,6 +120,38 @@ impl<C: Classify> Pipeline<'_, C> {
             self.count_endpoint(passes.endpoint, passes.packets, passes.bytes);
             passes.packets = 0;
             passes.bytes = 0;
+        }
+    }
+}
+
+/// [`Pipeline::express_accepts`]'s view of the appliance's configuration,
+/// in the byte order the frame's words are loaded in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExpressGate {
+    /// The appliance MAC as the low 48 bits of a little-endian load.
+    mac: u64,
+    /// The first GWLB source prefix (most appliances have one), tried
+    /// before the list.
+    source_net: u32,
+    source_mask: u32,
+}
+
+impl ExpressGate {
+    pub(crate) fn new(config: &PipelineConfig) -> ExpressGate {
+        let mut mac = [0u8; 8];
+        mac[..6].copy_from_slice(&config.appliance_mac);
+        let (source_net, source_mask) = match config.gwlb_sources.first() {
+            Some(p) => (
+                u32::from_ne_bytes(p.network.to_be_bytes()),
+                u32::from_ne_bytes(p.mask.to_be_bytes()),
+            ),
+            // No address is 1 under an empty mask: the list decides.
+            None => (1, 0),
+        };
+        ExpressGate {
+            mac: u64::from_le_bytes(mac),
+            source_net,
+            source_mask,
         }
     }
 }

@@ -95,7 +95,7 @@ impl<C: Classify> Pipeline<'_, C> {
         buf: &[u8],
         udp_start: usize,
         frame_len: usize,
-        steered: bool,
+        owned: bool,
         out: &mut Pending,
     ) -> Result<(), Action> {
         let Ok(datagram) = udp::Packet::new_checked(&buf[udp_start..frame_len]) else {
@@ -118,13 +118,15 @@ impl<C: Classify> Pipeline<'_, C> {
         }
         let endpoint = tunnel.metadata.endpoint_id;
 
-        if self.config.workers > 1 && !steered {
+        if !owned {
             let owner = owner_of(
                 tollgate_firewall::owner_hash(endpoint, &out.pkt),
                 self.config.workers,
             );
             if owner != self.config.worker {
-                return Err(Action::Steer { worker: owner });
+                return Err(Action::Steer {
+                    worker: owner as u32,
+                });
             }
         }
         self.firewall
@@ -181,7 +183,7 @@ impl<C: Classify> Pipeline<'_, C> {
         };
         self.count_endpoint(p.endpoint, 1, len as u64);
         swap_outer(&mut buf[..len], self.config.appliance_mac);
-        Action::Transmit { len }
+        Action::Transmit { len: len as u32 }
     }
 
     #[inline]

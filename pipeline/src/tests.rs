@@ -621,7 +621,7 @@ fn run_row(p: &mut Pipeline<'_, RuleSnapshot>, stats: &WorkerStats, row: &Row) {
             let Action::Transmit { len: out_len } = action else {
                 panic!("{what}: want Transmit, got {action:?}");
             };
-            let out = &buf[..out_len];
+            let out = &buf[..out_len as usize];
             match output {
                 Output::Exactly(want) => assert_bytes(what, out, want),
                 Output::Checked(check) => check(&row.frame, out),
@@ -630,7 +630,9 @@ fn run_row(p: &mut Pipeline<'_, RuleSnapshot>, stats: &WorkerStats, row: &Row) {
         other => {
             let want = match other {
                 Expect::Punt => Action::Punt,
-                Expect::Steer(worker) => Action::Steer { worker: *worker },
+                Expect::Steer(worker) => Action::Steer {
+                    worker: *worker as u32,
+                },
                 Expect::Drop(counter) => Action::Drop(*counter),
                 Expect::Transmit(_) => unreachable!(),
             };
@@ -1999,10 +2001,18 @@ fn endpoint_counters_count_each_endpoint() {
     assert_eq!(
         sent,
         [
-            Action::Transmit { len: a1.len() },
-            Action::Transmit { len: b1.len() },
-            Action::Transmit { len: a2.len() },
-            Action::Transmit { len: rst_len },
+            Action::Transmit {
+                len: a1.len() as u32
+            },
+            Action::Transmit {
+                len: b1.len() as u32
+            },
+            Action::Transmit {
+                len: a2.len() as u32
+            },
+            Action::Transmit {
+                len: rst_len as u32
+            },
             Action::Drop(DropRuleDenied),
         ]
     );
