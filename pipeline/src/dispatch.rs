@@ -278,8 +278,8 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         owned: bool,
         out: &mut Pending,
     ) -> Result<(), Action> {
-        if let Some(frame) = tollgate_wire::parse_express(&buf[..len]) {
-            if self.express_accepts(&buf[..len], &frame) {
+        if self.express_accepts(&buf[..len]) {
+            if let Some(frame) = tollgate_wire::parse_express(&buf[..len]) {
                 return self.express_prepare(&frame, owned, out);
             }
         }

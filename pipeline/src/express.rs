@@ -22,27 +22,25 @@ use crate::dispatch::{Action, Pipeline, PipelineConfig};
 use crate::hairpin::{malformed, owner_of, swap_outer, Pending};
 
 impl<C: Classify> Pipeline<'_, C> {
-    /// The checks `dispatch` makes that depend on this appliance: the
-    /// Ethernet destination, the outer IPv4 destination and the GWLB
-    /// source, for `frame` parsed from `bytes`. A frame that fails them is
-    /// left to `dispatch` to count.
+    /// The checks `dispatch` makes that depend on this appliance, read
+    /// where an IPv4 frame has them: the Ethernet destination, the outer
+    /// IPv4 destination and the GWLB source. Made before the express
+    /// parse, which then has fewer values to keep; a frame that fails
+    /// them, or that turns out not to be IPv4, is left to `dispatch`.
     #[inline(always)]
-    pub(crate) fn express_accepts(&self, bytes: &[u8], frame: &ExpressFrame) -> bool {
+    pub(crate) fn express_accepts(&self, frame: &[u8]) -> bool {
         let gate = &self.express_gate;
-        let Some(head) = bytes.first_chunk::<8>() else {
+        let Some(h) = frame.first_chunk::<{ 14 + 20 }>() else {
             return false;
         };
         // The destination MAC is the low 48 bits of the first 8 bytes;
         // its first byte's low bit marks group addresses.
-        let head = u64::from_le_bytes(*head);
+        let head = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+        let src = [h[26], h[27], h[28], h[29]];
         ((head ^ gate.mac) << 16 == 0 || head & 1 != 0)
-            && frame.outer_dst == self.config.appliance_ip
-            && (u32::from_ne_bytes(frame.outer_src) & gate.source_mask == gate.source_net
-                || self
-                    .config
-                    .gwlb_sources
-                    .iter()
-                    .any(|p| p.contains(frame.outer_src)))
+            && [h[30], h[31], h[32], h[33]] == self.config.appliance_ip
+            && (u32::from_ne_bytes(src) & gate.source_mask == gate.source_net
+                || self.config.gwlb_sources.iter().any(|p| p.contains(src)))
     }
 
     /// Steers the frame to its flow's owner, or keys it and starts loading
