@@ -64,9 +64,9 @@ impl<C: Classify> Pipeline<'_, C> {
         self.firewall.prepare_key_into(key, &mut out.prepared);
         out.express = true;
         out.tcp_flags = frame.inner.tcp_flags;
-        out.udp_start = UDP_START;
+        // `udp_start` and `inner_start` are the shape's, set only if the
+        // general path takes over (`express_finish`).
         out.frame_len = frame.frame_len;
-        out.inner_start = INNER_START;
         out.inner_len = frame.inner_len;
         out.endpoint = frame.endpoint_id;
         Ok(())
@@ -95,12 +95,15 @@ impl<C: Classify> Pipeline<'_, C> {
             }
             passes.packets += 1;
             passes.bytes += p.frame_len as u64;
-            swap_outer(&mut buf[..p.frame_len], self.config.appliance_mac);
+            // The frame's outer headers: the express parse saw all of them.
+            swap_outer(buf, self.config.appliance_mac);
             return Action::Transmit {
                 len: p.frame_len as u32,
             };
         }
-        let inner = &buf[p.inner_start..p.inner_start + p.inner_len];
+        p.udp_start = UDP_START;
+        p.inner_start = INNER_START;
+        let inner = &buf[INNER_START..INNER_START + p.inner_len];
         if let Err(e) = summarize_into(inner, IpVersion::V4, &mut p.pkt) {
             // Not reached: the express parse accepts only what the summary
             // accepts. Counted as the general path would count it.
