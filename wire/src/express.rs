@@ -81,12 +81,11 @@ impl TupleV4 {
     };
 }
 
-/// What [`parse_express`] found.
+/// What [`parse_express`] found that the flow lookup and the reply need.
+/// The addresses the appliance checks (Ethernet and outer IPv4) are not
+/// here: its pipeline reads them from the frame before this parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpressFrame {
-    pub dst_mac: [u8; 6],
-    pub outer_src: [u8; 4],
-    pub outer_dst: [u8; 4],
     /// Ethernet header plus the outer IPv4 total length (any Ethernet
     /// padding past it excluded).
     pub frame_len: usize,
@@ -162,9 +161,6 @@ pub fn parse_express(frame: &[u8]) -> Option<ExpressFrame> {
         0
     };
     Some(ExpressFrame {
-        dst_mac: [h[0], h[1], h[2], h[3], h[4], h[5]],
-        outer_src: [h[26], h[27], h[28], h[29]],
-        outer_dst: [h[30], h[31], h[32], h[33]],
         frame_len,
         inner_len,
         endpoint_id: be64(&h[g + 12..]),

@@ -34,9 +34,6 @@ fn general(frame: &[u8]) -> Option<ExpressFrame> {
     let inner = &frame[inner_start..inner_start + tunnel.inner_len];
     let s = summarize(inner, tunnel.inner_version).ok()?;
     Some(ExpressFrame {
-        dst_mac: eth.dst_addr(),
-        outer_src: ip.src_addr(),
-        outer_dst: ip.dst_addr(),
         frame_len,
         inner_len: tunnel.inner_len,
         endpoint_id: tunnel.metadata.endpoint_id,
