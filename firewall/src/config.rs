@@ -31,6 +31,11 @@ pub struct Timeouts {
     pub generic: Duration,
     /// How long a denied or flushed flow is remembered after its last packet.
     pub denied: Duration,
+    /// A TCP flow picked up mid-stream and not yet seen from both sides.
+    /// Shorter than GWLB's TCP idle timeout on purpose: forgetting such a
+    /// flow loses nothing (its next packet is picked up again), while
+    /// holding it for days would let one-packet guesses fill the table.
+    pub tcp_unconfirmed: Duration,
 }
 
 impl Default for Timeouts {
@@ -50,6 +55,7 @@ impl Default for Timeouts {
             icmp_echo: s(120),
             generic: s(600),
             denied: s(30),
+            tcp_unconfirmed: s(60),
         }
     }
 }
@@ -77,6 +83,7 @@ impl Timeouts {
             FlowState::IcmpEcho => &mut self.icmp_echo,
             FlowState::Generic => &mut self.generic,
             FlowState::Denied => &mut self.denied,
+            FlowState::TcpUnconfirmed => &mut self.tcp_unconfirmed,
         }
     }
 

@@ -18,9 +18,10 @@
 //!   flow; other protocols are tracked per address pair (600 s). All timeouts
 //!   are in [`Timeouts`]; ESTABLISHED defaults to Linux's 5 days, above
 //!   GWLB's 350 s idle timeout (configurable at GWLB up to 6000 s).
-//! - Mid-stream pickup (on by default): a TCP ACK or FIN|ACK of an unknown
-//!   flow opens it in ESTABLISHED / FIN_WAIT, a SYN/ACK in SYN_RECV, if the
-//!   rules allow. The sender is taken as the initiator; when the rules deny
+//! - Mid-stream pickup (on by default): a TCP ACK of an unknown flow opens
+//!   it in UNCONFIRMED (short timeout, evicted first; the other side's ACK
+//!   makes it ESTABLISHED, a SYN never does), a FIN|ACK in FIN_WAIT, a
+//!   SYN/ACK in SYN_RECV, if the rules allow. The sender is taken as the initiator; when the rules deny
 //!   that direction, the reverse is tried (`pickup_try_reverse`), because
 //!   after a GWLB failover the first packet seen is often the server's.
 //!   Caveat: the true initiator of a picked-up flow is a guess, so rules

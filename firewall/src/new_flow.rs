@@ -78,7 +78,7 @@ impl Tracker {
                         ..Opening::plain(FlowState::TcpSynSent)
                     }),
                     _ if !pickup => Plan::Drop(DropReason::MidStreamPickupOff),
-                    TcpClass::Ack => Plan::Open(picked(FlowState::TcpEstablished)),
+                    TcpClass::Ack => Plan::Open(picked(FlowState::TcpUnconfirmed)),
                     TcpClass::Fin => Plan::Open(Opening {
                         sender_fin: true,
                         track_seq: seq.wrapping_add(u32::from(payload_len)).wrapping_add(1),
@@ -195,6 +195,9 @@ impl Tracker {
                 }
                 if opening.syn_data {
                     flags |= flag::SYN_DATA;
+                }
+                if opening.state == FlowState::TcpUnconfirmed && sender == Side::A {
+                    flags |= flag::PICKUP_SENDER_A;
                 }
                 if opening.sender_fin {
                     flags |= if sender == Side::A {

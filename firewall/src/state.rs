@@ -29,13 +29,19 @@ pub enum FlowState {
     /// A flow the rules dropped or rejected (or one killed by a flush): its
     /// packets are dropped without rule evaluation until it goes idle.
     Denied = 13,
+    /// A TCP flow picked up mid-stream from an ESTABLISHED-looking segment
+    /// and seen from one side only. Until the other side answers it is a
+    /// guess anyone can make with one packet, so it lives under a short
+    /// timeout, is evicted first, and only the other side's segment makes
+    /// it ESTABLISHED.
+    TcpUnconfirmed = 14,
 }
 
 /// Number of state codes, including the unused code 0 (empty slot).
-pub(crate) const STATE_CODES: usize = 14;
+pub(crate) const STATE_CODES: usize = 15;
 
 impl FlowState {
-    pub const ALL: [FlowState; 13] = [
+    pub const ALL: [FlowState; 14] = [
         FlowState::TcpSynSent,
         FlowState::TcpSynRecv,
         FlowState::TcpEstablished,
@@ -49,6 +55,7 @@ impl FlowState {
         FlowState::IcmpEcho,
         FlowState::Generic,
         FlowState::Denied,
+        FlowState::TcpUnconfirmed,
     ];
 
     /// The state stored as `code`, if any.
@@ -59,9 +66,9 @@ impl FlowState {
     }
 
     /// A flow that may be reclaimed to admit a new one while it is still
-    /// live: not yet established (SYN_SENT, SYN_RECV, one-way UDP), already
-    /// finished (TIME_WAIT, CLOSE), or denied. Established traffic is never
-    /// reclaimed.
+    /// live: not yet established (SYN_SENT, SYN_RECV, one-way UDP, a TCP
+    /// pickup not yet confirmed), already finished (TIME_WAIT, CLOSE), or
+    /// denied. Established traffic is never reclaimed.
     pub fn is_reclaimable(self) -> bool {
         matches!(
             self,
@@ -69,6 +76,7 @@ impl FlowState {
                 | FlowState::TcpSynRecv
                 | FlowState::TcpTimeWait
                 | FlowState::TcpClose
+                | FlowState::TcpUnconfirmed
                 | FlowState::UdpSingle
                 | FlowState::Denied
         )
@@ -84,7 +92,8 @@ impl FlowState {
             | FlowState::TcpCloseWait
             | FlowState::TcpLastAck
             | FlowState::TcpTimeWait
-            | FlowState::TcpClose => Some(FlowKind::Tcp),
+            | FlowState::TcpClose
+            | FlowState::TcpUnconfirmed => Some(FlowKind::Tcp),
             FlowState::UdpSingle | FlowState::UdpStream => Some(FlowKind::Udp),
             FlowState::IcmpEcho => Some(FlowKind::IcmpEcho),
             FlowState::Generic => Some(FlowKind::Generic),
@@ -108,6 +117,7 @@ impl FlowState {
             FlowState::IcmpEcho => "ICMP_ECHO",
             FlowState::Generic => "GENERIC",
             FlowState::Denied => "DENIED",
+            FlowState::TcpUnconfirmed => "UNCONFIRMED",
         }
     }
 }

@@ -56,6 +56,10 @@ pub(crate) mod flag {
     /// acknowledge more than the ISN. Shares its bit with `LAST_ACKER_A`,
     /// which only LAST_ACK reads and which entering LAST_ACK always sets.
     pub const SYN_DATA: u8 = 0x20;
+    /// In UNCONFIRMED: side A sent the segment that picked the flow up, so
+    /// only side B's segment confirms it. Shares the bit too: UNCONFIRMED
+    /// is entered only at pickup, which sets or clears it.
+    pub const PICKUP_SENDER_A: u8 = 0x20;
     /// The flow was created from a mid-stream packet.
     pub const PICKED_UP: u8 = 0x40;
     /// ESTABLISHED: the initiator sent a new SYN (seq in `track_seq`); a

@@ -112,6 +112,15 @@ fn fin_flag(side: Side) -> u8 {
     }
 }
 
+/// In UNCONFIRMED: the side whose segment picked the flow up.
+fn pickup_sender(e: &FlowEntry) -> Side {
+    if e.flags & flag::PICKUP_SENDER_A != 0 {
+        Side::A
+    } else {
+        Side::B
+    }
+}
+
 /// The side that sent the first FIN (valid in FIN_WAIT and CLOSE_WAIT).
 fn first_fin_side(e: &FlowEntry) -> Side {
     if e.flags & flag::FIN_A != 0 {
@@ -219,6 +228,16 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             e.track_seq = seg.fin_end();
         }
         (TcpEstablished, _, _) => {}
+
+        (TcpUnconfirmed, Ack, _) if sender != pickup_sender(e) => set(e, TcpEstablished),
+        (TcpUnconfirmed, Ack, _) => {}
+        (TcpUnconfirmed, Fin, _) => {
+            set(e, TcpFinWait);
+            e.flags |= fin_flag(sender);
+            e.track_seq = seg.fin_end();
+        }
+        // A guess confirmed by nobody cannot be turned into a handshake.
+        (TcpUnconfirmed, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
 
         (TcpFinWait, Ack, _) if sender != first_fin_side(e) => {
             if seg.acks(e.track_seq) {

@@ -39,12 +39,22 @@ fn established(i: u16) -> tollgate_wire::InnerSummary {
     tcp(client(i), server(), ACK, 1, 1, 0)
 }
 
+/// Pick flow `i` up and confirm it with the server's answer.
+fn establish(
+    fw: &mut tollgate_firewall::Firewall<TestRules>,
+    now: u64,
+    i: u16,
+) -> tollgate_firewall::Decision {
+    fw.process(now, EP, &established(i));
+    fw.process(now, EP, &tcp(server(), client(i), ACK, 1, 1, 0))
+}
+
 #[test]
 fn established_flows_are_never_evicted() {
     let mut fw = firewall(tiny(), TestRules::pass_all());
     assert_eq!(fw.slots(), 16);
     for i in 0..8 {
-        assert_eq!(fw.process(0, EP, &established(i)).verdict, Verdict::Pass);
+        assert_eq!(establish(&mut fw, 0, i).verdict, Verdict::Pass);
     }
     let d = fw.process(SEC, EP, &tcp(client(100), server(), SYN, 1, 0, 0));
     assert_eq!(d.verdict, Verdict::Drop(DropReason::TableFull));
@@ -65,7 +75,7 @@ fn established_flows_are_never_evicted() {
 fn full_table_reclaims_expired_then_embryonic_then_refuses() {
     let mut fw = firewall(tiny(), TestRules::pass_all());
     for i in 0..6 {
-        fw.process(0, EP, &established(i));
+        establish(&mut fw, 0, i);
     }
     let syn_sent = tcp(client(6), server(), SYN, 1, 0, 0);
     let one_way_udp = udp(client(7), (server().0, 53));
@@ -92,8 +102,8 @@ fn full_table_reclaims_expired_then_embryonic_then_refuses() {
     assert_eq!(state_of(&fw, now, EP, &syn_20), Some(FlowState::TcpSynSent));
 
     // Then the UDP single flow and the second SYN; then nothing is left.
-    fw.process(now, EP, &established(22));
-    fw.process(now, EP, &established(23));
+    establish(&mut fw, now, 22);
+    establish(&mut fw, now, 23);
     assert_eq!(fw.counters().evicted, 3);
     let d = fw.process(now, EP, &established(24));
     assert_eq!(d.verdict, Verdict::Drop(DropReason::TableFull));
@@ -112,7 +122,7 @@ fn full_table_reclaims_expired_then_embryonic_then_refuses() {
 fn denied_flows_are_not_remembered_when_full_and_not_counted_as_refused() {
     let mut fw = firewall(tiny(), TestRules::tcp_port(443));
     for i in 0..8 {
-        fw.process(0, EP, &established(i));
+        establish(&mut fw, 0, i);
     }
     let d = fw.process(0, EP, &udp(client(50), server()));
     assert_eq!(
@@ -136,6 +146,7 @@ fn a_table_fills_to_its_capacity() {
                 1024 + (i % 7) as u16,
             );
             fw.process(0, EP, &tcp(c, server(), ACK, 1, 1, 0));
+            fw.process(0, EP, &tcp(server(), c, ACK, 1, 1, 0));
         }
         let counters = fw.counters();
         assert_eq!(

@@ -346,12 +346,19 @@ fn rows() -> Vec<Row> {
                     0,
                     tcp(c, s, PSH | ACK, a, b, 100),
                     Pass,
-                    Some(TcpEstablished),
+                    Some(TcpUnconfirmed),
                 ),
-                send(1, tcp(s, c, ACK, b, a + 100, 0), Pass, Some(TcpEstablished)),
+                // More from the same side confirms nothing.
+                send(
+                    1,
+                    tcp(c, s, PSH | ACK, a + 100, b, 100),
+                    Pass,
+                    Some(TcpUnconfirmed),
+                ),
+                send(1, tcp(s, c, ACK, b, a + 200, 0), Pass, Some(TcpEstablished)),
                 send(
                     2,
-                    tcp(c, s, FIN | ACK, a + 100, b, 0),
+                    tcp(c, s, FIN | ACK, a + 200, b, 0),
                     Pass,
                     Some(TcpFinWait),
                 ),
@@ -560,7 +567,7 @@ fn rows() -> Vec<Row> {
                 0,
                 tcp(s, c, PSH | ACK, b, a, 100),
                 Pass,
-                Some(TcpEstablished),
+                Some(TcpUnconfirmed),
             ),
             send(1, tcp(c, s, ACK, a, b + 100, 0), Pass, Some(TcpEstablished)),
             // A flow allowed in neither direction stays denied.
@@ -569,6 +576,35 @@ fn rows() -> Vec<Row> {
                 tcp((s.0, 22), (c.0, 5000), ACK, 1, 1, 0),
                 drop(DropReason::RuleDenied),
                 Some(Denied),
+            ),
+        ],
+    });
+    rows.push(Row {
+        name: "a pickup is never promoted by a syn from either side",
+        config: small_config(),
+        rules: || TestRules::tcp_port(443),
+        steps: vec![
+            // The outside host (s, port 443) speaks first: the reverse try
+            // adopts the flow with the inside host as its initiator.
+            send(0, tcp(s, c, ACK, b, a, 0), Pass, Some(TcpUnconfirmed)),
+            // Its SYN would open the inside host's port to it.
+            send(
+                1,
+                tcp(s, c, SYN, ISN_S, 0, 0),
+                drop(DropReason::TcpInvalid),
+                Some(TcpUnconfirmed),
+            ),
+            send(
+                2,
+                tcp(c, s, SYN | ACK, ISN_C, ISN_S + 1, 0),
+                drop(DropReason::TcpInvalid),
+                Some(TcpUnconfirmed),
+            ),
+            send(
+                3,
+                tcp(c, s, SYN, ISN_C, 0, 0),
+                drop(DropReason::TcpInvalid),
+                Some(TcpUnconfirmed),
             ),
         ],
     });
@@ -724,6 +760,11 @@ fn timeout_rows() -> Vec<TimeoutRow> {
         t(UdpStream, |t| t.udp_stream, vec![udp(c, s), udp(s, c)]),
         t(IcmpEcho, |t| t.icmp_echo, vec![echo(c.0, s.0, 1, true)]),
         t(Generic, |t| t.generic, vec![other(c.0, s.0, 132)]),
+        t(
+            TcpUnconfirmed,
+            |t| t.tcp_unconfirmed,
+            vec![tcp(c, s, ACK, a, b, 0)],
+        ),
         TimeoutRow {
             state: Denied,
             timeout: |t| t.denied,
@@ -791,6 +832,7 @@ fn configured_timeouts_apply() {
     let mut fw = firewall(config, TestRules::pass_all());
     let (c, s) = (c4(), s4());
     fw.process(0, EP, &tcp(c, s, ACK, 1, 1, 0));
+    fw.process(0, EP, &tcp(s, c, ACK, 1, 1, 0));
     fw.process(0, EP, &udp(c, s));
     assert_eq!(state_of(&fw, 399 * SEC, EP, &udp(c, s)), None);
     assert_eq!(

@@ -19,6 +19,7 @@ fn flows_lists_live_flows_with_their_initiator() {
     let mut fw = firewall(small_config(), TestRules::tcp_port(443));
     // Picked up from the server's packet, so the reverse direction decides.
     fw.process(0, 1, &tcp(server(), client(), ACK, 1, 1, 0));
+    fw.process(0, 1, &tcp(client(), server(), ACK, 1, 1, 0));
     fw.process(0, 2, &udp(client(), (server().0, 53)));
     let flows: Vec<_> = fw.flows(10 * SEC).collect();
     assert_eq!(flows.len(), 2);

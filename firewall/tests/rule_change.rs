@@ -91,7 +91,7 @@ fn revalidate_reclassifies_with_the_initiator_tuple() {
     assert_eq!((d.verdict, d.flow_created), (Verdict::Pass, true));
     assert_eq!(
         state_of(&fw, 2 * SEC, EP, &ssh_pkt),
-        Some(FlowState::TcpEstablished)
+        Some(FlowState::TcpUnconfirmed)
     );
 }
 
