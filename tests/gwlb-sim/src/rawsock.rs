@@ -133,6 +133,11 @@ impl RawSocket {
         Ok(mac)
     }
 
+    /// Stops the socket from seeing copies of the frames this host sends.
+    pub fn ignore_outgoing(&self) -> io::Result<()> {
+        self.set_int(libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)
+    }
+
     /// Sets the receive timeout so `recv` returns `Ok(None)` when nothing arrives in time.
     pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
         let tv = libc::timeval {
