@@ -202,15 +202,27 @@ b() { jq -er ".$1" "$WORK/bridge.json"; }
 [ "$(b unexpected)" -eq 0 ] || fail "$(b unexpected) frames came back that were not sent (or too late)"
 [ "$(b unroutable)" -eq 0 ] && [ "$(b not_ipv4)" -eq 0 ] && [ "$(b oversize)" -eq 0 ] ||
   fail "the hosts sent packets the bridge could not carry: $(cat "$WORK/bridge.json")"
-# Every frame that did not come back belongs to the denied port...
-jq -e --argjson p "$DENIED_PORT" '.not_returned_flows | all(.protocol == 6 and .dst_port == $p)' \
-  "$WORK/bridge.json" >/dev/null ||
-  fail "frames of allowed flows not returned: $(jq -c .not_returned_flows "$WORK/bridge.json")"
-# ...and the dataplane counted each as a rule drop, and dropped nothing else.
+# Frames lost on the way into the appliance's port (its af_packet rings full)
+# are no firewall drop: the veth's receive count minus the dataplane's says
+# how many, and the bridge's socket its own drops on the way back. Every
+# frame not returned must be one of those or one the rules denied.
+tg0_rx=$(ip -n "$NS_APPL" -s -j link show tg0 | jq '.[0].stats64.rx.packets')
+port_loss=$((tg0_rx - $(stat rx_packets_total)))
+socket_drops=$(b socket_drops)
 denied=$(stat "dropped_packets_total:rule_denied")
+denied_lost=$(jq --argjson p "$DENIED_PORT" '[.not_returned_flows[]
+  | select(.protocol == 6 and .dst_port == $p) | .frames] | add // 0' "$WORK/bridge.json")
+allowed_lost=$(jq --argjson p "$DENIED_PORT" '[.not_returned_flows[]
+  | select(.protocol != 6 or .dst_port != $p) | .frames] | add // 0' "$WORK/bridge.json")
 [ "$denied" -ge 1 ] || fail "no rule_denied drop for port $DENIED_PORT"
-[ "$denied" -eq "$(b not_returned)" ] ||
-  fail "bridge missed $(b not_returned) frames, the dataplane denied $denied"
+[ "$denied" -le "$denied_lost" ] ||
+  fail "the dataplane denied $denied frames, but only $denied_lost of port $DENIED_PORT were not returned"
+unexplained=$(($(b not_returned) - denied - port_loss - socket_drops))
+[ "$unexplained" -le 0 ] ||
+  fail "$unexplained frames lost without a count (not returned $(b not_returned), denied $denied, port loss $port_loss, socket drops $socket_drops): $(jq -c .not_returned_flows "$WORK/bridge.json")"
+if [ "$allowed_lost" -gt 0 ]; then
+  log "NOTE: $allowed_lost frames of allowed flows lost at the ports (appliance's af_packet rings: $port_loss, bridge socket: $socket_drops), none by the firewall"
+fi
 other_drops=$(jq -c '[to_entries[] | select(.key | startswith("dropped_packets_total:"))
   | select(.key != "dropped_packets_total:rule_denied") | select(.value > 0)] | from_entries' \
   "$WORK/dataplane-stats.json")
@@ -219,5 +231,5 @@ other_drops=$(jq -c '[to_entries[] | select(.key | startswith("dropped_packets_t
 
 log "results (TUN MTU $TUN_MTU, $SECONDS_EACH s each):"
 for r in "${RESULTS[@]}"; do log "  $r"; done
-log "  bridge: $(b sent) packets sent, $(b delivered) delivered, $(b not_returned) not returned (port $DENIED_PORT), dataplane: $denied rule drops, $(stat firewall_verdicts_total:pass) pass verdicts"
+log "  bridge: $(b sent) packets sent, $(b delivered) delivered ($(b reordered) after a later one of their flow), $(b not_returned) not returned ($denied denied by the rules, $port_loss lost at the appliance's port), $(stat firewall_verdicts_total:pass) pass verdicts"
 log "PASS"

@@ -33,8 +33,10 @@ extern "C" fn on_signal(_: libc::c_int) {
 const RX_BUFFER: usize = 16 * 1024;
 /// Frames awaiting their return at most; beyond it new packets are refused (and counted).
 const MAX_PENDING: usize = 1 << 20;
-/// Entries kept in each of the report's lists.
+/// Mismatches described in the report.
 const LIST_LIMIT: usize = 20;
+/// Flows listed with their frames not returned.
+const LOST_FLOWS_LIMIT: usize = 200;
 /// How long the idle loops wait before looking at the stop flag again.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -195,6 +197,8 @@ struct Pending {
     headers: Vec<u8>,
     sent_at: Instant,
     flow: FlowKey,
+    /// Position in the order of sending (across all hosts).
+    order: u64,
 }
 
 fn inner_hash(inner: &[u8]) -> u64 {
@@ -221,8 +225,8 @@ fn inner_span(frame: &[u8]) -> Option<(usize, usize)> {
 /// What became of one returned frame.
 #[derive(Debug, PartialEq, Eq)]
 enum Returned {
-    /// Exactly the hairpin of what was sent; deliver this inner packet.
-    Intact(FlowKey),
+    /// Exactly the hairpin of what was sent (flow, order of sending); deliver it.
+    Intact(FlowKey, u64),
     Mismatched(String),
     /// No frame with this inner packet is waiting (never sent, or back after the timeout).
     Unexpected,
@@ -234,21 +238,34 @@ fn classify(pending: &mut HashMap<u64, VecDeque<Pending>>, frame: &[u8]) -> Retu
     let Some((start, end)) = inner_span(frame) else {
         return Returned::NotGeneve;
     };
-    let key = inner_hash(&frame[start..end]);
+    let inner = &frame[start..end];
+    let key = inner_hash(inner);
     let Some(queue) = pending.get_mut(&key) else {
         return Returned::Unexpected;
     };
-    let Some(sent) = queue.pop_front() else {
+    // The sent frame is its headers plus this inner packet (equal by the lookup key).
+    let check = |sent: &Pending| {
+        let mut expected = sent.headers.clone();
+        expected.extend_from_slice(inner);
+        verify::verify_hairpin(&expected, frame)
+    };
+    // Frames with identical inner packets differ in their outer IP ID and may come back
+    // in any order: take the one this frame is the hairpin of, else report the oldest.
+    let (index, outcome) = match queue.iter().position(|sent| check(sent).is_ok()) {
+        Some(index) => (index, Ok(())),
+        None => match queue.front() {
+            Some(oldest) => (0, check(oldest)),
+            None => return Returned::Unexpected,
+        },
+    };
+    let Some(sent) = queue.remove(index) else {
         return Returned::Unexpected;
     };
     if queue.is_empty() {
         pending.remove(&key);
     }
-    // The sent frame is its headers plus this inner packet (equal by the lookup key).
-    let mut expected = sent.headers;
-    expected.extend_from_slice(&frame[start..end]);
-    match verify::verify_hairpin(&expected, frame) {
-        Ok(()) => Returned::Intact(sent.flow),
+    match outcome {
+        Ok(()) => Returned::Intact(sent.flow, sent.order),
         Err(mismatch) => Returned::Mismatched(format!("{}: {mismatch}", sent.flow)),
     }
 }
@@ -262,6 +279,8 @@ struct SendCounters {
     oversize: AtomicU64,
     not_ipv4: AtomicU64,
     pending_full: AtomicU64,
+    /// Frames handed to the socket so far: the next frame's order.
+    order: AtomicU64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -287,6 +306,8 @@ pub struct BridgeReport {
     pub mismatched: u64,
     /// Returned but matching no frame awaiting return.
     pub unexpected: u64,
+    /// Delivered after a later-sent packet of the same flow direction.
+    pub reordered: u64,
     /// Sent but not back within the return timeout (or by the end).
     pub not_returned: u64,
     /// Inner destination behind no TUN (not sent).
@@ -298,6 +319,9 @@ pub struct BridgeReport {
     /// Refused because too many frames awaited return.
     pub pending_full: u64,
     pub tun_write_errors: u64,
+    /// Frames from the appliance the kernel dropped before the bridge read them (socket
+    /// buffer full).
+    pub socket_drops: u64,
     pub mismatches: Vec<String>,
     /// Flows with frames not returned, most frames first.
     pub not_returned_flows: Vec<LostFlow>,
@@ -308,7 +332,7 @@ pub struct BridgeReport {
 impl BridgeReport {
     pub fn print(&self) {
         println!(
-            "bridge: sent {} ({} bytes), returned {}, delivered {} ({} bytes), mismatched {}, unexpected {}, not returned {}, unroutable {}, oversize {}, not ipv4 {}, pending full {}, tun write errors {} in {:.1} s",
+            "bridge: sent {} ({} bytes), returned {}, delivered {} ({} bytes), mismatched {}, unexpected {}, reordered {}, not returned {}, unroutable {}, oversize {}, not ipv4 {}, pending full {}, tun write errors {}, socket drops {} in {:.1} s",
             self.sent,
             self.sent_bytes,
             self.returned,
@@ -316,18 +340,20 @@ impl BridgeReport {
             self.delivered_bytes,
             self.mismatched,
             self.unexpected,
+            self.reordered,
             self.not_returned,
             self.unroutable,
             self.oversize,
             self.not_ipv4,
             self.pending_full,
             self.tun_write_errors,
+            self.socket_drops,
             self.duration_s
         );
         for m in &self.mismatches {
             println!("  mismatch: {m}");
         }
-        for lost in &self.not_returned_flows {
+        for lost in self.not_returned_flows.iter().take(LIST_LIMIT) {
             println!("  not returned: {} x{}", lost.flow, lost.frames);
         }
         println!("bridge: {}", if self.passed { "PASS" } else { "FAIL" });
@@ -417,6 +443,8 @@ fn pump(
                     headers: frame[..frame.len() - inner.len()].to_vec(),
                     sent_at: Instant::now(),
                     flow,
+                    // One reader sends all of a flow direction: its order of sending.
+                    order: counters.order.fetch_add(1, Ordering::Relaxed),
                 });
         }
         socket.send(&frame).map_err(|e| e.to_string())?;
@@ -493,6 +521,8 @@ pub fn bridge(opts: BridgeOptions) -> Result<BridgeReport, String> {
             )
         })
         .collect();
+    // Counted from here on: drops while resolving the appliance are no loss of traffic.
+    socket.take_drops().map_err(|e| e.to_string())?;
     println!(
         "bridge: ready: {} via {} to appliance {} ({})",
         hosts.join(", "),
@@ -509,6 +539,7 @@ pub fn bridge(opts: BridgeOptions) -> Result<BridgeReport, String> {
         ..Default::default()
     };
     let mut lost: HashMap<FlowKey, u64> = HashMap::new();
+    let mut last_delivered: HashMap<FlowKey, u64> = HashMap::new();
     let start = Instant::now();
 
     let pump_error = std::thread::scope(|scope| {
@@ -560,7 +591,13 @@ pub fn bridge(opts: BridgeOptions) -> Result<BridgeReport, String> {
                 report.returned += 1;
             }
             match outcome {
-                Returned::Intact(flow) => {
+                Returned::Intact(flow, order) => {
+                    let last = last_delivered.entry(flow).or_insert(order);
+                    if order < *last {
+                        report.reordered += 1;
+                    } else {
+                        *last = order;
+                    }
                     let (start, end) = inner_span(frame).unwrap_or((0, 0));
                     let inner = &frame[start..end];
                     let Some(host) = route(&opts.hosts, flow.dst) else {
@@ -608,11 +645,12 @@ pub fn bridge(opts: BridgeOptions) -> Result<BridgeReport, String> {
     report.oversize = counters.oversize.load(Ordering::Relaxed);
     report.not_ipv4 = counters.not_ipv4.load(Ordering::Relaxed);
     report.pending_full = counters.pending_full.load(Ordering::Relaxed);
+    report.socket_drops = socket.take_drops().map_err(|e| e.to_string())?;
     let mut lost: Vec<(FlowKey, u64)> = lost.into_iter().collect();
     lost.sort_by_key(|l| std::cmp::Reverse(l.1));
     report.not_returned_flows = lost
         .into_iter()
-        .take(LIST_LIMIT)
+        .take(LOST_FLOWS_LIMIT)
         .map(|(flow, frames)| LostFlow {
             flow: flow.to_string(),
             protocol: flow.protocol,
@@ -681,6 +719,7 @@ mod tests {
                 headers: frame[..frame.len() - inner.len()].to_vec(),
                 sent_at: Instant::now(),
                 flow: FlowKey::parse(inner).unwrap(),
+                order: 0,
             });
     }
 
@@ -773,7 +812,7 @@ mod tests {
         );
         assert!(matches!(
             classify(&mut pending, &returned),
-            Returned::Intact(_)
+            Returned::Intact(..)
         ));
         assert!(pending.is_empty());
         // The same frame again: nothing awaits it any more.
@@ -801,6 +840,28 @@ mod tests {
         *changed.last_mut().unwrap() ^= 1;
         assert_eq!(classify(&mut pending, &changed), Returned::Unexpected);
         assert_eq!(classify(&mut pending, &frame[..40]), Returned::NotGeneve);
+    }
+
+    #[test]
+    fn identical_inner_packets_may_come_back_in_any_order() {
+        // Real hosts send some byte-identical packets; only the outer IP ID tells their
+        // frames apart, and the appliance need not keep their order.
+        let encap = encap();
+        let inner = ipv4_tcp([10, 1, 11, 10], [10, 2, 22, 20], 40000, 80, b"");
+        let flow = FlowKey::parse(&inner).unwrap();
+        let first = encap.frame(&flow, &inner).unwrap();
+        let second = encap.frame(&flow, &inner).unwrap();
+        assert_ne!(first, second);
+        let mut pending = HashMap::new();
+        remember(&mut pending, &first, &inner);
+        remember(&mut pending, &second, &inner);
+        for frame in [&second, &first] {
+            assert_eq!(
+                classify(&mut pending, &wire::hairpin(frame)),
+                Returned::Intact(flow, 0)
+            );
+        }
+        assert!(pending.is_empty());
     }
 
     #[test]
