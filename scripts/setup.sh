@@ -10,7 +10,7 @@ PACKAGES=(
   iproute2 iputils-ping ethtool      # namespaces, veth, ping
   tshark tcpdump python3-scapy       # independent decoders and fixture builders
   prometheus                         # real scraper for the metrics test
-  curl jq valgrind
+  curl jq valgrind iperf3             # iperf3: real TCP/UDP through the appliance (e2e)
 )
 
 log() { printf 'setup: %s\n' "$*"; }

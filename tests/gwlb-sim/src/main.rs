@@ -1,8 +1,10 @@
 //! tollgate-sim: a simulated AWS Gateway Load Balancer. It sends GENEVE traffic to the
 //! appliance as GWLB does and verifies every frame that comes back; `reflect` is a stand-in
-//! appliance for checking the simulator itself; `scenario` runs firewall flows from a file.
+//! appliance for checking the simulator itself; `scenario` runs firewall flows from a file;
+//! `bridge` carries real hosts' traffic (TUN devices in other namespaces) through the appliance.
 
 mod arp;
+mod bridge;
 mod checksum;
 mod matcher;
 mod pcap;
@@ -13,6 +15,7 @@ mod report;
 mod run;
 mod scenario;
 mod traffic;
+mod tun;
 mod verify;
 mod wire;
 
@@ -165,6 +168,40 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Play GWLB for real hosts: TUN devices in their namespaces, every packet through the
+    /// appliance in GENEVE, returned frames checked and delivered; runs until SIGINT/SIGTERM.
+    Bridge {
+        #[command(flatten)]
+        tunnel: Tunnel,
+        /// A host: NETNS:TUN:PREFIX, e.g. tgr-cli:tgc0:10.1.0.0/16 (NETNS "." is the
+        /// simulator's own); packets to PREFIX are delivered to that TUN. Repeatable.
+        #[arg(long, required = true)]
+        host: Vec<bridge::HostSpec>,
+        /// GWLB endpoint ID in the first AWS option (vpce-0<16 hex> or hex).
+        #[arg(long, default_value = "vpce-00123456789abcdef", value_parser = parse_endpoint_arg)]
+        endpoint: u64,
+        /// Attachment ID in the second AWS option.
+        #[arg(long, default_value_t = 0)]
+        attachment: u64,
+        /// Milliseconds after which a frame not back counts as not returned.
+        #[arg(long, default_value_t = 2000)]
+        return_timeout_ms: u64,
+        /// Milliseconds to wait for frames on their way after the stop.
+        #[arg(long, default_value_t = 300)]
+        settle_ms: u64,
+        /// Stop after this many seconds (default: at SIGINT/SIGTERM).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Write the counts as JSON to this file at exit.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+fn parse_endpoint_arg(text: &str) -> Result<u64, String> {
+    wire::parse_endpoint(text).ok_or_else(|| format!("bad endpoint ID {text:?}"))
 }
 
 fn clock_seed() -> u64 {
@@ -304,6 +341,34 @@ fn execute(cli: Cli) -> Result<bool, String> {
                 reply_timeout: Duration::from_millis(reply_timeout_ms),
                 settle: Duration::from_millis(settle_ms),
                 unknown_option,
+                seed: seed.unwrap_or_else(clock_seed),
+            })?;
+            report.print();
+            Ok(report.passed)
+        }
+        Command::Bridge {
+            tunnel,
+            host,
+            endpoint,
+            attachment,
+            return_timeout_ms,
+            settle_ms,
+            duration,
+            json,
+            seed,
+        } => {
+            let report = bridge::bridge(bridge::BridgeOptions {
+                iface: tunnel.iface,
+                appliance: tunnel.appliance,
+                gwlb_ip: tunnel.gwlb_ip,
+                appliance_mac: tunnel.appliance_mac,
+                hosts: host,
+                endpoint_id: endpoint,
+                attachment_id: attachment,
+                return_timeout: Duration::from_millis(return_timeout_ms),
+                settle: Duration::from_millis(settle_ms),
+                duration: duration.map(|d| secs(d, "--duration")).transpose()?,
+                json,
                 seed: seed.unwrap_or_else(clock_seed),
             })?;
             report.print();

@@ -133,6 +133,32 @@ impl RawSocket {
         Ok(mac)
     }
 
+    /// Stops the socket from seeing copies of the frames this host sends.
+    pub fn ignore_outgoing(&self) -> io::Result<()> {
+        self.set_int(libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)
+    }
+
+    /// Frames the kernel dropped because the receive buffer was full, since the last call.
+    pub fn take_drops(&self) -> io::Result<u64> {
+        // SAFETY: tpacket_stats is plain data; all-zero is valid.
+        let mut stats: libc::tpacket_stats = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+        // SAFETY: stats and len are valid for writing and outlive the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut stats as *mut libc::tpacket_stats).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(last_error("PACKET_STATISTICS", &self.name));
+        }
+        Ok(u64::from(stats.tp_drops))
+    }
+
     /// Sets the receive timeout so `recv` returns `Ok(None)` when nothing arrives in time.
     pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
         let tv = libc::timeval {

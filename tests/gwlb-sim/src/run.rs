@@ -55,7 +55,7 @@ struct SenderTotals {
 
 /// Opens a UDP socket on the GWLB address's port 6081 so the local kernel swallows the
 /// replies instead of answering each with ICMP port unreachable towards the appliance.
-fn absorb_replies(gwlb_ip: Ipv4Addr) -> Option<UdpSocket> {
+pub(crate) fn absorb_replies(gwlb_ip: Ipv4Addr) -> Option<UdpSocket> {
     match UdpSocket::bind((gwlb_ip, GENEVE_PORT)) {
         Ok(socket) => Some(socket),
         Err(e) => {
