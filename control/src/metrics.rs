@@ -172,6 +172,12 @@ fn control_metrics(t: &mut Text, p: &Published) {
         c.command_timeouts as f64,
     );
     t.single(
+        "tollgate_control_stale_replies_total",
+        "counter",
+        "Dataplane replies discarded because no request with their id was waiting (late answers to timed-out commands).",
+        c.stale_replies as f64,
+    );
+    t.single(
         "tollgate_health_frames_received_total",
         "counter",
         "Punted frames the health responder took in.",

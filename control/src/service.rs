@@ -41,6 +41,9 @@ pub struct ControlCounters {
     pub rules_applied: u64,
     pub rules_failed: u64,
     pub command_timeouts: u64,
+    /// Replies whose request id is not outstanding (answered late, after
+    /// their request timed out, or never sent by this control): discarded.
+    pub stale_replies: u64,
     /// Health answers summed over every attach.
     pub health_responses: ResponderStats,
 }
@@ -346,6 +349,7 @@ impl Service {
             return;
         }
         let Some(p) = self.pending.remove(&response.id) else {
+            self.counters.stale_replies += 1;
             log(format!(
                 "reply to unknown or expired request {} ignored",
                 response.id
