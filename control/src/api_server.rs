@@ -10,11 +10,13 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::api::{ApiRequest, ApiResponse, MAX_REQUEST_BYTES};
 use crate::conn_limit::{
     line_end, read_request, write_all_by, Admitted, ByteBudget, Connections, ReadError,
+    ServerCounters,
 };
 
 /// A request and where its answer goes.
@@ -106,8 +108,13 @@ pub const MAX_BUFFERED_BYTES: usize = 2 * MAX_REQUEST_BYTES;
 /// Accepts clients until the process exits. Each connection gets a thread
 /// (at most [`MAX_CONNECTIONS`]); the service answers each request within
 /// `answer_timeout`.
-pub fn serve(listener: UnixListener, calls: Sender<ApiCall>, answer_timeout: Duration) {
-    let connections = Connections::new(MAX_CONNECTIONS);
+pub fn serve(
+    listener: UnixListener,
+    calls: Sender<ApiCall>,
+    answer_timeout: Duration,
+    counters: Arc<ServerCounters>,
+) {
+    let connections = Connections::new(MAX_CONNECTIONS, counters.clone());
     let budget = ByteBudget::new(MAX_BUFFERED_BYTES);
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
@@ -123,10 +130,12 @@ pub fn serve(listener: UnixListener, calls: Sender<ApiCall>, answer_timeout: Dur
         };
         let calls = calls.clone();
         let budget = budget.clone();
+        let counters = counters.clone();
         let spawned = std::thread::Builder::new()
             .name("api-client".into())
             .spawn(move || {
-                handle(stream, accepted, &admitted, &calls, &budget, answer_timeout);
+                let limits = (&*budget, &*counters);
+                handle(stream, accepted, &admitted, &calls, limits, answer_timeout);
             });
         if spawned.is_err() {
             eprintln!("tollgate-control: cannot start a thread for an API client");
@@ -153,7 +162,7 @@ fn handle(
     accepted: Instant,
     admitted: &Admitted<UnixStream>,
     calls: &Sender<ApiCall>,
-    budget: &ByteBudget,
+    (budget, counters): (&ByteBudget, &ServerCounters),
     answer_timeout: Duration,
 ) {
     let line = read_request(
@@ -164,6 +173,9 @@ fn handle(
         line_end,
     );
     admitted.request_read();
+    if let Err(e) = &line {
+        counters.count(e);
+    }
     let response = match line {
         Err(ReadError::Deadline) => error(format!(
             "request not complete within {} s",
@@ -215,7 +227,8 @@ mod tests {
         );
 
         let (tx, rx) = mpsc::channel::<ApiCall>();
-        std::thread::spawn(move || serve(listener, tx, Duration::from_secs(2)));
+        let counters = Arc::default();
+        std::thread::spawn(move || serve(listener, tx, Duration::from_secs(2), counters));
         // The "service": answers drain requests, ignores the rest.
         std::thread::spawn(move || {
             for (request, reply) in rx {

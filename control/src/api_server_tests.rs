@@ -8,11 +8,13 @@ use std::time::Instant;
 
 /// A socket served by [`serve`] and a stand-in service that answers
 /// `drain` at once and never answers `status`.
-fn start(dir: &Path) -> std::path::PathBuf {
+fn start(dir: &Path) -> (std::path::PathBuf, Arc<ServerCounters>) {
     let path = dir.join("control.sock");
     let listener = bind(&path, None).unwrap();
     let (tx, rx) = mpsc::channel::<ApiCall>();
-    std::thread::spawn(move || serve(listener, tx, Duration::from_secs(1)));
+    let counters = Arc::new(ServerCounters::default());
+    let served = counters.clone();
+    std::thread::spawn(move || serve(listener, tx, Duration::from_secs(1), served));
     std::thread::spawn(move || {
         for (request, reply) in rx {
             if request == ApiRequest::Drain {
@@ -23,7 +25,7 @@ fn start(dir: &Path) -> std::path::PathBuf {
             }
         }
     });
-    path
+    (path, counters)
 }
 
 fn drained(path: &Path, timeout: Duration) -> ApiResponse {
@@ -54,20 +56,22 @@ fn closed_by_server(stream: &mut UnixStream, within: Duration) -> bool {
 #[test]
 fn idle_connections_never_lock_out_a_request() {
     let dir = tempfile::tempdir().unwrap();
-    let path = start(dir.path());
+    let (path, counters) = start(dir.path());
     let idle: Vec<UnixStream> = (0..3 * MAX_CONNECTIONS)
         .map(|_| UnixStream::connect(&path).unwrap())
         .collect();
     let started = Instant::now();
     assert_eq!(drained(&path, Duration::from_secs(2)), DRAINED);
     assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(ServerCounters::get(&counters.cut) >= 2 * MAX_CONNECTIONS as u64);
+    assert_eq!(ServerCounters::get(&counters.refused), 0);
     drop(idle);
 }
 
 #[test]
 fn at_the_cap_the_oldest_idle_connection_is_cut_and_the_newest_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let path = start(dir.path());
+    let (path, counters) = start(dir.path());
     let mut idle: Vec<UnixStream> = (0..MAX_CONNECTIONS + 4)
         .map(|_| {
             let s = UnixStream::connect(&path).unwrap();
@@ -91,12 +95,13 @@ fn at_the_cap_the_oldest_idle_connection_is_cut_and_the_newest_kept() {
         serde_json::from_str::<ApiResponse>(&answer).unwrap(),
         DRAINED
     );
+    assert_eq!(ServerCounters::get(&counters.cut), 4);
 }
 
 #[test]
 fn a_trickling_client_delays_nobody_and_is_cut_at_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let path = start(dir.path());
+    let (path, counters) = start(dir.path());
     let slow = UnixStream::connect(&path).unwrap();
     let mut writer = slow.try_clone().unwrap();
     let started = Instant::now();
@@ -126,6 +131,7 @@ fn a_trickling_client_delays_nobody_and_is_cut_at_its_deadline() {
         matches!(&answer, ApiResponse::Error { message } if message.contains("not complete within")),
         "{answer:?}"
     );
+    assert_eq!(ServerCounters::get(&counters.deadline), 1);
     drop(slow);
     trickle.join().unwrap();
 }
@@ -133,7 +139,7 @@ fn a_trickling_client_delays_nobody_and_is_cut_at_its_deadline() {
 #[test]
 fn an_oversized_request_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let path = start(dir.path());
+    let (path, counters) = start(dir.path());
     let big = UnixStream::connect(&path).unwrap();
     let mut writer = big.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
@@ -156,6 +162,7 @@ fn an_oversized_request_gets_a_clear_error() {
     );
     drop(big);
     sender.join().unwrap();
+    assert_eq!(ServerCounters::get(&counters.too_large), 1);
     // The server is still there for the next client.
     assert_eq!(drained(&path, Duration::from_secs(2)), DRAINED);
 }

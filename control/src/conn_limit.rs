@@ -42,6 +42,38 @@ macro_rules! conn_impl {
 conn_impl!(UnixStream);
 conn_impl!(TcpStream);
 
+/// What one server turned away; exported by the metrics server.
+#[derive(Debug, Default)]
+pub struct ServerCounters {
+    /// Connections cut to make room: the oldest still sending its request.
+    pub cut: AtomicU64,
+    /// Connections refused: every one held was being answered.
+    pub refused: AtomicU64,
+    /// Requests not complete by their deadline.
+    pub deadline: AtomicU64,
+    /// Requests longer than the server's maximum.
+    pub too_large: AtomicU64,
+    /// Requests refused because other connections held the byte budget.
+    pub busy: AtomicU64,
+}
+
+impl ServerCounters {
+    /// Counts a request that could not be read, unless the client left.
+    pub fn count(&self, e: &ReadError) {
+        let counter = match e {
+            ReadError::Deadline => &self.deadline,
+            ReadError::TooLong => &self.too_large,
+            ReadError::Busy => &self.busy,
+            ReadError::Closed | ReadError::Io(_) => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
 struct Slot<S> {
     id: u64,
     /// Still receiving its request: the connection that may be cut.
@@ -55,7 +87,7 @@ pub struct Connections<S> {
     slots: Mutex<Vec<Slot<S>>>,
     cap: usize,
     next_id: AtomicU64,
-    cut: AtomicU64,
+    counters: Arc<ServerCounters>,
 }
 
 /// A connection's place under the cap; freed on drop.
@@ -65,12 +97,12 @@ pub struct Admitted<S: Conn> {
 }
 
 impl<S: Conn> Connections<S> {
-    pub fn new(cap: usize) -> Arc<Connections<S>> {
+    pub fn new(cap: usize, counters: Arc<ServerCounters>) -> Arc<Connections<S>> {
         Arc::new(Connections {
             slots: Mutex::new(Vec::with_capacity(cap)),
             cap: cap.max(1),
             next_id: AtomicU64::new(0),
-            cut: AtomicU64::new(0),
+            counters,
         })
     }
 
@@ -81,9 +113,12 @@ impl<S: Conn> Connections<S> {
         let handle = stream.try_clone().ok()?;
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         if slots.len() >= self.cap {
-            let oldest = slots.iter().position(|s| s.reading)?;
+            let Some(oldest) = slots.iter().position(|s| s.reading) else {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
             slots.remove(oldest).stream.cut();
-            self.cut.fetch_add(1, Ordering::Relaxed);
+            self.counters.cut.fetch_add(1, Ordering::Relaxed);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         slots.push(Slot {
@@ -104,11 +139,6 @@ impl<S: Conn> Connections<S> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Connections cut to make room so far.
-    pub fn cut_count(&self) -> u64 {
-        self.cut.load(Ordering::Relaxed)
     }
 }
 
@@ -284,7 +314,8 @@ mod tests {
 
     #[test]
     fn the_cap_cuts_the_oldest_reader_and_spares_connections_being_answered() {
-        let conns = Connections::<UnixStream>::new(2);
+        let counters = Arc::new(ServerCounters::default());
+        let conns = Connections::<UnixStream>::new(2, counters.clone());
         let (a, mut a_peer) = UnixStream::pair().unwrap();
         let (b, mut b_peer) = UnixStream::pair().unwrap();
         let (c, _c_peer) = UnixStream::pair().unwrap();
@@ -295,7 +326,7 @@ mod tests {
         // a is being answered, so b (reading) is cut for c.
         let admitted_c = conns.admit(&c).unwrap();
         assert_eq!(conns.len(), 2);
-        assert_eq!(conns.cut_count(), 1);
+        assert_eq!(ServerCounters::get(&counters.cut), 1);
         let mut byte = [0u8; 1];
         b_peer
             .set_read_timeout(Some(Duration::from_secs(1)))
@@ -308,7 +339,8 @@ mod tests {
         // Both answering: no room, nothing cut.
         admitted_c.request_read();
         assert!(conns.admit(&d).is_none());
-        assert_eq!(conns.cut_count(), 1);
+        assert_eq!(ServerCounters::get(&counters.cut), 1);
+        assert_eq!(ServerCounters::get(&counters.refused), 1);
         drop(admitted_a);
         assert_eq!(conns.len(), 1);
         assert!(conns.admit(&d).is_some());

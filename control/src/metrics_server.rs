@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::conn_limit::{read_request, write_all_by, Admitted, Connections, ReadError};
+use crate::conn_limit::{
+    read_request, write_all_by, Admitted, Connections, ReadError, ServerCounters,
+};
 use crate::metrics;
 use crate::service::SharedView;
 
@@ -27,7 +29,11 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 
 /// Serves until the process exits.
 pub fn serve(listener: TcpListener, shared: SharedView, config: Config) {
-    let connections = Connections::new(MAX_CONNECTIONS);
+    let counters = shared
+        .lock()
+        .map(|p| p.metrics_server.clone())
+        .unwrap_or_default();
+    let connections = Connections::new(MAX_CONNECTIONS, counters.clone());
     let config = Arc::new(config);
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -38,11 +44,12 @@ pub fn serve(listener: TcpListener, shared: SharedView, config: Config) {
         };
         let shared = shared.clone();
         let config = config.clone();
+        let counters = counters.clone();
         let spawned = std::thread::Builder::new()
             .name("metrics-client".into())
             .spawn(move || {
                 // A client that misbehaves only loses its own answer.
-                let _ = handle(stream, accepted, &admitted, &shared, &config);
+                let _ = handle(stream, accepted, &admitted, &shared, &config, &counters);
             });
         if spawned.is_err() {
             eprintln!("tollgate-control: cannot start a thread for a metrics client");
@@ -65,6 +72,7 @@ fn handle(
     admitted: &Admitted<TcpStream>,
     shared: &SharedView,
     config: &Config,
+    counters: &ServerCounters,
 ) -> std::io::Result<()> {
     let head = match read_request(
         &mut stream,
@@ -74,8 +82,13 @@ fn handle(
         head_end,
     ) {
         Ok(head) => Some(head),
-        Err(ReadError::TooLong) => None,
-        Err(_) => return Ok(()),
+        Err(e) => {
+            counters.count(&e);
+            if !matches!(e, ReadError::TooLong) {
+                return Ok(());
+            }
+            None
+        }
     };
     admitted.request_read();
     let Some(head) = head else {
@@ -141,11 +154,17 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
 
-    fn start() -> SocketAddr {
+    fn start() -> (SocketAddr, SharedView) {
         let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || serve(listener, SharedView::default(), Config::default()));
-        addr
+        let shared = SharedView::default();
+        let served = shared.clone();
+        std::thread::spawn(move || serve(listener, served, Config::default()));
+        (addr, shared)
+    }
+
+    fn counters(shared: &SharedView) -> Arc<ServerCounters> {
+        shared.lock().unwrap().metrics_server.clone()
     }
 
     /// The whole answer to `GET /metrics`, and how long it took.
@@ -162,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_trickling_client_neither_delays_a_scrape_nor_outlives_its_deadline() {
-        let addr = start();
+        let (addr, shared) = start();
         let mut slow = TcpStream::connect(addr).unwrap();
         let mut writer = slow.try_clone().unwrap();
         let started = Instant::now();
@@ -189,8 +208,14 @@ mod tests {
             cut_after < REQUEST_DEADLINE + Duration::from_millis(1500),
             "cut after {cut_after:?}"
         );
+        assert_eq!(ServerCounters::get(&counters(&shared).deadline), 1);
         drop(slow);
         trickle.join().unwrap();
+        // The scrape shows it.
+        let (text, _) = scrape(addr);
+        let line =
+            "tollgate_control_requests_refused_total{server=\"metrics\",reason=\"deadline\"} 1";
+        assert!(text.contains(line), "{text}");
     }
 
     #[test]
@@ -199,7 +224,7 @@ mod tests {
         // The end straddles two reads.
         assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\n", 16), Some(18));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\n", 0), None);
-        let addr = start();
+        let (addr, shared) = start();
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut head = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
@@ -208,6 +233,7 @@ mod tests {
         let mut text = String::new();
         let _ = s.read_to_string(&mut text);
         assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+        assert_eq!(ServerCounters::get(&counters(&shared).too_large), 1);
         for (request, status) in [
             ("GET / HTTP/1.1\r\n\r\n", "200"),
             ("GET /nope HTTP/1.1\r\n\r\n", "404"),
@@ -224,13 +250,14 @@ mod tests {
 
     #[test]
     fn idle_connections_beyond_the_cap_never_block_a_scrape() {
-        let addr = start();
+        let (addr, shared) = start();
         let idle: Vec<TcpStream> = (0..3 * MAX_CONNECTIONS)
             .map(|_| TcpStream::connect(addr).unwrap())
             .collect();
         let (text, took) = scrape(addr);
         assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
         assert!(took < Duration::from_secs(1), "scrape took {took:?}");
+        assert!(ServerCounters::get(&counters(&shared).cut) >= 2 * MAX_CONNECTIONS as u64);
         drop(idle);
     }
 }

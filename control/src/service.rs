@@ -14,6 +14,7 @@ use tollgate_shm::{Consumer, PacketMeta, PopError, Producer, Segment, ShmError};
 
 use crate::api::{endpoint_name, ApiRequest, ApiResponse, FlowView};
 use crate::config::Config;
+use crate::conn_limit::ServerCounters;
 use crate::health_state::{Health, HealthInputs};
 use crate::responder::{HealthResponder, ResponderConfig, ResponderStats};
 use crate::rules_set::{self, RuleText};
@@ -31,6 +32,9 @@ pub struct Published {
     pub segment: Option<Segment>,
     pub responder: ResponderStats,
     pub control: ControlCounters,
+    /// What the API socket and the metrics server turned away.
+    pub api_server: Arc<ServerCounters>,
+    pub metrics_server: Arc<ServerCounters>,
 }
 
 /// Control-side counters for `/metrics`.
