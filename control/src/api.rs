@@ -1,19 +1,25 @@
 //! The control socket's protocol: one JSON object per line each way. A
 //! client sends one [`ApiRequest`] and reads one [`ApiResponse`].
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::conn_limit::{line_end, read_request, write_all_by, ReadError};
 use crate::health_state::Health;
 use crate::responder::ResponderStats;
 
-/// Requests longer than this are refused (a rule file of 16384 rules fits).
-pub const MAX_REQUEST_LINE: usize = 64 << 20;
+/// Requests longer than this are refused. The largest rule file the
+/// dataplane takes is bounded by its 16 MiB command ring; as a JSON string
+/// such a file is at most twice as long (TOML text escapes only `"`, `\`,
+/// tab and line breaks, two bytes each), plus a few bytes of envelope.
+pub const MAX_REQUEST_BYTES: usize = (32 << 20) + 4096;
+/// Answers longer than this are refused by [`call`] (`rules show` carries a
+/// rule file as large as a request).
+pub const MAX_ANSWER_BYTES: usize = 2 * MAX_REQUEST_BYTES;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
@@ -195,37 +201,52 @@ pub enum ClientError {
     },
     #[error("control closed the connection without answering")]
     NoAnswer,
+    #[error("no answer within {} s", timeout.as_secs_f64())]
+    Timeout { timeout: Duration },
+    #[error("request of {len} bytes is longer than control accepts ({MAX_REQUEST_BYTES} bytes)")]
+    TooLarge { len: usize },
     #[error("unreadable answer from control: {0}")]
     BadAnswer(String),
 }
 
-/// One request, one answer.
+/// One request, one answer, all within `timeout`.
 pub fn call(
     socket: &Path,
     request: &ApiRequest,
     timeout: Duration,
 ) -> Result<ApiResponse, ClientError> {
+    let deadline = Instant::now() + timeout;
     let path = socket.display().to_string();
     let io = |source| ClientError::Io {
         path: path.clone(),
         source,
     };
+    let mut line =
+        serde_json::to_vec(request).map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+    if line.len() > MAX_REQUEST_BYTES {
+        return Err(ClientError::TooLarge { len: line.len() });
+    }
+    line.push(b'\n');
     let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
         path: path.clone(),
         source,
     })?;
-    stream.set_read_timeout(Some(timeout)).map_err(io)?;
-    stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    let mut line =
-        serde_json::to_vec(request).map_err(|e| ClientError::BadAnswer(e.to_string()))?;
-    line.push(b'\n');
-    stream.write_all(&line).map_err(io)?;
-    let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer).map_err(io)?;
-    if answer.is_empty() {
-        return Err(ClientError::NoAnswer);
-    }
-    serde_json::from_str(&answer).map_err(|e| ClientError::BadAnswer(e.to_string()))
+    // Control may answer (with an error) before taking the whole request:
+    // a failed write still leaves its answer to read.
+    let sent = write_all_by(&mut stream, &line, deadline);
+    let answer = match read_request(&mut stream, deadline, MAX_ANSWER_BYTES, None, line_end) {
+        Ok(answer) => answer,
+        Err(ReadError::Closed) => return Err(sent.err().map_or(ClientError::NoAnswer, io)),
+        Err(ReadError::Deadline) => return Err(ClientError::Timeout { timeout }),
+        Err(ReadError::TooLong) => {
+            return Err(ClientError::BadAnswer(format!(
+                "longer than {MAX_ANSWER_BYTES} bytes"
+            )))
+        }
+        Err(ReadError::Busy) => return Err(ClientError::NoAnswer),
+        Err(ReadError::Io(e)) => return Err(io(sent.err().unwrap_or(e))),
+    };
+    serde_json::from_slice(&answer).map_err(|e| ClientError::BadAnswer(e.to_string()))
 }
 
 #[cfg(test)]
@@ -341,6 +362,47 @@ mod tests {
         assert!(
             text.contains("cannot connect") && text.contains("is tollgate-control running"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_client_timeout_bounds_the_whole_call_and_sizes_are_checked_first() {
+        use std::io::{Read, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // A control that answers one byte every 200 ms: each read succeeds.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut byte = [0u8; 1];
+                    while stream
+                        .read(&mut byte)
+                        .is_ok_and(|n| n == 1 && byte[0] != b'\n')
+                    {}
+                    for b in b"{\"reply\":\"error\",\"message\":\"slow\"}\n" {
+                        if stream.write_all(&[*b]).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                });
+            }
+        });
+        let started = Instant::now();
+        let err = call(&path, &ApiRequest::Status, Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_millis(1500));
+
+        let huge = ApiRequest::RulesPush {
+            origin: "big.toml".into(),
+            text: "#".repeat(MAX_REQUEST_BYTES),
+        };
+        let err = call(&path, &huge, Duration::from_secs(1)).unwrap_err();
+        assert!(
+            err.to_string().contains("longer than control accepts"),
+            "{err}"
         );
     }
 }

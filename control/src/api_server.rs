@@ -1,23 +1,26 @@
 //! The Unix socket tollgatectl talks to: mode 0660, owned by root and the
-//! configured group. One thread per client (few, short-lived); each request
-//! goes to the service thread and its answer comes back on a channel.
+//! configured group. One request per connection, one thread per connection;
+//! each request goes to the service thread and its answer comes back on a
+//! channel. Connections, bytes and time per request are all capped (see the
+//! constants), so an idle, trickling or oversized client only loses its own
+//! request.
 
 use std::ffi::CString;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::api::{ApiRequest, ApiResponse, MAX_REQUEST_LINE};
+use crate::api::{ApiRequest, ApiResponse, MAX_REQUEST_BYTES};
+use crate::conn_limit::{
+    line_end, read_request, write_all_by, Admitted, ByteBudget, Connections, ReadError,
+    ServerCounters,
+};
 
 /// A request and where its answer goes.
 pub type ApiCall = (ApiRequest, Sender<ApiResponse>);
-
-const MAX_CLIENTS: usize = 32;
 
 /// The group id for `name`.
 fn group_id(name: &str) -> Result<libc::gid_t, String> {
@@ -92,28 +95,47 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, String> {
     Ok(listener)
 }
 
-/// Accepts clients until the process exits.
-pub fn serve(listener: UnixListener, calls: Sender<ApiCall>, answer_timeout: Duration) {
-    let clients = Arc::new(AtomicUsize::new(0));
+/// Connections held at once; at the cap the oldest one still sending its
+/// request is cut to make room for a new one.
+pub const MAX_CONNECTIONS: usize = 32;
+/// Time from connect until the whole request has arrived.
+pub const REQUEST_READ_DEADLINE: Duration = Duration::from_secs(5);
+/// Time to deliver the answer once it is ready.
+pub const ANSWER_WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// Request bytes all connections may hold at once (two maximal requests).
+pub const MAX_BUFFERED_BYTES: usize = 2 * MAX_REQUEST_BYTES;
+
+/// Accepts clients until the process exits. Each connection gets a thread
+/// (at most [`MAX_CONNECTIONS`]); the service answers each request within
+/// `answer_timeout`.
+pub fn serve(
+    listener: UnixListener,
+    calls: Sender<ApiCall>,
+    answer_timeout: Duration,
+    counters: Arc<ServerCounters>,
+) {
+    let connections = Connections::new(MAX_CONNECTIONS, counters.clone());
+    let budget = ByteBudget::new(MAX_BUFFERED_BYTES);
     for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        if clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
-            clients.fetch_sub(1, Ordering::SeqCst);
+        let Ok(mut stream) = stream else { continue };
+        let accepted = Instant::now();
+        let Some(admitted) = connections.admit(&stream) else {
+            let message = format!("{MAX_CONNECTIONS} requests in progress; retry");
             let _ = reply(
-                &stream,
-                &ApiResponse::Error {
-                    message: "too many clients; retry".into(),
-                },
+                &mut stream,
+                &ApiResponse::Error { message },
+                accepted + Duration::from_millis(100),
             );
             continue;
-        }
+        };
         let calls = calls.clone();
-        let clients = clients.clone();
+        let budget = budget.clone();
+        let counters = counters.clone();
         let spawned = std::thread::Builder::new()
             .name("api-client".into())
             .spawn(move || {
-                let _ = handle(stream, &calls, answer_timeout);
-                clients.fetch_sub(1, Ordering::SeqCst);
+                let limits = (&*budget, &*counters);
+                handle(stream, accepted, &admitted, &calls, limits, answer_timeout);
             });
         if spawned.is_err() {
             eprintln!("tollgate-control: cannot start a thread for an API client");
@@ -121,52 +143,72 @@ pub fn serve(listener: UnixListener, calls: Sender<ApiCall>, answer_timeout: Dur
     }
 }
 
-fn reply(mut stream: &UnixStream, response: &ApiResponse) -> std::io::Result<()> {
+fn reply(
+    stream: &mut UnixStream,
+    response: &ApiResponse,
+    deadline: Instant,
+) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(response).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    stream.write_all(&line)
+    write_all_by(stream, &line, deadline)
+}
+
+fn error(message: String) -> ApiResponse {
+    ApiResponse::Error { message }
 }
 
 fn handle(
-    stream: UnixStream,
+    mut stream: UnixStream,
+    accepted: Instant,
+    admitted: &Admitted<UnixStream>,
     calls: &Sender<ApiCall>,
+    (budget, counters): (&ByteBudget, &ServerCounters),
     answer_timeout: Duration,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut line = Vec::new();
-    BufReader::new((&stream).take(MAX_REQUEST_LINE as u64 + 1)).read_until(b'\n', &mut line)?;
-    let response = if line.len() > MAX_REQUEST_LINE {
-        ApiResponse::Error {
-            message: format!("request longer than {MAX_REQUEST_LINE} bytes"),
-        }
-    } else {
-        match serde_json::from_slice::<ApiRequest>(&line) {
-            Err(e) => ApiResponse::Error {
-                message: format!("bad request: {e}"),
-            },
+) {
+    let line = read_request(
+        &mut stream,
+        accepted + REQUEST_READ_DEADLINE,
+        MAX_REQUEST_BYTES,
+        Some(budget),
+        line_end,
+    );
+    admitted.request_read();
+    if let Err(e) = &line {
+        counters.count(e);
+    }
+    let response = match line {
+        Err(ReadError::Deadline) => error(format!(
+            "request not complete within {} s",
+            REQUEST_READ_DEADLINE.as_secs()
+        )),
+        Err(ReadError::TooLong) => error(format!("request longer than {MAX_REQUEST_BYTES} bytes")),
+        Err(ReadError::Busy) => error("control is receiving other large requests; retry".into()),
+        Err(ReadError::Closed | ReadError::Io(_)) => return,
+        Ok(line) => match serde_json::from_slice::<ApiRequest>(&line) {
+            Err(e) => error(format!("bad request: {e}")),
             Ok(request) => {
                 let (tx, rx) = mpsc::channel();
                 if calls.send((request, tx)).is_err() {
-                    ApiResponse::Error {
-                        message: "tollgate-control is shutting down".into(),
-                    }
+                    error("tollgate-control is shutting down".into())
                 } else {
                     rx.recv_timeout(answer_timeout)
-                        .unwrap_or_else(|_| ApiResponse::Error {
-                            message: "tollgate-control did not answer in time".into(),
-                        })
+                        .unwrap_or_else(|_| error("tollgate-control did not answer in time".into()))
                 }
             }
-        }
+        },
     };
-    reply(&stream, &response)
+    let _ = reply(
+        &mut stream,
+        &response,
+        Instant::now() + ANSWER_WRITE_DEADLINE,
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::call;
+    use std::io::{BufRead, BufReader, Write};
 
     #[test]
     fn socket_round_trip_permissions_and_bad_requests() {
@@ -185,7 +227,8 @@ mod tests {
         );
 
         let (tx, rx) = mpsc::channel::<ApiCall>();
-        std::thread::spawn(move || serve(listener, tx, Duration::from_secs(2)));
+        let counters = Arc::default();
+        std::thread::spawn(move || serve(listener, tx, Duration::from_secs(2), counters));
         // The "service": answers drain requests, ignores the rest.
         std::thread::spawn(move || {
             for (request, reply) in rx {
@@ -226,3 +269,7 @@ mod tests {
         assert!(bind(&stale, None).is_ok());
     }
 }
+
+#[cfg(test)]
+#[path = "api_server_tests.rs"]
+mod abuse_tests;

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod api_server;
 pub mod config;
+pub mod conn_limit;
 pub mod health_state;
 pub mod http_check;
 pub mod metrics;

@@ -9,6 +9,7 @@ use tollgate_shm::{Counter, DataplaneState, EndpointCount, MetricKind, Segment};
 
 use crate::api::endpoint_name;
 use crate::config::Config;
+use crate::conn_limit::ServerCounters;
 use crate::health_state::{HealthInputs, Unhealthy};
 use crate::service::{pid_alive, Published};
 
@@ -135,6 +136,40 @@ fn bool_value(b: bool) -> f64 {
     }
 }
 
+fn server_metrics(t: &mut Text, p: &Published) {
+    let servers = [("api", &p.api_server), ("metrics", &p.metrics_server)];
+    let cut = "tollgate_control_connections_cut_total";
+    t.family(
+        cut,
+        "counter",
+        "Connections cut to make room for a new one at the server's cap: the oldest still sending its request.",
+    );
+    for (server, c) in servers {
+        t.sample(
+            cut,
+            &[("server", server)],
+            ServerCounters::get(&c.cut) as f64,
+        );
+    }
+    let refused = "tollgate_control_requests_refused_total";
+    t.family(
+        refused,
+        "counter",
+        "Requests turned away, by server and reason: deadline (not complete in time), too_large, busy (other requests hold the byte budget), no_room (every connection was being answered).",
+    );
+    for (server, c) in servers {
+        for (reason, n) in [
+            ("deadline", &c.deadline),
+            ("too_large", &c.too_large),
+            ("busy", &c.busy),
+            ("no_room", &c.refused),
+        ] {
+            let labels = [("server", server), ("reason", reason)];
+            t.sample(refused, &labels, ServerCounters::get(n) as f64);
+        }
+    }
+}
+
 fn control_metrics(t: &mut Text, p: &Published) {
     let c = &p.control;
     let r = &p.responder;
@@ -171,6 +206,13 @@ fn control_metrics(t: &mut Text, p: &Published) {
         "Commands the dataplane did not answer in time.",
         c.command_timeouts as f64,
     );
+    t.single(
+        "tollgate_control_stale_replies_total",
+        "counter",
+        "Dataplane replies discarded because no request with their id was waiting (late answers to timed-out commands).",
+        c.stale_replies as f64,
+    );
+    server_metrics(t, p);
     t.single(
         "tollgate_health_frames_received_total",
         "counter",

@@ -14,6 +14,7 @@ use tollgate_shm::{Consumer, PacketMeta, PopError, Producer, Segment, ShmError};
 
 use crate::api::{endpoint_name, ApiRequest, ApiResponse, FlowView};
 use crate::config::Config;
+use crate::conn_limit::ServerCounters;
 use crate::health_state::{Health, HealthInputs};
 use crate::responder::{HealthResponder, ResponderConfig, ResponderStats};
 use crate::rules_set::{self, RuleText};
@@ -31,6 +32,9 @@ pub struct Published {
     pub segment: Option<Segment>,
     pub responder: ResponderStats,
     pub control: ControlCounters,
+    /// What the API socket and the metrics server turned away.
+    pub api_server: Arc<ServerCounters>,
+    pub metrics_server: Arc<ServerCounters>,
 }
 
 /// Control-side counters for `/metrics`.
@@ -41,6 +45,9 @@ pub struct ControlCounters {
     pub rules_applied: u64,
     pub rules_failed: u64,
     pub command_timeouts: u64,
+    /// Replies whose request id is not outstanding (answered late, after
+    /// their request timed out, or never sent by this control): discarded.
+    pub stale_replies: u64,
     /// Health answers summed over every attach.
     pub health_responses: ResponderStats,
 }
@@ -346,6 +353,7 @@ impl Service {
             return;
         }
         let Some(p) = self.pending.remove(&response.id) else {
+            self.counters.stale_replies += 1;
             log(format!(
                 "reply to unknown or expired request {} ignored",
                 response.id

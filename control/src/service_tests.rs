@@ -61,6 +61,22 @@ impl FakeDataplane {
         out
     }
 
+    /// Takes every queued command without answering it.
+    fn take_requests(&mut self) -> Vec<Request> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; self.commands.max_message_len()];
+        while let Some(len) = self.commands.pop_into(&mut buf).unwrap() {
+            out.push(Request::decode(&buf[..len]).unwrap());
+        }
+        out
+    }
+
+    fn reply(&mut self, id: u64, reply: Reply) {
+        self.replies
+            .push(&Response { id, reply }.to_bytes())
+            .unwrap();
+    }
+
     /// Answers every queued command like the real main lcore would.
     fn serve_commands(&mut self, reject: bool) -> Vec<Command> {
         let mut seen = Vec::new();
@@ -224,6 +240,60 @@ fn health_checks_flow_through_punt_and_inject_rings() {
     let published = service.shared().lock().unwrap().clone();
     assert_eq!(published.responder.http_ok, 2);
     assert_eq!(published.responder.http_unavailable, 2);
+}
+
+#[test]
+fn a_late_reply_is_discarded_and_counted_never_taken_for_the_next_request() {
+    let name = format!("ctl-svc-stale-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let mut dp = FakeDataplane::start(&name);
+    let mut service = Service::new(config(&name, dir.path()));
+    service.step();
+    assert!(service.is_attached());
+    let flush = || ApiRequest::FlowsFlush {
+        filter: Default::default(),
+    };
+    // The first flush times out: the dataplane takes it but answers late.
+    let rx = ask(&mut service, flush());
+    let first = dp.take_requests();
+    assert_eq!(first.len(), 1);
+    match wait(&mut service, None, &rx) {
+        ApiResponse::Error { message } => assert!(message.contains("did not answer"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // The second flush is outstanding when the first one's answer arrives.
+    let rx = ask(&mut service, flush());
+    let second = dp.take_requests();
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].id, first[0].id);
+    dp.reply(first[0].id, Reply::FlowsFlushed { count: 7 });
+    service.step();
+    assert!(
+        rx.try_recv().is_err(),
+        "the late answer went to the next request"
+    );
+    assert_eq!(service.shared().lock().unwrap().control.stale_replies, 1);
+    dp.reply(second[0].id, Reply::FlowsFlushed { count: 3 });
+    assert_eq!(
+        wait(&mut service, None, &rx),
+        ApiResponse::FlowsFlushed { count: 3 }
+    );
+    // Events carry id 0 and are not stale replies.
+    dp.reply(
+        EVENT_ID,
+        Reply::Event {
+            message: "link up".into(),
+        },
+    );
+    service.step();
+    let published = service.shared().lock().unwrap().control.clone();
+    assert_eq!(published.stale_replies, 1);
+    assert_eq!(published.command_timeouts, 1);
+    let text = crate::metrics::render(&service.shared().lock().unwrap(), service.config());
+    assert!(
+        text.contains("tollgate_control_stale_replies_total 1\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -22,6 +22,8 @@ use crate::worker::{FlowAnswer, FlowRequest, Shared, Worker, BURST};
 
 /// Flows one `flows list` returns at most.
 const MAX_LISTED_FLOWS: u32 = 100_000;
+/// How long the main lcore waits for every worker's answer to a flow request.
+const FLOW_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Usable bytes per mbuf: a 9001-byte MTU frame plus Ethernet header, with
 /// room for net_af_packet's frame size (see configs/dataplane.toml).
@@ -437,42 +439,9 @@ impl Housekeeping<'_> {
         }
     }
 
-    /// Sends one request to every worker and collects every answer; the
-    /// workers answer between bursts.
+    /// Sends one request to every worker and collects every answer.
     fn ask_workers(&self, request: impl Fn() -> FlowRequest) -> Result<Vec<FlowAnswer>, String> {
-        let workers = self.shared.flow_requests.len();
-        for w in 0..workers {
-            // An answer left over from a request that timed out is stale.
-            while self.shared.flow_answers[w].pop().is_some() {}
-            if self.shared.flow_requests[w].push(request()).is_err() {
-                return Err(format!(
-                    "worker {w} is still busy with an earlier request; retry"
-                ));
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut answers: Vec<Option<FlowAnswer>> = (0..workers).map(|_| None).collect();
-        while answers.iter().any(Option::is_none) {
-            for (w, slot) in answers.iter_mut().enumerate() {
-                if slot.is_none() {
-                    *slot = self.shared.flow_answers[w].pop();
-                }
-            }
-            if Instant::now() > deadline {
-                let missing: Vec<String> = answers
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, a)| a.is_none())
-                    .map(|(w, _)| w.to_string())
-                    .collect();
-                return Err(format!(
-                    "workers {} did not answer within 5 s",
-                    missing.join(", ")
-                ));
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        Ok(answers.into_iter().flatten().collect())
+        self.shared.ask_workers(request, FLOW_ANSWER_TIMEOUT)
     }
 
     /// Compiles off the fast path, hands the snapshot to every worker, and

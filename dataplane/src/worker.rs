@@ -10,6 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
 use tollgate_firewall::{FlowFilter, FlowInfo};
@@ -36,8 +37,24 @@ pub struct Shared {
     /// Per worker: packets of flows it owns, handed over by other workers.
     pub steer_inbox: Vec<ArrayQueue<Mbuf>>,
     /// Per worker: operator requests about its flows, and the answers.
-    pub flow_requests: Vec<ArrayQueue<FlowRequest>>,
-    pub flow_answers: Vec<ArrayQueue<FlowAnswer>>,
+    pub flow_requests: Vec<ArrayQueue<FlowAsk>>,
+    pub flow_answers: Vec<ArrayQueue<FlowReply>>,
+    /// Id of the last flow request sent (main lcore only).
+    last_flow_ask: AtomicU64,
+    /// Answers dropped because they belong to an earlier request that timed out.
+    pub late_flow_answers: AtomicU64,
+}
+
+/// A [`FlowRequest`] and the id its answer carries.
+pub struct FlowAsk {
+    pub id: u64,
+    pub request: FlowRequest,
+}
+
+/// A worker's answer to the [`FlowAsk`] with the same id.
+pub struct FlowReply {
+    pub id: u64,
+    pub answer: FlowAnswer,
 }
 
 /// An operator request a worker answers about the flows it owns.
@@ -64,7 +81,92 @@ impl Shared {
             retired: ArrayQueue::new(4 * workers.max(1)),
             steer_inbox: (0..workers).map(|_| ArrayQueue::new(steer_ring)).collect(),
             flow_requests: (0..workers).map(|_| ArrayQueue::new(1)).collect(),
-            flow_answers: (0..workers).map(|_| ArrayQueue::new(1)).collect(),
+            // One request queued plus one being answered: two answers at
+            // most are in flight, so a worker's push never fails.
+            flow_answers: (0..workers).map(|_| ArrayQueue::new(2)).collect(),
+            last_flow_ask: AtomicU64::new(0),
+            late_flow_answers: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Shared {
+    /// Main lcore: sends one request to every worker and collects every
+    /// answer by `timeout`; the workers answer between bursts. Each request
+    /// has its own id: an answer to an earlier one that timed out is
+    /// dropped (and counted), never taken for this one's.
+    pub fn ask_workers(
+        &self,
+        request: impl Fn() -> FlowRequest,
+        timeout: Duration,
+    ) -> Result<Vec<FlowAnswer>, String> {
+        let id = self.last_flow_ask.fetch_add(1, Ordering::Relaxed) + 1;
+        let workers = self.flow_requests.len();
+        for w in 0..workers {
+            // Frees the answer slot for this request's answer.
+            while let Some(late) = self.flow_answers[w].pop() {
+                self.late_answer(w, late.id);
+            }
+            let ask = FlowAsk {
+                id,
+                request: request(),
+            };
+            if self.flow_requests[w].push(ask).is_err() {
+                return Err(format!(
+                    "worker {w} is still busy with an earlier request; retry"
+                ));
+            }
+        }
+        let deadline = Instant::now() + timeout;
+        let mut answers: Vec<Option<FlowAnswer>> = (0..workers).map(|_| None).collect();
+        while answers.iter().any(Option::is_none) {
+            for (w, slot) in answers.iter_mut().enumerate() {
+                if slot.is_some() {
+                    continue;
+                }
+                match self.flow_answers[w].pop() {
+                    Some(reply) if reply.id == id => *slot = Some(reply.answer),
+                    Some(late) => self.late_answer(w, late.id),
+                    None => {}
+                }
+            }
+            if answers.iter().all(Option::is_some) {
+                break;
+            }
+            if Instant::now() > deadline {
+                let missing: Vec<String> = answers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.is_none())
+                    .map(|(w, _)| w.to_string())
+                    .collect();
+                return Err(format!(
+                    "workers {} did not answer within {} ms",
+                    missing.join(", "),
+                    timeout.as_millis()
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    fn late_answer(&self, worker: usize, id: u64) {
+        self.late_flow_answers.fetch_add(1, Ordering::Relaxed);
+        eprintln!(
+            "tollgate-dataplane: worker {worker} answered flow request {id} after it timed out; dropped"
+        );
+    }
+
+    /// Worker `index`: answers the main lcore's pending request, if any.
+    pub fn serve_flow_request(&self, index: usize, answer: impl FnOnce(FlowRequest) -> FlowAnswer) {
+        if let Some(ask) = self.flow_requests[index].pop() {
+            let reply = FlowReply {
+                id: ask.id,
+                answer: answer(ask.request),
+            };
+            // Room for it: see `Shared::new`.
+            let _ = self.flow_answers[index].push(reply);
         }
     }
 }
@@ -343,26 +445,6 @@ impl Worker {
         self.stats.add(Counter::TxBytes, bytes);
     }
 
-    /// Walks this worker's flow table (off the fast path: an operator asked).
-    fn answer(&mut self, now: u64, request: FlowRequest) -> FlowAnswer {
-        match request {
-            FlowRequest::Flush(filter) => {
-                FlowAnswer::Flushed(self.pipeline.firewall_mut().flush_matching(&filter))
-            }
-            FlowRequest::List { filter, mut out } => {
-                let room = out.capacity() - out.len();
-                out.extend(
-                    self.pipeline
-                        .firewall()
-                        .flows(now)
-                        .filter(|f| filter.matches(&f.key))
-                        .take(room),
-                );
-                FlowAnswer::Listed(out)
-            }
-        }
-    }
-
     fn housekeeping(&mut self, now: u64) {
         self.stats.beat(tollgate_shm::monotonic_ns());
         if let Some(rules) = self.shared.rules_inbox[self.index].pop() {
@@ -376,17 +458,39 @@ impl Worker {
             self.pipeline.set_rules(rules, generation, on_change);
             self.shared.rules_applied[self.index].store(generation, Ordering::Release);
         }
-        if let Some(request) = self.shared.flow_requests[self.index].pop() {
-            let answer = self.answer(now, request);
-            // The main lcore waits for this answer; its slot is free.
-            let _ = self.shared.flow_answers[self.index].push(answer);
-        }
+        let pipeline = &mut self.pipeline;
+        self.shared
+            .serve_flow_request(self.index, |request| answer(pipeline, now, request));
         let fw = self.pipeline.firewall().counters();
         self.stats.set(Counter::FlowsCreated, fw.created);
         self.stats.set(Counter::FlowsExpired, fw.expired);
         self.stats.set(Counter::FlowsRefused, fw.refused);
         self.stats.set(Counter::FlowsActive, fw.active);
         self.pipeline.firewall_mut().expire(now, 0);
+    }
+}
+
+/// Walks this worker's flow table (off the fast path: an operator asked).
+fn answer(
+    pipeline: &mut Pipeline<'static, RuleSnapshot>,
+    now: u64,
+    request: FlowRequest,
+) -> FlowAnswer {
+    match request {
+        FlowRequest::Flush(filter) => {
+            FlowAnswer::Flushed(pipeline.firewall_mut().flush_matching(&filter))
+        }
+        FlowRequest::List { filter, mut out } => {
+            let room = out.capacity() - out.len();
+            out.extend(
+                pipeline
+                    .firewall()
+                    .flows(now)
+                    .filter(|f| filter.matches(&f.key))
+                    .take(room),
+            );
+            FlowAnswer::Listed(out)
+        }
     }
 }
 
@@ -399,4 +503,54 @@ fn discard(trash: &mut MbufBurst<BURST>, mbuf: Mbuf) {
     }
     // Cannot fail: the burst has room now.
     let _ = trash.push(mbuf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flushed(answers: &[FlowAnswer]) -> Vec<usize> {
+        answers
+            .iter()
+            .map(|a| match a {
+                FlowAnswer::Flushed(n) => *n,
+                FlowAnswer::Listed(_) => usize::MAX,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_late_worker_answer_is_never_taken_for_the_next_request() {
+        let shared = Arc::new(Shared::new(1, 4));
+        let worker = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let mut served = 0;
+                while !shared.stop.load(Ordering::Relaxed) {
+                    shared.serve_flow_request(0, |_| {
+                        served += 1;
+                        if served == 1 {
+                            // Busy past the main lcore's patience.
+                            std::thread::sleep(Duration::from_millis(300));
+                        }
+                        FlowAnswer::Flushed(served)
+                    });
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        let flush = || FlowRequest::Flush(FlowFilter::default());
+        let first = shared.ask_workers(flush, Duration::from_millis(100));
+        assert!(first.is_err_and(|e| e.contains("did not answer within 100 ms")));
+        // The first answer arrives while the second request waits.
+        let second = shared.ask_workers(flush, Duration::from_secs(2)).unwrap();
+        assert_eq!(flushed(&second), [2]);
+        assert_eq!(shared.late_flow_answers.load(Ordering::Relaxed), 1);
+        // A third request after a quiet spell finds nothing stale.
+        let third = shared.ask_workers(flush, Duration::from_secs(2)).unwrap();
+        assert_eq!(flushed(&third), [3]);
+        assert_eq!(shared.late_flow_answers.load(Ordering::Relaxed), 1);
+        shared.stop.store(true, Ordering::Relaxed);
+        worker.join().unwrap();
+    }
 }

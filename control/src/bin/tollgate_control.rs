@@ -46,12 +46,16 @@ fn run(args: &Args) -> Result<(), String> {
     let answer_timeout =
         Duration::from_millis(config.rules.reply_timeout_ms) + Duration::from_secs(2);
     let shared = service.shared();
+    let api_counters = shared
+        .lock()
+        .map(|p| p.api_server.clone())
+        .unwrap_or_default();
     let metrics_config = config.clone();
     spawn("metrics", move || {
         metrics_server::serve(metrics, shared, metrics_config)
     })?;
     spawn("api", move || {
-        api_server::serve(api, calls_tx, answer_timeout)
+        api_server::serve(api, calls_tx, answer_timeout, api_counters)
     })?;
     eprintln!(
         "tollgate-control: serving tollgatectl on {}, metrics on http://{}/metrics, shm {}",

@@ -26,7 +26,7 @@ struct Cli {
     /// Print control's answer as JSON (one object) instead of text.
     #[arg(long, global = true)]
     json: bool,
-    /// Seconds to wait for an answer.
+    /// Seconds the whole request may take, connect to answer.
     #[arg(long, global = true, default_value_t = 15)]
     timeout: u64,
     #[command(subcommand)]
