@@ -81,6 +81,7 @@ pub fn pipeline_config(
         appliance_ip: APPLIANCE_IP,
         appliance_mac: APPLIANCE_MAC,
         gwlb_sources: vec![Prefix4::new(GWLB_IP, 32)],
+        punt_sources: vec![Prefix4::new(GWLB_IP, 32)],
         worker,
         workers,
         punt_rate_pps: 1000,

@@ -244,6 +244,34 @@ fn control_metrics(t: &mut Text, p: &Published) {
         r.connections_expired as f64,
     );
     t.family(
+        "tollgate_health_connections_recycled_total",
+        "counter",
+        "Health check connections closed to give a new check a socket while all were busy, by the state they were in.",
+    );
+    for (state, n) in [
+        ("half_open", r.recycled_half_open),
+        ("idle", r.recycled_idle),
+        ("answered", r.recycled_answered),
+    ] {
+        t.sample(
+            "tollgate_health_connections_recycled_total",
+            &[("state", state)],
+            n as f64,
+        );
+    }
+    t.single(
+        "tollgate_health_neighbours_evicted_total",
+        "counter",
+        "Sender addresses whose MAC the health responder forgot to stay within its table (never a peer of an open connection).",
+        r.neighbours_evicted as f64,
+    );
+    t.single(
+        "tollgate_health_frames_unaddressed_total",
+        "counter",
+        "Frames from the health responder not sent because their destination's MAC had been forgotten.",
+        r.frames_unaddressed as f64,
+    );
+    t.family(
         "tollgate_health_http_responses_total",
         "counter",
         "HTTP health check answers, by status code.",

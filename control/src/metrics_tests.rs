@@ -99,7 +99,14 @@ fn a_busy_dataplane_renders_every_family_and_passes_promtool() {
             rules_applied: 2,
             ..ControlCounters::default()
         },
-        ..Published::default()
+        responder: crate::responder::ResponderStats {
+            recycled_half_open: 11,
+            recycled_idle: 12,
+            recycled_answered: 13,
+            neighbours_evicted: 14,
+            frames_unaddressed: 15,
+            ..Default::default()
+        },
     };
     let text = render(&published, &config);
     let want: &[(&str, f64)] = &[
@@ -147,6 +154,24 @@ fn a_busy_dataplane_renders_every_family_and_passes_promtool() {
         ),
         ("tollgate_link_speed_bytes_per_second", 25e9 / 8.0),
         ("tollgate_control_rule_loads_total{result=\"applied\"}", 2.0),
+        (
+            "tollgate_health_connections_recycled_total{state=\"half_open\"}",
+            11.0,
+        ),
+        (
+            "tollgate_health_connections_recycled_total{state=\"idle\"}",
+            12.0,
+        ),
+        (
+            "tollgate_health_connections_recycled_total{state=\"answered\"}",
+            13.0,
+        ),
+        ("tollgate_health_neighbours_evicted_total", 14.0),
+        ("tollgate_health_frames_unaddressed_total", 15.0),
+        (
+            "tollgate_punt_dropped_packets_total{reason=\"source_not_allowed\"}",
+            0.0,
+        ),
     ];
     for (series, v) in want {
         assert_eq!(value(&text, series), Some(*v), "{series}\n{text}");

@@ -2,14 +2,20 @@
 //! the dataplane punts to the appliance address and whose output goes back
 //! through the inject ring. A pool of TCP sockets listens on the health port.
 //!
-//! smoltcp learns neighbours only from ARP, and the dataplane answers ARP
-//! itself without punting it. So before an IPv4 frame from a new sender goes
-//! in, a synthetic ARP reply "sender IP is at sender MAC" goes in first: the
-//! answer then leaves towards the MAC the question came from (the VPC router
-//! on AWS), with no ARP request of ours ever needed. The interface address
-//! is configured as /0 so that every sender counts as on-link.
+//! smoltcp runs on bare IP; the responder does the Ethernet layer: an
+//! answer leaves towards the MAC its destination's last frame came from
+//! (the VPC router on AWS), so no ARP is ever needed. Its neighbour table
+//! is bounded and never evicts the address of a connection in the pool:
+//! a flood from many addresses cannot strand a GWLB node's check. The
+//! interface address is configured as /0 so that every sender is on-link.
+//!
+//! The pool is bounded too and a new check always gets a socket: when
+//! none is listening, the oldest half-open connection is recycled, else
+//! the oldest established one that has not sent its request, else the
+//! oldest answered one still closing; connections younger than a grace
+//! period go last. Every connection also has a deadline.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +23,7 @@ use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration as SmolDuration, Instant as SmolInstant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 
 use crate::config::HealthProtocol;
 use crate::health_state::Health;
@@ -30,9 +36,9 @@ const MAX_FRAME: usize = 1514;
 const SOCKET_BUFFER: usize = 4096;
 /// A connection idle this long is dropped (smoltcp sends RST).
 const CONNECTION_TIMEOUT_MS: u64 = 10_000;
-/// Re-teach smoltcp a sender's MAC this often (its cache keeps entries 60 s).
-const NEIGHBOUR_REFRESH_MS: i64 = 20_000;
-const MAX_NEIGHBOURS: usize = 4096;
+/// Addresses whose MAC the responder remembers at most; well above the
+/// pool (at most 256 sockets), whose peers are never evicted.
+pub(crate) const MAX_NEIGHBOURS: usize = 4096;
 
 /// What the responder serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +51,7 @@ pub struct ResponderConfig {
 
 /// Counts since the responder was created (per dataplane attach).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ResponderStats {
     pub frames_in: u64,
     pub frames_ignored: u64,
@@ -55,9 +62,20 @@ pub struct ResponderStats {
     pub http_other: u64,
     /// Connections dropped half-open or past their deadline.
     pub connections_expired: u64,
+    /// Connections recycled for a new one while the pool was full: SYN
+    /// answered but never acknowledged...
+    pub recycled_half_open: u64,
+    /// ...established, no request yet...
+    pub recycled_idle: u64,
+    /// ...answered, still closing.
+    pub recycled_answered: u64,
+    /// Neighbour entries (address to MAC) forgotten to make room.
+    pub neighbours_evicted: u64,
+    /// Frames not sent: no MAC known for their destination.
+    pub frames_unaddressed: u64,
 }
 
-/// Frames in (punted) and out (to inject) for smoltcp.
+/// IPv4 packets in (punted) and out (to inject) for smoltcp.
 #[derive(Default)]
 struct FrameQueue {
     rx: VecDeque<Vec<u8>>,
@@ -97,8 +115,8 @@ impl Device for FrameQueue {
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = MAX_FRAME;
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = MAX_FRAME - ETHER_HEADER;
         caps.max_burst_size = None;
         // Punted frames from veth or virtio peers may carry the partial TCP
         // checksum of checksum offload; compute ours, do not verify theirs.
@@ -123,6 +141,19 @@ struct Connection {
     opened_ms: Option<i64>,
 }
 
+/// Why a connection was recycled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recycle {
+    HalfOpen,
+    Idle,
+    Answered,
+}
+
+/// A connection younger than this may be a check between its packets (a
+/// round trip and control's polling); it goes only after every older one,
+/// else a stream of new SYNs would recycle each other's checks.
+const RECYCLE_GRACE_MS: i64 = 250;
+
 pub struct HealthResponder {
     config: ResponderConfig,
     mac: [u8; 6],
@@ -131,6 +162,7 @@ pub struct HealthResponder {
     device: FrameQueue,
     sockets: SocketSet<'static>,
     slots: Vec<(SocketHandle, Connection)>,
+    /// Address to (MAC, when last seen in ms).
     neighbours: HashMap<Ipv4Addr, ([u8; 6], i64)>,
     stats: ResponderStats,
 }
@@ -148,7 +180,7 @@ impl HealthResponder {
     /// A stack answering as `ip`/`mac` (from `Segment::identity`).
     pub fn new(ip: [u8; 4], mac: [u8; 6], config: ResponderConfig, now_ms: i64) -> HealthResponder {
         let mut device = FrameQueue::default();
-        let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+        let mut iface_config = IfaceConfig::new(HardwareAddress::Ip);
         iface_config.random_seed = tollgate_shm::realtime_ns() ^ u64::from(std::process::id());
         let mut iface = Interface::new(iface_config, &mut device, SmolInstant::from_millis(now_ms));
         let ip = Ipv4Addr::from(ip);
@@ -196,27 +228,52 @@ impl HealthResponder {
         src_mac.copy_from_slice(&frame[6..12]);
         let at = ETHER_HEADER + 12;
         let src_ip = Ipv4Addr::new(frame[at], frame[at + 1], frame[at + 2], frame[at + 3]);
+        let unicast_mac = src_mac[0] & 1 == 0 && src_mac != [0; 6];
+        if !unicast_mac || src_ip.is_unspecified() || src_ip.is_broadcast() || src_ip.is_multicast()
+        {
+            // Nothing could be sent back to it.
+            self.stats.frames_ignored += 1;
+            return;
+        }
         self.learn(src_ip, src_mac, now_ms);
-        self.device.rx.push_back(frame.to_vec());
+        self.device.rx.push_back(frame[ETHER_HEADER..].to_vec());
     }
 
     fn learn(&mut self, ip: Ipv4Addr, mac: [u8; 6], now_ms: i64) {
-        let unicast_mac = mac[0] & 1 == 0 && mac != [0; 6];
-        if !unicast_mac || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
-            return;
-        }
-        if let Some((known, at)) = self.neighbours.get(&ip) {
-            if *known == mac && now_ms - at < NEIGHBOUR_REFRESH_MS {
-                return;
-            }
-        }
-        if self.neighbours.len() >= MAX_NEIGHBOURS {
-            self.neighbours.clear();
+        if self.neighbours.len() >= MAX_NEIGHBOURS && !self.neighbours.contains_key(&ip) {
+            self.evict_neighbours();
         }
         self.neighbours.insert(ip, (mac, now_ms));
-        self.device
-            .rx
-            .push_back(arp_reply(mac, ip, self.mac, self.ip));
+    }
+
+    /// Forgets the older half of the neighbours that no connection in the
+    /// pool talks to (amortised: one sort per `MAX_NEIGHBOURS / 2` senders).
+    fn evict_neighbours(&mut self) {
+        let in_pool: HashSet<Ipv4Addr> = self
+            .slots
+            .iter()
+            .filter_map(|(handle, _)| self.sockets.get::<tcp::Socket>(*handle).remote_endpoint())
+            .map(|e| match e.addr {
+                IpAddress::Ipv4(a) => a,
+            })
+            .collect();
+        let mut idle: Vec<(i64, Ipv4Addr)> = self
+            .neighbours
+            .iter()
+            .filter(|(ip, _)| !in_pool.contains(ip))
+            .map(|(ip, (_, seen))| (*seen, *ip))
+            .collect();
+        idle.sort_unstable();
+        let forget = idle.len().div_ceil(2);
+        for (_, ip) in &idle[..forget] {
+            self.neighbours.remove(ip);
+        }
+        self.stats.neighbours_evicted += forget as u64;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn neighbour_count(&self) -> usize {
+        self.neighbours.len()
     }
 
     /// Runs the stack: serves the sockets against `health` and returns the
@@ -224,13 +281,106 @@ impl HealthResponder {
     pub fn poll(&mut self, now_ms: i64, health: &Health) -> Vec<Vec<u8>> {
         let now = SmolInstant::from_millis(now_ms);
         // Listen (or stop) before the new frames meet the sockets.
+        let listen = self.serve(health, now_ms);
+        // One packet at a time, so that each new connection finds a socket.
+        while let Some(packet) = self.device.rx.front() {
+            let syn = new_syn(packet, self.config.port);
+            if let Some(remote) = syn.filter(|_| listen) {
+                self.make_room(remote, now_ms);
+            }
+            self.iface
+                .poll_ingress_single(now, &mut self.device, &mut self.sockets);
+            if syn.is_some() {
+                self.mark_opened(now_ms);
+            }
+        }
+        self.iface
+            .poll_egress(now, &mut self.device, &mut self.sockets);
         self.serve(health, now_ms);
         self.iface.poll(now, &mut self.device, &mut self.sockets);
-        self.serve(health, now_ms);
-        self.iface.poll(now, &mut self.device, &mut self.sockets);
-        let out = std::mem::take(&mut self.device.tx);
+        let packets = std::mem::take(&mut self.device.tx);
+        let mut out = Vec::with_capacity(packets.len());
+        for packet in packets {
+            match self.frame(&packet) {
+                Some(frame) => out.push(frame),
+                None => self.stats.frames_unaddressed += 1,
+            }
+        }
         self.stats.frames_out += out.len() as u64;
         out
+    }
+
+    /// `packet` (IPv4, from smoltcp) in an Ethernet frame to the MAC its
+    /// destination last sent from; `None` if that is not known.
+    fn frame(&self, packet: &[u8]) -> Option<Vec<u8>> {
+        let dst = packet.get(16..20)?;
+        let dst = Ipv4Addr::new(dst[0], dst[1], dst[2], dst[3]);
+        let (mac, _) = self.neighbours.get(&dst)?;
+        let mut frame = Vec::with_capacity(ETHER_HEADER + packet.len());
+        frame.extend_from_slice(mac);
+        frame.extend_from_slice(&self.mac);
+        frame.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        frame.extend_from_slice(packet);
+        Some(frame)
+    }
+
+    /// Makes sure a socket listens for a SYN from `remote`, recycling the
+    /// connection the pool misses least if none does.
+    fn make_room(&mut self, remote: IpEndpoint, now_ms: i64) {
+        // (rank, opened, index, kind): the least rank, then the oldest.
+        let mut victim: Option<(u8, i64, usize, Recycle)> = None;
+        for (index, (handle, conn)) in self.slots.iter().enumerate() {
+            let socket = self.sockets.get::<tcp::Socket>(*handle);
+            let kind = match socket.state() {
+                tcp::State::Listen => return,
+                // A retransmitted SYN: its connection has a socket already.
+                _ if socket.remote_endpoint() == Some(remote) => return,
+                // Free already: no recycling to count.
+                tcp::State::Closed => {
+                    victim = Some((0, i64::MIN, index, Recycle::HalfOpen));
+                    continue;
+                }
+                tcp::State::SynReceived => Recycle::HalfOpen,
+                tcp::State::Established | tcp::State::CloseWait if !conn.answered => Recycle::Idle,
+                _ => Recycle::Answered,
+            };
+            let opened = conn.opened_ms.unwrap_or(now_ms);
+            let rank = match kind {
+                _ if now_ms - opened < RECYCLE_GRACE_MS => 4,
+                Recycle::HalfOpen => 1,
+                Recycle::Idle => 2,
+                Recycle::Answered => 3,
+            };
+            let candidate = (rank, opened, index, kind);
+            if victim.is_none_or(|v| (rank, opened) < (v.0, v.1)) {
+                victim = Some(candidate);
+            }
+        }
+        let Some((_, opened, index, kind)) = victim else {
+            return;
+        };
+        if opened != i64::MIN {
+            match kind {
+                Recycle::HalfOpen => self.stats.recycled_half_open += 1,
+                Recycle::Idle => self.stats.recycled_idle += 1,
+                Recycle::Answered => self.stats.recycled_answered += 1,
+            }
+        }
+        self.replace(index, true);
+    }
+
+    /// Stamps connections that have just left LISTEN with their start.
+    fn mark_opened(&mut self, now_ms: i64) {
+        for (handle, conn) in &mut self.slots {
+            if conn.opened_ms.is_none()
+                && !matches!(
+                    self.sockets.get::<tcp::Socket>(*handle).state(),
+                    tcp::State::Closed | tcp::State::Listen
+                )
+            {
+                conn.opened_ms = Some(now_ms);
+            }
+        }
     }
 
     /// Milliseconds until smoltcp needs a poll for its timers, if any.
@@ -240,7 +390,8 @@ impl HealthResponder {
             .map(|d| d.total_millis())
     }
 
-    fn serve(&mut self, health: &Health, now_ms: i64) {
+    /// Expires, relistens and answers; returns whether the pool listens.
+    fn serve(&mut self, health: &Health, now_ms: i64) -> bool {
         // TCP checks: refuse (RST from smoltcp) by not listening at all.
         let listen = self.config.protocol == HealthProtocol::Http || health.healthy;
         for index in 0..self.slots.len() {
@@ -275,6 +426,7 @@ impl HealthResponder {
                 _ => {}
             }
         }
+        listen
     }
 
     /// Swaps in a fresh socket; dropping one sends nothing.
@@ -333,23 +485,24 @@ impl HealthResponder {
     }
 }
 
-/// An ARP reply from `(sender_mac, sender_ip)` to us.
-fn arp_reply(
-    sender_mac: [u8; 6],
-    sender_ip: Ipv4Addr,
-    our_mac: [u8; 6],
-    our_ip: Ipv4Addr,
-) -> Vec<u8> {
-    let mut f = Vec::with_capacity(42);
-    f.extend_from_slice(&our_mac);
-    f.extend_from_slice(&sender_mac);
-    f.extend_from_slice(&0x0806u16.to_be_bytes());
-    f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
-    f.extend_from_slice(&sender_mac);
-    f.extend_from_slice(&sender_ip.octets());
-    f.extend_from_slice(&our_mac);
-    f.extend_from_slice(&our_ip.octets());
-    f
+/// The sender of `packet` (IPv4) if it is a TCP SYN without ACK to `port`.
+fn new_syn(packet: &[u8], port: u16) -> Option<IpEndpoint> {
+    const TCP: u8 = 6;
+    let header = usize::from(*packet.first()? & 0x0f) * 4;
+    let fragment = u16::from_be_bytes([*packet.get(6)?, *packet.get(7)?]) & 0x1fff;
+    if *packet.get(9)? != TCP || fragment != 0 || header < 20 {
+        return None;
+    }
+    let tcp = packet.get(header..header + 20)?;
+    let flags = tcp[13];
+    if u16::from_be_bytes([tcp[2], tcp[3]]) != port || flags & 0x12 != 0x02 {
+        return None;
+    }
+    let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
+    Some(IpEndpoint::new(
+        IpAddress::Ipv4(src),
+        u16::from_be_bytes([tcp[0], tcp[1]]),
+    ))
 }
 
 #[cfg(test)]

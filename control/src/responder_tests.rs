@@ -182,9 +182,13 @@ fn half_open_and_stalled_connections_free_their_socket() {
         let out = exchange(&mut r, tcp_frame(port, 80, 1, 0, SYN, b""), 10, &healthy());
         assert_eq!(out[0].flags & (SYN | ACK), SYN | ACK);
     }
+    // ...a third recycles the oldest...
     let out = exchange(&mut r, tcp_frame(45002, 80, 1, 0, SYN, b""), 20, &healthy());
-    assert_eq!(out[0].flags & RST, RST, "pool full: {out:?}");
-    // ...until they are a second old.
+    assert_eq!(out[0].flags & (SYN | ACK), SYN | ACK, "{out:?}");
+    assert_eq!(r.stats().recycled_half_open, 1);
+    let out = exchange(&mut r, tcp_frame(45000, 80, 2, 9, ACK, b""), 21, &healthy());
+    assert_eq!(out[0].flags & RST, RST, "45000 is gone: {out:?}");
+    // ...and half-open connections go when they are a second old.
     let out = exchange(
         &mut r,
         tcp_frame(45003, 80, 1, 0, SYN, b""),
@@ -194,6 +198,7 @@ fn half_open_and_stalled_connections_free_their_socket() {
     let syn_ack = out.iter().find(|s| s.dst_port == 45003).expect("answered");
     assert_eq!(syn_ack.flags & (SYN | ACK), SYN | ACK);
     assert_eq!(r.stats().connections_expired, 2);
+    assert_eq!(r.stats().recycled_half_open, 1);
 
     // An established connection that never sends its request goes after 5 s.
     let theirs = syn_ack.seq.wrapping_add(1);
@@ -208,4 +213,263 @@ fn half_open_and_stalled_connections_free_their_socket() {
     assert_eq!(r.stats().connections_expired, 2);
     r.poll(6_200, &healthy());
     assert_eq!(r.stats().connections_expired, 3);
+}
+
+// ---------------------------------------------------------------------------
+// Floods: GWLB's checks are answered whatever other sources (or GWLB
+// itself) do to the socket pool and the neighbour table.
+// ---------------------------------------------------------------------------
+
+const GWLB_A: Host = Host {
+    ip: [10, 254, 11, 60],
+    mac: [0x02, 0, 0, 0, 0x60, 0x01],
+};
+const GWLB_B: Host = Host {
+    ip: [10, 254, 11, 61],
+    mac: [0x02, 0, 0, 0, 0x61, 0x01],
+};
+
+/// Flood host number `i`: a distinct address and MAC in 10.9.0.0/16.
+fn flood_host(i: u32) -> Host {
+    let [_, _, hi, lo] = i.to_be_bytes();
+    Host {
+        ip: [10, 9, hi, lo],
+        mac: [0x02, 0x66, 0, 0, hi, lo],
+    }
+}
+
+/// A responder with `sockets` sockets fed in rounds, as the service does
+/// (punted frames, then a poll). Connections in `holders` complete their
+/// handshake and then say nothing.
+struct Sim {
+    r: HealthResponder,
+    now: i64,
+    holders: std::collections::HashSet<([u8; 4], u16)>,
+    /// ACKs of holders, sent with the next round.
+    next: Vec<Vec<u8>>,
+}
+
+impl Sim {
+    fn new(sockets: usize) -> Sim {
+        let config = ResponderConfig {
+            protocol: HealthProtocol::Http,
+            port: 80,
+            path: "/health".into(),
+            sockets,
+        };
+        Sim {
+            r: HealthResponder::new(APPLIANCE_IP, APPLIANCE_MAC, config, 0),
+            now: 0,
+            holders: Default::default(),
+            next: Vec::new(),
+        }
+    }
+
+    /// Delivers `frames`, polls, and returns what went out.
+    fn round(&mut self, frames: Vec<Vec<u8>>) -> Vec<Segment> {
+        for f in self.next.drain(..).chain(frames) {
+            self.r.receive_frame(&f, self.now);
+        }
+        let out: Vec<Segment> = self
+            .r
+            .poll(self.now, &healthy())
+            .iter()
+            .filter_map(|f| parse_tcp(f))
+            .collect();
+        for s in &out {
+            if s.flags & (SYN | ACK) == SYN | ACK && self.holders.contains(&(s.dst_ip, s.dst_port))
+            {
+                let host = Host {
+                    ip: s.dst_ip,
+                    mac: s.dst_mac,
+                };
+                let ack = s.seq.wrapping_add(1);
+                self.next
+                    .push(tcp_frame_from(host, s.dst_port, 80, 1001, ack, ACK, b""));
+            }
+        }
+        out
+    }
+
+    /// A SYN from `host` that will be held idle once established.
+    fn hold(&mut self, host: Host, port: u16) -> Vec<u8> {
+        self.holders.insert((host.ip, port));
+        tcp_frame_from(host, port, 80, 1000, 0, SYN, b"")
+    }
+
+    /// One HTTP check from `gwlb`, each of its rounds shared with the
+    /// frames `flood` makes; the answer's text, or what went wrong.
+    fn check(
+        &mut self,
+        gwlb: Host,
+        port: u16,
+        flood: &mut dyn FnMut(&mut Sim) -> Vec<Vec<u8>>,
+    ) -> Result<String, String> {
+        let started = self.now;
+        let to_gwlb = |s: &Segment| s.dst_ip == gwlb.ip && s.dst_port == port;
+        let mut frames = vec![tcp_frame_from(gwlb, port, 80, 1000, 0, SYN, b"")];
+        frames.extend(flood(self));
+        let out = self.round(frames);
+        let Some(syn_ack) = out
+            .iter()
+            .find(|s| to_gwlb(s) && s.flags & (SYN | ACK) == SYN | ACK)
+        else {
+            let seen: Vec<_> = out.iter().filter(|s| to_gwlb(s)).collect();
+            return Err(format!("no SYN-ACK at {started} ms: {seen:?}"));
+        };
+        if syn_ack.dst_mac != gwlb.mac {
+            return Err(format!("SYN-ACK to {:02x?}", syn_ack.dst_mac));
+        }
+        let theirs = syn_ack.seq.wrapping_add(1);
+        let request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+        self.now += 1;
+        let mut frames = vec![
+            tcp_frame_from(gwlb, port, 80, 1001, theirs, ACK, b""),
+            tcp_frame_from(gwlb, port, 80, 1001, theirs, ACK | PSH, request),
+        ];
+        frames.extend(flood(self));
+        let out = self.round(frames);
+        let answer: Vec<&Segment> = out.iter().filter(|s| to_gwlb(s)).collect();
+        let text: String = answer
+            .iter()
+            .map(|s| String::from_utf8_lossy(&s.payload).into_owned())
+            .collect();
+        let Some(fin) = answer.iter().find(|s| s.flags & FIN != 0) else {
+            return Err(format!("no answer at {} ms: {answer:?}", self.now));
+        };
+        if answer.iter().any(|s| s.dst_mac != gwlb.mac) {
+            return Err(format!("answer to the wrong MAC: {answer:?}"));
+        }
+        let fin_ack = fin.seq.wrapping_add(fin.payload.len() as u32 + 1);
+        let ours = 1001 + request.len() as u32;
+        self.now += 1;
+        let mut frames = vec![tcp_frame_from(
+            gwlb,
+            port,
+            80,
+            ours,
+            fin_ack,
+            ACK | FIN,
+            b"",
+        )];
+        frames.extend(flood(self));
+        self.round(frames);
+        Ok(text)
+    }
+
+    /// Runs `seconds` of rounds 10 ms apart with `flood` in each, and a
+    /// check from GWLB_A or GWLB_B every second; all must get 200.
+    fn checks_under(&mut self, seconds: i64, flood: &mut dyn FnMut(&mut Sim) -> Vec<Vec<u8>>) {
+        let mut answered = 0;
+        let mut failures = Vec::new();
+        for second in 0..seconds {
+            let gwlb = if second % 2 == 0 { GWLB_A } else { GWLB_B };
+            let port = 30000 + second as u16;
+            match self.check(gwlb, port, flood) {
+                Ok(t) if t.starts_with("HTTP/1.1 200 OK\r\n") => answered += 1,
+                Ok(t) => failures.push(format!("{second} s: {t:?}")),
+                Err(e) => failures.push(format!("{second} s: {e}")),
+            }
+            let end = (second + 1) * 1000;
+            while self.now + 10 < end {
+                self.now += 10;
+                let frames = flood(self);
+                self.round(frames);
+            }
+            self.now = end;
+        }
+        assert!(
+            failures.is_empty(),
+            "{answered} of {seconds} checks answered; failed: {failures:#?}"
+        );
+    }
+}
+
+#[test]
+fn checks_are_answered_through_a_syn_flood_from_many_sources() {
+    // 16 sockets; 300 SYNs per second that never complete, each from a new
+    // address (6000 in all: more than the neighbour table holds), and 50
+    // idle connections per second held open by other new addresses.
+    let mut sim = Sim::new(16);
+    let mut n = 0u32;
+    let mut flood = |sim: &mut Sim| {
+        let mut frames = Vec::new();
+        for _ in 0..3 {
+            n += 1;
+            frames.push(tcp_frame_from(flood_host(n), 20000, 80, 7, 0, SYN, b""));
+        }
+        if n.is_multiple_of(6) {
+            n += 1;
+            frames.push(sim.hold(flood_host(n), 20001));
+        }
+        frames
+    };
+    sim.checks_under(20, &mut flood);
+    let s = sim.r.stats().clone();
+    assert!(sim.r.neighbour_count() <= MAX_NEIGHBOURS);
+    assert!(
+        s.neighbours_evicted >= 6000 - MAX_NEIGHBOURS as u64,
+        "{s:?}"
+    );
+    assert!(s.recycled_half_open > 5000 && s.recycled_idle > 0, "{s:?}");
+    assert_eq!(s.http_ok, 20);
+}
+
+#[test]
+fn checks_are_answered_while_one_gwlb_node_holds_more_connections_than_sockets() {
+    // GWLB_A itself opens 100 connections per second and leaves them idle.
+    let mut sim = Sim::new(16);
+    let mut port = 50000u16;
+    let mut flood = |sim: &mut Sim| {
+        port = if port == 60000 { 50000 } else { port + 1 };
+        vec![sim.hold(GWLB_A, port)]
+    };
+    sim.checks_under(10, &mut flood);
+    let s = sim.r.stats();
+    assert!(s.recycled_idle > 900, "{s:?}");
+    assert_eq!(s.http_ok, 10);
+}
+
+#[test]
+fn other_sources_do_not_evict_a_gwlb_nodes_neighbour_entry() {
+    // With each packet of GWLB_B's check come 50 from new sources (to a
+    // closed port: answered with RSTs, holding no socket); every answer of
+    // the check must still reach GWLB_B's MAC.
+    let mut sim = Sim::new(16);
+    let mut n = 0u32;
+    let mut flood = |_: &mut Sim| {
+        (0..50)
+            .map(|_| {
+                n += 1;
+                tcp_frame_from(flood_host(n), 20000, 8080, 7, 0, SYN, b"")
+            })
+            .collect()
+    };
+    let t = sim.check(GWLB_B, 31000, &mut flood).unwrap();
+    assert!(t.starts_with("HTTP/1.1 200 OK\r\n"), "{t:?}");
+    assert_eq!(sim.r.stats().frames_unaddressed, 0);
+}
+
+#[test]
+fn the_neighbour_table_is_bounded_and_keeps_the_pools_peers() {
+    // A GWLB check's connection is open while more senders than the table
+    // holds pass by, all newer than it: its entry stays, the table stays
+    // bounded, and the answer reaches GWLB's MAC.
+    let mut sim = Sim::new(4);
+    let mut n = 0u32;
+    let mut flood = |_: &mut Sim| {
+        (0..MAX_NEIGHBOURS)
+            .map(|_| {
+                n += 1;
+                tcp_frame_from(flood_host(n), 20000, 8080, 7, 0, SYN, b"")
+            })
+            .collect()
+    };
+    let t = sim.check(GWLB_A, 31000, &mut flood).unwrap();
+    assert!(t.starts_with("HTTP/1.1 200 OK\r\n"), "{t:?}");
+    assert!(sim.r.neighbour_count() <= MAX_NEIGHBOURS);
+    let s = sim.r.stats();
+    assert!(s.neighbours_evicted >= 2 * MAX_NEIGHBOURS as u64, "{s:?}");
+    // RSTs to senders forgotten before they went out are counted.
+    assert!(s.frames_unaddressed > 0, "{s:?}");
 }

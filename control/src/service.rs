@@ -619,6 +619,11 @@ fn add_stats(total: &mut ResponderStats, s: &ResponderStats) {
     total.http_unavailable += s.http_unavailable;
     total.http_other += s.http_other;
     total.connections_expired += s.connections_expired;
+    total.recycled_half_open += s.recycled_half_open;
+    total.recycled_idle += s.recycled_idle;
+    total.recycled_answered += s.recycled_answered;
+    total.neighbours_evicted += s.neighbours_evicted;
+    total.frames_unaddressed += s.frames_unaddressed;
 }
 
 #[path = "service_rules.rs"]

@@ -30,8 +30,33 @@ fn checksum(chunks: &[&[u8]]) -> u16 {
     !(sum as u16)
 }
 
+/// A host that talks to the appliance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Host {
+    pub ip: [u8; 4],
+    pub mac: [u8; 6],
+}
+
+pub const CLIENT: Host = Host {
+    ip: CLIENT_IP,
+    mac: CLIENT_MAC,
+};
+
 /// A TCP segment from the client to the appliance.
 pub fn tcp_frame(
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    tcp_frame_from(CLIENT, src_port, dst_port, seq, ack, flags, payload)
+}
+
+/// A TCP segment from `host` to the appliance.
+pub fn tcp_frame_from(
+    host: Host,
     src_port: u16,
     dst_port: u16,
     seq: u32,
@@ -49,19 +74,19 @@ pub fn tcp_frame(
     tcp.extend_from_slice(&[0, 0, 0, 0]);
     tcp.extend_from_slice(payload);
     let tcp_len = (tcp.len() as u16).to_be_bytes();
-    let pseudo = [&CLIENT_IP[..], &APPLIANCE_IP[..], &[0, 6], &tcp_len];
+    let pseudo = [&host.ip[..], &APPLIANCE_IP[..], &[0, 6], &tcp_len];
     let c = checksum(&[pseudo[0], pseudo[1], pseudo[2], pseudo[3], &tcp]);
     tcp[16..18].copy_from_slice(&c.to_be_bytes());
     let mut ip = vec![0x45, 0];
     ip.extend_from_slice(&((20 + tcp.len()) as u16).to_be_bytes());
     ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
-    ip.extend_from_slice(&CLIENT_IP);
+    ip.extend_from_slice(&host.ip);
     ip.extend_from_slice(&APPLIANCE_IP);
     let c = checksum(&[&ip]);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     let mut frame = Vec::new();
     frame.extend_from_slice(&APPLIANCE_MAC);
-    frame.extend_from_slice(&CLIENT_MAC);
+    frame.extend_from_slice(&host.mac);
     frame.extend_from_slice(&[0x08, 0x00]);
     frame.extend_from_slice(&ip);
     frame.extend_from_slice(&tcp);
@@ -72,6 +97,7 @@ pub fn tcp_frame(
 #[derive(Debug, Clone)]
 pub struct Segment {
     pub dst_mac: [u8; 6],
+    pub dst_ip: [u8; 4],
     pub src_port: u16,
     pub dst_port: u16,
     pub seq: u32,
@@ -89,17 +115,16 @@ pub fn parse_tcp(frame: &[u8]) -> Option<Segment> {
     let ihl = usize::from(ip[0] & 0xf) * 4;
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
     assert_eq!(checksum(&[&ip[..ihl]]), 0, "IPv4 checksum");
-    assert_eq!(
-        (&ip[12..16], &ip[16..20]),
-        (&APPLIANCE_IP[..], &CLIENT_IP[..])
-    );
+    assert_eq!(&ip[12..16], &APPLIANCE_IP[..]);
+    let mut dst_ip = [0; 4];
+    dst_ip.copy_from_slice(&ip[16..20]);
     if ip[9] != 6 {
         return None;
     }
     let tcp = &ip[ihl..total];
     let tcp_len = (tcp.len() as u16).to_be_bytes();
     assert_eq!(
-        checksum(&[&APPLIANCE_IP, &CLIENT_IP, &[0, 6], &tcp_len, tcp]),
+        checksum(&[&APPLIANCE_IP, &dst_ip, &[0, 6], &tcp_len, tcp]),
         0,
         "TCP checksum"
     );
@@ -108,6 +133,7 @@ pub fn parse_tcp(frame: &[u8]) -> Option<Segment> {
     dst_mac.copy_from_slice(&frame[..6]);
     Some(Segment {
         dst_mac,
+        dst_ip,
         src_port: u16::from_be_bytes([tcp[0], tcp[1]]),
         dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
         seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),

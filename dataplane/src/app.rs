@@ -154,6 +154,12 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         .iter()
         .map(|c| Prefix4::new(c.network.octets(), c.prefix_len))
         .collect();
+    let health_sources: Vec<Prefix4> = config
+        .health_source_prefixes()
+        .map_err(fail)?
+        .iter()
+        .map(|c| Prefix4::new(c.network.octets(), c.prefix_len))
+        .collect();
     let per_worker_capacity = config.firewall.flow_capacity.div_ceil(workers as u32);
     // Validated with the rest of the configuration.
     let worker_firewall = config
@@ -177,6 +183,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
                 appliance_ip: config.appliance.address.octets(),
                 appliance_mac: mac,
                 gwlb_sources: prefixes.clone(),
+                punt_sources: health_sources.clone(),
                 worker: index,
                 workers,
                 punt_rate_pps: config.punt.rate_pps,

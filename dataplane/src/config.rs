@@ -112,6 +112,10 @@ pub struct PuntConfig {
     /// Token bucket depth.
     #[serde(default = "default_punt_burst")]
     pub burst: u32,
+    /// Sources that may reach the control plane (health checkers);
+    /// `None`: the `gwlb_addresses`.
+    #[serde(default)]
+    pub health_sources: Option<Vec<String>>,
 }
 
 impl Default for PuntConfig {
@@ -119,6 +123,7 @@ impl Default for PuntConfig {
         Self {
             rate_pps: default_punt_rate(),
             burst: default_punt_burst(),
+            health_sources: None,
         }
     }
 }
@@ -365,6 +370,13 @@ impl Config {
                 self.worker.steer_ring_size
             ));
         }
+        if self.punt.health_sources.as_ref().is_some_and(Vec::is_empty) {
+            return Err(
+                "[punt] health_sources: empty; health checks would be answered for nobody".into(),
+            );
+        }
+        self.health_source_prefixes()
+            .map_err(|e| format!("[punt] health_sources: {e}"))?;
         if self.punt.rate_pps == 0 || self.punt.burst == 0 {
             return Err(
                 "[punt] rate_pps and burst must be > 0 (health checks arrive as punted packets)"
@@ -407,6 +419,17 @@ impl Config {
     pub fn gwlb_prefixes(&self) -> Result<Vec<Ipv4Cidr>, String> {
         self.appliance
             .gwlb_addresses
+            .iter()
+            .map(|s| s.parse())
+            .collect()
+    }
+
+    /// The parsed `[punt] health_sources`, by default the `gwlb_addresses`.
+    pub fn health_source_prefixes(&self) -> Result<Vec<Ipv4Cidr>, String> {
+        self.punt
+            .health_sources
+            .as_ref()
+            .unwrap_or(&self.appliance.gwlb_addresses)
             .iter()
             .map(|s| s.parse())
             .collect()
@@ -455,6 +478,21 @@ name = "tollgate"
         let p = c.gwlb_prefixes().unwrap();
         assert!(p[0].contains([10, 254, 11, 60]));
         assert!(!p[0].contains([10, 254, 11, 61]));
+        assert_eq!(c.health_source_prefixes().unwrap(), p, "GWLB by default");
+    }
+
+    #[test]
+    fn health_sources_replace_the_default() {
+        let text =
+            format!("{MINIMAL}[punt]\nhealth_sources = [\"10.254.11.0/28\", \"10.254.12.9\"]\n");
+        let p = Config::parse(&text)
+            .unwrap()
+            .health_source_prefixes()
+            .unwrap();
+        assert_eq!(p.len(), 2);
+        assert!(p[0].contains([10, 254, 11, 15]));
+        assert!(!p[0].contains([10, 254, 11, 16]));
+        assert!(p[1].contains([10, 254, 12, 9]));
     }
 
     #[test]
@@ -500,6 +538,16 @@ name = "tollgate"
                 "host bits set",
             ),
             ("[\"10.254.11.60/32\"]", "[]", "gwlb_addresses: empty"),
+            (
+                "[shm]",
+                "[punt]\nhealth_sources = []\n[shm]",
+                "[punt] health_sources: empty",
+            ),
+            (
+                "[shm]",
+                "[punt]\nhealth_sources = [\"10.1.1.1/40\"]\n[shm]",
+                "[punt] health_sources: ",
+            ),
             ("name = \"tollgate\"", "name = \"../x\"", "[shm] name"),
             (
                 "[shm]",

@@ -179,6 +179,7 @@ fn worker_loop_counts_every_packet_and_frees_every_mbuf() {
         appliance_ip: APPLIANCE_IP,
         appliance_mac: APPLIANCE_MAC,
         gwlb_sources: vec![Prefix4::new(GWLB_IP, 32)],
+        punt_sources: vec![Prefix4::new(GWLB_IP, 32)],
         worker: 0,
         workers: 1,
         punt_rate_pps: 1000,

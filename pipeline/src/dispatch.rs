@@ -5,7 +5,9 @@
 //!   - UDP 6081 from a GWLB address: the GENEVE hairpin (`hairpin`);
 //!     from anywhere else: dropped as spoofed.
 //!   - ICMP echo request: answered.
-//!   - anything else (health checks): punted, rate limited.
+//!   - anything else (health checks): punted, rate limited, if its source
+//!     is in `punt_sources`; from anywhere else: dropped, before it can
+//!     spend the punt budget.
 //! - Everything else: dropped with a counted reason.
 
 use std::sync::Arc;
@@ -50,6 +52,9 @@ pub struct PipelineConfig {
     pub appliance_ip: [u8; 4],
     pub appliance_mac: [u8; 6],
     pub gwlb_sources: Vec<Prefix4>,
+    /// Sources whose packets may be punted (the health checkers: GWLB's
+    /// nodes). Every punt candidate from elsewhere is dropped and counted.
+    pub punt_sources: Vec<Prefix4>,
     /// This worker's index and the number of workers (flow ownership).
     pub worker: usize,
     pub workers: usize,
@@ -339,13 +344,13 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         }
         let ip_header_len = ip.header_len();
         let ip_total_len = usize::from(ip.total_len());
+        let src = ip.src_addr();
         match ip.protocol() {
             ipv4::protocol::UDP => {
                 let Ok(u) = udp::Packet::new_checked(ip.payload()) else {
                     return Err(Action::Drop(Counter::MalformedUdp));
                 };
                 if u.dst_port() == gwlb::GENEVE_UDP_PORT {
-                    let src = ip.src_addr();
                     if !self.config.gwlb_sources.iter().any(|p| p.contains(src)) {
                         return Err(Action::Drop(Counter::DropSpoofedGeneve));
                     }
@@ -363,6 +368,11 @@ impl<'s, C: Classify> Pipeline<'s, C> {
                 Err(None) => {}
             },
             _ => {}
+        }
+        // The appliance address serves nothing but GWLB's health checks:
+        // anyone else could only spend the punt budget and control's sockets.
+        if !self.config.punt_sources.iter().any(|p| p.contains(src)) {
+            return Err(Action::Drop(Counter::PuntSourceNotAllowed));
         }
         if self.punt_budget.take(now_ns) {
             Err(Action::Punt)

@@ -476,6 +476,10 @@ fn config() -> PipelineConfig {
             Prefix4::new([10, 254, 1, 0], 24),
             Prefix4::new([10, 254, 128, 0], 20),
         ],
+        punt_sources: vec![
+            Prefix4::new([10, 254, 1, 0], 24),
+            Prefix4::new([10, 254, 128, 0], 20),
+        ],
         worker: 0,
         workers: 1,
         punt_rate_pps: 100,
@@ -1161,6 +1165,99 @@ fn punt_flood_is_rate_limited() {
         .at(1_010_000_000),
     );
     run_sequence(config(), Some(PASS_ALL), &rows);
+}
+
+/// `frame` (to the appliance, from `HOST_IP`) as sent from `src` instead.
+fn from_source(frame: &[u8], src: [u8; 4]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[OUTER_IP + 12..OUTER_IP + 16].copy_from_slice(&src);
+    refill_outer_ipv4_checksum(&mut f);
+    if f[OUTER_IP + 9] == PROTO_TCP {
+        // The TCP checksum covers the addresses; the drop must not depend on
+        // a bad one.
+        let l4 = OUTER_IP + 20;
+        let end = OUTER_IP + usize::from(u16::from_be_bytes([f[OUTER_IP + 2], f[OUTER_IP + 3]]));
+        put16(&mut f, l4 + 16, 0);
+        let c = checksum::tcp_v4(src, APPLIANCE_IP, &f[l4..end]);
+        put16(&mut f, l4 + 16, c);
+    }
+    f
+}
+
+#[test]
+fn punts_only_from_health_sources() {
+    // Only 10.254.1.0/24 may reach control here (not the second GWLB prefix).
+    let cfg = PipelineConfig {
+        punt_sources: vec![Prefix4::new([10, 254, 1, 0], 24)],
+        ..config()
+    };
+    let syn = tcp_segment_to_appliance(80, SYN);
+    let outsider = [10, 254, 2, 30];
+    let mut rows = vec![
+        Row::new(
+            "health check from an allowed source: punted",
+            syn.clone(),
+            Expect::Punt,
+        ),
+        Row::new(
+            "GWLB node outside health_sources: not punted",
+            from_source(&syn, GWLB_IP_AZ2),
+            Expect::Drop(PuntSourceNotAllowed),
+        )
+        .counts(&[(PuntSourceNotAllowed, 1)]),
+        Row::new(
+            "UDP from an outsider: not punted",
+            from_source(
+                &to_appliance(
+                    PROTO_UDP,
+                    &udp_packet(Addrs::V4(outsider, APPLIANCE_IP), (5353, 53), 12)[20..],
+                ),
+                outsider,
+            ),
+            Expect::Drop(PuntSourceNotAllowed),
+        )
+        .counts(&[(PuntSourceNotAllowed, 1)]),
+        Row::new(
+            "ICMP echo reply from an outsider: not punted",
+            from_source(&icmp_to_appliance(0, 8), outsider),
+            Expect::Drop(PuntSourceNotAllowed),
+        )
+        .counts(&[(PuntSourceNotAllowed, 1)]),
+        Row::new(
+            "ICMP echo request from an outsider: still answered",
+            from_source(&icmp_to_appliance(8, 8), outsider),
+            Expect::Transmit(Output::Checked(Box::new(check_icmp_echo_reply))),
+        )
+        .counts(&[(IcmpEchoReplies, 1)]),
+    ];
+    // A flood from outside spends none of the punt budget (burst 8): the
+    // allowed checker still gets its whole burst afterwards.
+    for i in 0..200u8 {
+        rows.push(
+            Row::new(
+                "SYN flood from many outsiders",
+                from_source(&syn, [10, 254, 3 + i / 100, i]),
+                Expect::Drop(PuntSourceNotAllowed),
+            )
+            .counts(&[(PuntSourceNotAllowed, 1)]),
+        );
+    }
+    for _ in 0..7 {
+        rows.push(Row::new(
+            "allowed checker after the flood: punted",
+            syn.clone(),
+            Expect::Punt,
+        ));
+    }
+    rows.push(
+        Row::new(
+            "and then the budget is spent",
+            syn,
+            Expect::Drop(PuntRateLimited),
+        )
+        .counts(&[(PuntRateLimited, 1)]),
+    );
+    run_sequence(cfg, Some(PASS_ALL), &rows);
 }
 
 // ---------------------------------------------------------------------------

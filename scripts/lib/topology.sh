@@ -1,8 +1,9 @@
 # The test topology shared by scripts/demo.sh and tests/e2e: a simulated
 # GWLB node and the appliance in two network namespaces joined by a veth pair.
 #
-#   tg-gwlb: gwlb0 (10.254.11.50/24 for the kernel: ping, health checks;
-#            10.254.11.60, the GWLB node the simulator sends as on a raw socket)
+#   tg-gwlb: gwlb0 (10.254.11.60, the GWLB node: the simulator sends as it on
+#            a raw socket, and the kernel's pings and health checks leave from
+#            it; 10.254.11.50/24, another host of the subnet)
 #   tg-appl: tg0, no address: the dataplane owns it through net_af_packet
 #
 # Source it, call topology_up; everything created is removed on exit.
@@ -51,6 +52,9 @@ topology_up() {
   # the kernel does not answer returned GENEVE with port unreachable.
   ip netns exec "$NS_GWLB" ip addr add "$GWLB_IP/32" dev gwlb0
   ip netns exec "$NS_GWLB" ip link set gwlb0 up
+  # Health checks and pings leave from the GWLB node's address, as GWLB's
+  # do: only its address may reach the control plane ([punt] health_sources).
+  ip netns exec "$NS_GWLB" ip route replace 10.254.11.0/24 dev gwlb0 proto kernel scope link src "$GWLB_IP"
   ip netns exec "$NS_GWLB" ip link set lo up
 }
 

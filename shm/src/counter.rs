@@ -78,6 +78,7 @@ counters! {
     PuntRingFull: Counter "tollgate_punt_dropped_packets_total" {"reason" = "ring_full"} "Packets meant for the control plane but dropped, by reason.";
     PuntRateLimited: Counter "tollgate_punt_dropped_packets_total" {"reason" = "rate_limited"} "Packets meant for the control plane but dropped, by reason.";
     PuntTooLong: Counter "tollgate_punt_dropped_packets_total" {"reason" = "too_long"} "Packets meant for the control plane but dropped, by reason.";
+    PuntSourceNotAllowed: Counter "tollgate_punt_dropped_packets_total" {"reason" = "source_not_allowed"} "Packets meant for the control plane but dropped, by reason.";
     Injected: Counter "tollgate_injected_packets_total" {} "Packets from the control plane transmitted by the dataplane.";
     ArpReplies: Counter "tollgate_arp_replies_total" {} "ARP replies sent for the appliance address.";
     IcmpEchoReplies: Counter "tollgate_icmp_echo_replies_total" {} "ICMP echo replies sent for the appliance address.";

@@ -310,6 +310,16 @@ fn print_status(s: &StatusView) {
         "responder:  {} frames in, {} out; http 200 {}, 503 {}, other {}; tcp accepted {}",
         r.frames_in, r.frames_out, r.http_ok, r.http_unavailable, r.http_other, r.tcp_accepted
     );
+    println!(
+        "            connections expired {}, recycled half-open {} idle {} answered {}; \
+         neighbours evicted {}, frames unaddressed {}",
+        r.connections_expired,
+        r.recycled_half_open,
+        r.recycled_idle,
+        r.recycled_answered,
+        r.neighbours_evicted,
+        r.frames_unaddressed
+    );
 }
 
 #[cfg(test)]
