@@ -107,6 +107,7 @@ fn a_busy_dataplane_renders_every_family_and_passes_promtool() {
             frames_unaddressed: 15,
             ..Default::default()
         },
+        ..Published::default()
     };
     let text = render(&published, &config);
     let want: &[(&str, f64)] = &[
