@@ -224,8 +224,17 @@ pub(crate) enum Reclaimed {
 
 /// How good a victim a slot is, lowest first: expired before live, then
 /// flows of endpoints at or over their share, then by [`EvictReason`],
-/// then the one expiring first.
-type Rank = (u8, u8, u8, u32);
+/// then the one expiring first. One integer, so that the search compares
+/// once per slot: the tier (see [`rank`]) above the expiry tick.
+type Rank = u64;
+
+/// The rank of a live flow evicted for `reason`, of an endpoint under its
+/// share or not, expiring at `expires`. Tier 0 is an expired flow.
+#[inline]
+fn rank(reason: EvictReason, under_share: bool, expires: u32) -> Rank {
+    let tier = 1 + u64::from(under_share) * EvictReason::COUNT as u64 + reason as u64;
+    tier << 32 | u64::from(expires)
+}
 
 /// The flow table. See the module doc.
 pub(crate) struct FlowTable {
@@ -449,6 +458,7 @@ impl FlowTable {
     /// How good a victim `slot` is for a new flow of `endpoint` (see
     /// [`Rank`]); `None` if it may not be taken. `at_share`: `endpoint`
     /// holds its share, so only its own live flows may be taken.
+    #[inline]
     fn victim_rank(
         &self,
         slot: usize,
@@ -461,14 +471,18 @@ impl FlowTable {
         }
         let e = &self.entries[slot];
         if e.is_expired(now_tick) {
-            return Some((0, 0, 0, e.expires));
+            return Some(u64::from(e.expires));
         }
         let reason = e.state()?.evict_reason()?;
-        if at_share && e.endpoint != endpoint {
+        let under_share = if e.endpoint == endpoint {
+            // The new flow's own endpoint: known without a lookup.
+            !at_share
+        } else if at_share {
             return None;
-        }
-        let under_share = self.endpoints.flows(e.endpoint) < self.endpoint_limit;
-        Some((1, u8::from(under_share), reason as u8, e.expires))
+        } else {
+            self.endpoints.flows(e.endpoint) < self.endpoint_limit
+        };
+        Some(rank(reason, under_share, e.expires))
     }
 
     /// The best victim in `slots` for a new flow of `endpoint`, or why
@@ -499,9 +513,14 @@ impl FlowTable {
 
     fn free_victim(&mut self, slot: usize, rank: Rank) -> Reclaimed {
         self.remove(slot);
-        match rank {
-            (0, ..) => Reclaimed::Expired,
-            (_, _, reason, _) => Reclaimed::Evicted(EvictReason::ALL[usize::from(reason)]),
+        self.reason_of(rank)
+    }
+
+    /// Why a slot of rank `rank` was reclaimed.
+    fn reason_of(&self, rank: Rank) -> Reclaimed {
+        match rank >> 32 {
+            0 => Reclaimed::Expired,
+            tier => Reclaimed::Evicted(EvictReason::ALL[(tier - 1) as usize % EvictReason::COUNT]),
         }
     }
 
@@ -708,6 +727,31 @@ mod tests {
             addr_b: 0xffff_0b00_0001,
             port_b: 53,
         }
+    }
+
+    #[test]
+    fn ranks_order_expired_then_over_share_then_reason_then_expiry() {
+        use EvictReason::*;
+        let expired = u64::from(u32::MAX);
+        let order = [
+            expired,
+            rank(Unconfirmed, false, 5),
+            rank(Unconfirmed, false, 6),
+            rank(Denied, false, 0),
+            rank(Unconfirmed, true, 0),
+            rank(Embryonic, true, 0),
+            rank(Closing, true, 0),
+            rank(Denied, true, u32::MAX),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:x?}");
+        let t = FlowTable::new(8, 1);
+        for reason in EvictReason::ALL {
+            for under in [false, true] {
+                let r = rank(reason, under, 9);
+                assert_eq!(t.reason_of(r), Reclaimed::Evicted(reason));
+            }
+        }
+        assert_eq!(t.reason_of(expired), Reclaimed::Expired);
     }
 
     #[test]
