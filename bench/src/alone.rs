@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tollgate_firewall::{FirewallConfig, Timeouts};
+use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher, Timeouts};
 use tollgate_pipeline::{Action, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::{Segment, SegmentConfig};
 
@@ -67,6 +67,13 @@ impl Drop for StatsSegment {
 /// The pipeline configuration every benchmark uses.
 /// `fast_expiry`: one-way UDP flows idle out after 1 ms (the shortest
 /// timeout; the firewall's clock ticks every 67 ms).
+/// The owner hash of every benchmark pipeline and of the frame split by
+/// worker ([`crate::scenario`]): fixed, so that runs are comparable and
+/// the split matches the pipelines' ownership.
+pub fn owner_hasher() -> OwnerHasher {
+    OwnerHasher::new(HashKey::fixed(0x6f77_6e65_7273_6821))
+}
+
 pub fn pipeline_config(
     worker: usize,
     workers: usize,
@@ -84,6 +91,7 @@ pub fn pipeline_config(
         punt_sources: vec![Prefix4::new(GWLB_IP, 32)],
         worker,
         workers,
+        owner_hasher: owner_hasher(),
         punt_rate_pps: 1000,
         punt_burst: 64,
         firewall: FirewallConfig {

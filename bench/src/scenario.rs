@@ -136,7 +136,7 @@ fn owner(frame: &[u8], workers: usize) -> usize {
     let Ok(s) = tollgate_wire::summarize(inner, IpVersion::V4) else {
         return 0;
     };
-    let h = tollgate_firewall::owner_hash(crate::frames::ENDPOINT_ID, &s);
+    let h = crate::alone::owner_hasher().hash(crate::frames::ENDPOINT_ID, &s);
     ((u64::from(h) * workers as u64) >> 32) as usize
 }
 

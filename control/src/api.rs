@@ -158,6 +158,13 @@ pub struct DataplaneView {
     pub tx_packets: u64,
     /// `reason` (with `/layer` for malformed) and count, non-zero only.
     pub drops: Vec<(String, u64)>,
+    /// Allowed new flows refused a slot: `reason` and count, non-zero only.
+    #[serde(default)]
+    pub flows_refused: Vec<(String, u64)>,
+    /// Live flows evicted from a full table: `reason` and count, non-zero
+    /// only.
+    #[serde(default)]
+    pub flows_evicted: Vec<(String, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

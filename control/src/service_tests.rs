@@ -3,7 +3,7 @@
 use super::*;
 use crate::test_frames::{parse_tcp, tcp_frame, ACK, APPLIANCE_IP, APPLIANCE_MAC, PSH, SYN};
 use std::sync::mpsc::{self, Receiver};
-use tollgate_shm::{DataplaneState, LinkStatus, SegmentConfig};
+use tollgate_shm::{Counter, DataplaneState, LinkStatus, SegmentConfig};
 
 struct FakeDataplane {
     segment: Segment,
@@ -500,4 +500,35 @@ fn detached_service_answers_clearly() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn status_shows_refused_and_evicted_flows_by_reason() {
+    let name = format!("ctl-svc-flows-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let dp = FakeDataplane::start(&name);
+    let stats = dp.segment.worker_stats(0).unwrap();
+    stats.set(Counter::FlowsRefusedEndpointShare, 7);
+    stats.set(Counter::FlowsEvictedUnconfirmed, 4000);
+    stats.set(Counter::FlowsEvictedClosing, 3);
+    stats.set(Counter::DropEndpointShare, 9);
+    let mut service = Service::new(config(&name, dir.path()));
+    service.step();
+    let ApiResponse::Status(status) = call(&mut service, None, ApiRequest::Status) else {
+        panic!("no status");
+    };
+    let d = status.dataplane.expect("attached");
+    assert_eq!(d.flows_refused, vec![("endpoint_share".to_string(), 7)]);
+    assert_eq!(
+        d.flows_evicted,
+        vec![
+            ("unconfirmed".to_string(), 4000),
+            ("closing".to_string(), 3)
+        ]
+    );
+    assert!(
+        d.drops.contains(&("endpoint_share".to_string(), 9)),
+        "{:?}",
+        d.drops
+    );
 }

@@ -101,6 +101,19 @@ fn dataplane_view(s: &Segment) -> DataplaneView {
             (format!("{prefix}{}", what.join("/")), totals[c.index()])
         })
         .collect();
+    let by_reason = |family: &str| -> Vec<(String, u64)> {
+        Counter::ALL
+            .iter()
+            .filter(|c| c.desc().name == family && totals[c.index()] > 0)
+            .map(|c| {
+                let reason = c.desc().labels.iter().find(|(k, _)| *k == "reason");
+                let reason = reason.map_or("", |(_, v)| *v);
+                (reason.to_string(), totals[c.index()])
+            })
+            .collect()
+    };
+    let flows_refused = by_reason("tollgate_flows_refused_total");
+    let flows_evicted = by_reason("tollgate_flows_evicted_total");
     let link = s.link();
     DataplaneView {
         pid: s.dataplane_pid(),
@@ -116,5 +129,7 @@ fn dataplane_view(s: &Segment) -> DataplaneView {
         rx_packets: totals[Counter::RxPackets.index()],
         tx_packets: totals[Counter::TxPackets.index()],
         drops,
+        flows_refused,
+        flows_evicted,
     }
 }

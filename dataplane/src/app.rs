@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tollgate_firewall::FirewallConfig;
+use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
 use tollgate_pipeline::{Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::message::{Command, FlowAddresses, FlowEntry, Reply, Request, Response};
 use tollgate_shm::{
@@ -174,6 +174,11 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
             let _ = inbox.push(Arc::clone(&rules));
         }
     }
+    // One owner key for every worker of this process, and a table key of
+    // its own per worker, all from the OS random source and never logged:
+    // a key an outsider could predict (the start time, a constant) would
+    // let them aim flows at one worker's buckets.
+    let owner_hasher = OwnerHasher::new(HashKey::random());
     for (index, lcore) in lcores.iter().enumerate() {
         let stats = segment
             .worker_stats(index)
@@ -186,10 +191,11 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
                 punt_sources: health_sources.clone(),
                 worker: index,
                 workers,
+                owner_hasher,
                 punt_rate_pps: config.punt.rate_pps,
                 punt_burst: config.punt.burst,
                 firewall: FirewallConfig {
-                    hash_seed: tollgate_shm::realtime_ns() ^ (index as u64) << 48,
+                    hash_seed: HashKey::random(),
                     ..worker_firewall.clone()
                 },
             },

@@ -150,6 +150,10 @@ pub struct FirewallConfig {
     /// table: an idle flow's slot is freed within its timeout plus a lap.
     #[serde(default = "default_expiry_lap_ms")]
     pub expiry_lap_ms: u64,
+    /// Percent (1-100) of a worker's flow table a GWLB endpoint may hold
+    /// and still evict other endpoints' flows when the table is full.
+    #[serde(default = "default_endpoint_share")]
+    pub endpoint_share: u8,
 }
 
 impl Default for FirewallConfig {
@@ -160,6 +164,7 @@ impl Default for FirewallConfig {
             midstream_pickup: true,
             timeouts: BTreeMap::new(),
             expiry_lap_ms: default_expiry_lap_ms(),
+            endpoint_share: default_endpoint_share(),
         }
     }
 }
@@ -201,6 +206,7 @@ impl FirewallConfig {
             timeouts: self.timeouts()?,
             mid_stream_pickup: self.midstream_pickup,
             expiry_lap: Duration::from_millis(self.expiry_lap_ms),
+            endpoint_share: self.endpoint_share,
             ..tollgate_firewall::FirewallConfig::default()
         })
     }
@@ -251,6 +257,9 @@ fn default_punt_burst() -> u32 {
 }
 fn default_flow_capacity() -> u32 {
     1_000_000
+}
+fn default_endpoint_share() -> u8 {
+    tollgate_firewall::FirewallConfig::default().endpoint_share
 }
 fn default_expiry_lap_ms() -> u64 {
     let lap = tollgate_firewall::FirewallConfig::default().expiry_lap;
@@ -397,6 +406,12 @@ impl Config {
                 self.firewall.expiry_lap_ms
             ));
         }
+        if !(1..=100).contains(&self.firewall.endpoint_share) {
+            return Err(format!(
+                "[firewall] endpoint_share: {} is out of range 1-100",
+                self.firewall.endpoint_share
+            ));
+        }
         if self.firewall.flow_capacity < 1024 {
             return Err(format!(
                 "[firewall] flow_capacity: {} is below the minimum of 1024",
@@ -510,6 +525,11 @@ name = "tollgate"
         let defaults = tollgate_firewall::FirewallConfig::default();
         assert_eq!(example.timeouts, defaults.timeouts);
         assert_eq!(example.expiry_lap, defaults.expiry_lap);
+        assert!(
+            text.contains("\nendpoint_share = "),
+            "endpoint_share documented"
+        );
+        assert_eq!(example.endpoint_share, defaults.endpoint_share);
     }
 
     fn err_of(text: &str) -> String {
@@ -558,6 +578,16 @@ name = "tollgate"
                 "[shm]",
                 "[firewall]\nflow_capacity = 10\n[shm]",
                 "flow_capacity: 10",
+            ),
+            (
+                "[shm]",
+                "[firewall]\nendpoint_share = 0\n[shm]",
+                "endpoint_share: 0 is out of range 1-100",
+            ),
+            (
+                "[shm]",
+                "[firewall]\nendpoint_share = 101\n[shm]",
+                "endpoint_share: 101 is out of range 1-100",
             ),
             ("[shm]\nname = \"tollgate\"", "", "missing field `shm`"),
         ];

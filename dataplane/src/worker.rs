@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
-use tollgate_firewall::{FlowFilter, FlowInfo};
+use tollgate_firewall::{EvictReason, FlowFilter, FlowInfo, RefuseReason};
 use tollgate_pipeline::{Action, Pipeline, RuleSnapshot};
 use tollgate_shm::{Consumer, Counter, PacketMeta, Producer, WorkerStats};
 
@@ -464,7 +464,14 @@ impl Worker {
         let fw = self.pipeline.firewall().counters();
         self.stats.set(Counter::FlowsCreated, fw.created);
         self.stats.set(Counter::FlowsExpired, fw.expired);
-        self.stats.set(Counter::FlowsRefused, fw.refused);
+        for reason in RefuseReason::ALL {
+            self.stats
+                .set(refused_counter(reason), fw.refused[reason as usize]);
+        }
+        for reason in EvictReason::ALL {
+            self.stats
+                .set(evicted_counter(reason), fw.evicted[reason as usize]);
+        }
         self.stats.set(Counter::FlowsActive, fw.active);
         self.pipeline.firewall_mut().expire(now, 0);
     }
@@ -491,6 +498,24 @@ fn answer(
             );
             FlowAnswer::Listed(out)
         }
+    }
+}
+
+/// The counter of new flows refused for `reason`.
+fn refused_counter(reason: RefuseReason) -> Counter {
+    match reason {
+        RefuseReason::TableFull => Counter::FlowsRefused,
+        RefuseReason::EndpointShare => Counter::FlowsRefusedEndpointShare,
+    }
+}
+
+/// The counter of live flows evicted for `reason`.
+fn evicted_counter(reason: EvictReason) -> Counter {
+    match reason {
+        EvictReason::Unconfirmed => Counter::FlowsEvictedUnconfirmed,
+        EvictReason::Embryonic => Counter::FlowsEvictedEmbryonic,
+        EvictReason::Closing => Counter::FlowsEvictedClosing,
+        EvictReason::Denied => Counter::FlowsEvictedDenied,
     }
 }
 

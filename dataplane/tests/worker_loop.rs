@@ -13,7 +13,7 @@ use tollgate_dataplane::dpdk::{
     Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, QueueId, SocketId,
 };
 use tollgate_dataplane::worker::{Shared, Worker, BURST};
-use tollgate_firewall::FirewallConfig;
+use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
 use tollgate_pipeline::{Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::{Counter, Segment, SegmentConfig};
 
@@ -182,6 +182,7 @@ fn worker_loop_counts_every_packet_and_frees_every_mbuf() {
         punt_sources: vec![Prefix4::new(GWLB_IP, 32)],
         worker: 0,
         workers: 1,
+        owner_hasher: OwnerHasher::new(HashKey::random()),
         punt_rate_pps: 1000,
         punt_burst: 64,
         firewall: FirewallConfig {

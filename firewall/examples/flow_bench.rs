@@ -103,7 +103,7 @@ fn main() {
     }
     let single = (thread_cpu_ns() - start) as f64 / f64::from(n);
     let c = fw.counters();
-    let (created, refused) = (c.created, c.refused);
+    let (created, refused) = (c.created, c.refused_total());
     drop(fw);
     let mut fw = new_firewall();
     let mut prepared = Vec::with_capacity(BURST);

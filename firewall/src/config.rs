@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::key::HashKey;
 use crate::state::{FlowState, STATE_CODES};
 
 /// Idle timeouts per state. Every packet that a state accepts restarts its
@@ -122,10 +123,16 @@ pub struct FirewallConfig {
     /// Slots examined, at most, to find a reclaimable flow when the table
     /// is full.
     pub reclaim_scan_slots: u32,
-    /// Seed of the table's hash. The default is random per process, so
-    /// that nobody can precompute 5-tuples that collide in one bucket pair;
-    /// set it to reproduce a layout. Workers need not agree on it.
-    pub hash_seed: u64,
+    /// Percent of the capacity (1-100) a GWLB endpoint may hold and still
+    /// evict other endpoints' flows when the table is full; at its share it
+    /// may evict only its own (see the crate doc). Below capacity any
+    /// endpoint takes free slots.
+    pub endpoint_share: u8,
+    /// Key of the table's hash. The default is drawn from the OS random
+    /// source at each construction, so that nobody can precompute 5-tuples
+    /// that collide in one bucket pair; set it to reproduce a layout.
+    /// Workers need not agree on it.
+    pub hash_seed: HashKey,
 }
 
 impl Default for FirewallConfig {
@@ -138,17 +145,10 @@ impl Default for FirewallConfig {
             expiry_lap: Duration::from_secs(1),
             expiry_slots_per_packet: 2,
             reclaim_scan_slots: 64,
-            hash_seed: random_seed(),
+            endpoint_share: 50,
+            hash_seed: HashKey::random(),
         }
     }
-}
-
-/// A random seed from the standard library's per-process hash keys.
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x7011_6a7e);
-    h.finish()
 }
 
 /// A configuration the firewall cannot run with.
@@ -164,6 +164,8 @@ pub enum ConfigError {
     },
     #[error("expiry_lap must be between 1 ms and {max_secs} s, got {got:?}")]
     ExpiryLap { got: Duration, max_secs: u64 },
+    #[error("endpoint_share must be between 1 and 100 percent, got {got}")]
+    EndpointShare { got: u8 },
     #[error(transparent)]
     Memory(#[from] crate::table::TableAllocError),
 }
@@ -213,6 +215,11 @@ impl FirewallConfig {
             return Err(ConfigError::ExpiryLap {
                 got: self.expiry_lap,
                 max_secs: MAX_EXPIRY_LAP.as_secs(),
+            });
+        }
+        if !(1..=100).contains(&self.endpoint_share) {
+            return Err(ConfigError::EndpointShare {
+                got: self.endpoint_share,
             });
         }
         Ok(())

@@ -1,5 +1,7 @@
 //! What the firewall says about a packet, and the counters it keeps.
 
+use crate::state::EvictReason;
+
 /// Why a packet was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -32,11 +34,15 @@ pub enum DropReason {
     /// The summary contradicts the flow (e.g. a UDP packet for a flow key
     /// that a TCP flow holds, possible only with a malformed summary).
     Inconsistent,
+    /// A new flow was allowed, the table is full and its GWLB endpoint
+    /// already holds its share (`endpoint_share`), and none of that
+    /// endpoint's own flows in reach could be reclaimed.
+    EndpointShare,
 }
 
 impl DropReason {
     /// Number of reasons (the length of [`FirewallCounters::drops`]).
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::NoRuleSet,
         DropReason::RuleDenied,
@@ -49,6 +55,7 @@ impl DropReason {
         DropReason::IcmpErrorUnrelated,
         DropReason::Fragment,
         DropReason::Inconsistent,
+        DropReason::EndpointShare,
     ];
 
     /// A stable snake_case name for metrics and logs.
@@ -65,6 +72,33 @@ impl DropReason {
             DropReason::IcmpErrorUnrelated => "icmp_error_unrelated",
             DropReason::Fragment => "fragment",
             DropReason::Inconsistent => "inconsistent",
+            DropReason::EndpointShare => "endpoint_share",
+        }
+    }
+}
+
+/// Why an allowed new flow was refused a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RefuseReason {
+    /// The table is full and nothing in reach could be reclaimed.
+    TableFull = 0,
+    /// The table is full and the flow's endpoint holds its share: it may
+    /// reclaim only its own flows, and none in reach could be.
+    EndpointShare,
+}
+
+impl RefuseReason {
+    /// Number of reasons (the length of [`FirewallCounters::refused`]).
+    pub const COUNT: usize = 2;
+    pub const ALL: [RefuseReason; RefuseReason::COUNT] =
+        [RefuseReason::TableFull, RefuseReason::EndpointShare];
+
+    /// The drop reason of the refused packet.
+    pub fn drop_reason(self) -> DropReason {
+        match self {
+            RefuseReason::TableFull => DropReason::TableFull,
+            RefuseReason::EndpointShare => DropReason::EndpointShare,
         }
     }
 }
@@ -120,10 +154,12 @@ pub struct FirewallCounters {
     pub created: u64,
     /// Flows removed because they timed out.
     pub expired: u64,
-    /// Live reclaimable flows removed to admit a new one.
-    pub evicted: u64,
-    /// Allowed new flows refused because the table was full.
-    pub refused: u64,
+    /// Live reclaimable flows removed to admit a new one, by
+    /// [`EvictReason`] (index = `reason as usize`).
+    pub evicted: [u64; EvictReason::COUNT],
+    /// Allowed new flows refused a slot, by [`RefuseReason`] (index =
+    /// `reason as usize`).
+    pub refused: [u64; RefuseReason::COUNT],
     /// Flow entries in the table now (including expired ones not yet
     /// reclaimed).
     pub active: u64,
@@ -159,5 +195,15 @@ impl FirewallCounters {
     /// Drops for one reason.
     pub fn drops_for(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize]
+    }
+
+    /// Live flows evicted, for any reason.
+    pub fn evicted_total(&self) -> u64 {
+        self.evicted.iter().sum()
+    }
+
+    /// Allowed new flows refused a slot, for any reason.
+    pub fn refused_total(&self) -> u64 {
+        self.refused.iter().sum()
     }
 }

@@ -15,7 +15,7 @@ use crate::sweep_pace::SweepPace;
 use crate::table::{flag, FlowTable, Probe};
 
 /// A stateful firewall for one worker. Not shared: each worker owns one,
-/// and each flow is processed by its owner (see [`crate::owner_hash`]).
+/// and each flow is processed by its owner (see [`crate::OwnerHasher`]).
 pub struct Firewall<C: Classify> {
     pub(crate) rules: Option<Arc<C>>,
     generation: u64,
@@ -52,7 +52,8 @@ impl<C: Classify> Firewall<C> {
     /// now) and no rule set: it drops everything until [`Self::set_rules`].
     pub fn new(config: FirewallConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let table = FlowTable::try_new(config.capacity, config.hash_seed)?;
+        let mut table = FlowTable::try_new(config.capacity, config.hash_seed.value())?;
+        table.set_endpoint_share(config.endpoint_share);
         let lap_ns = u64::try_from(config.expiry_lap.as_nanos()).unwrap_or(u64::MAX);
         let tracker = Tracker {
             sweep_pace: SweepPace::new(lap_ns, table.slots()),
@@ -128,6 +129,13 @@ impl<C: Classify> Firewall<C> {
     /// tests and the control plane; `counters().active` is the cheap one).
     pub fn occupied_slots(&self) -> usize {
         self.tracker.table.occupied().count()
+    }
+
+    /// Live flows counted with `endpoint`'s for the fairness rule: its own,
+    /// or, for an endpoint beyond the ones the table counts separately,
+    /// those of all such endpoints (see [`FirewallConfig::endpoint_share`]).
+    pub fn endpoint_flows(&self, endpoint: u64) -> u32 {
+        self.tracker.table.endpoint_flows(endpoint)
     }
 
     /// Slots in the flow table (capacity plus headroom).

@@ -129,9 +129,61 @@ fn ports_of(l4: &L4Summary) -> (u16, u16) {
 /// at most 2^-32, so senders who do not know the seed cannot aim their
 /// flows at one bucket. The products are independent, so the hash is two
 /// multiplies deep, not one per word: the burst pipeline waits on it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct KeyHasher {
     k: [u32; 12],
+}
+
+impl std::fmt::Debug for KeyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyHasher { .. }")
+    }
+}
+
+/// The secret a keyed hash is drawn from. [`HashKey::random`] reads the OS
+/// random source, so that nobody outside can predict which flows share a
+/// bucket or a worker; [`HashKey::fixed`] reproduces a layout (tests,
+/// benchmarks). Its `Debug` form hides the value: keys are never logged.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HashKey(u64);
+
+impl HashKey {
+    /// A key from the OS random source (`getrandom(2)`, which waits until
+    /// the kernel's pool is initialized). Panics if the kernel offers none:
+    /// this runs once, at start.
+    pub fn random() -> HashKey {
+        let mut buf = [0u8; 8];
+        let mut filled = 0;
+        while filled < buf.len() {
+            let rest = &mut buf[filled..];
+            // SAFETY: `rest` is valid for writes of `rest.len()` bytes.
+            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+            if n >= 0 {
+                filled += n as usize;
+                continue;
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                panic!("getrandom: {err}: no OS random source to key the flow hashes");
+            }
+        }
+        HashKey(u64::from_ne_bytes(buf))
+    }
+
+    /// A key of a chosen value, to reproduce a layout.
+    pub const fn fixed(value: u64) -> HashKey {
+        HashKey(value)
+    }
+
+    pub(crate) const fn value(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashKey(..)")
+    }
 }
 
 /// The next value of the splitmix64 stream at `state`.

@@ -45,9 +45,21 @@
 //! calls to [`Firewall::expire`]; lookups drop expired entries they meet,
 //! and an insert into a full table examines its two
 //! buckets and at most `reclaim_scan_slots` more. When full, expired flows
-//! are reclaimed first, then not-yet-established or finished ones (SYN_SENT,
-//! SYN_RECV, one-way UDP, TIME_WAIT, CLOSE, denied); an established flow is
-//! never evicted: the new flow is refused and counted instead.
+//! are reclaimed first, then live ones as Linux conntrack's early drop
+//! does, in [`EvictReason`] order: unconfirmed pickups, then embryonic
+//! flows (SYN_SENT, SYN_RECV, one-way UDP), then closing ones (FIN_WAIT to
+//! CLOSE), then denied ones, the one expiring first among equals. An
+//! established flow (or UDP stream, ICMP echo, generic flow) is never
+//! evicted: the new flow is refused and counted instead.
+//!
+//! Fairness: the table counts live flows per GWLB endpoint. When it is
+//! full, an endpoint holding `endpoint_share` percent of the capacity or
+//! more (default 50) may evict only its own flows, and other endpoints
+//! evict the flows of endpoints at or over their share first. So a flood
+//! of one-packet flows from one endpoint, however large, keeps recycling
+//! its own slots while other endpoints still open flows. Endpoints beyond
+//! the first 192 seen at once share one count (and one share). Refusals
+//! are counted by [`RefuseReason`], evictions by [`EvictReason`].
 //!
 //! # Rule changes
 //! [`Firewall::set_rules`] swaps the snapshot in O(1) between bursts and
@@ -106,7 +118,7 @@
 //! a time, 110-125 ns in bursts.
 //!
 //! # Workers
-//! Each worker owns one [`Firewall`]; [`owner_hash`] picks the one worker
+//! Each worker owns one [`Firewall`]; [`OwnerHasher`] picks the one worker
 //! that owns a flow (both directions, and the ICMP errors about it).
 
 mod classify;
@@ -132,11 +144,11 @@ pub use clock::TICK_NS;
 pub use config::{
     ConfigError, FirewallConfig, Timeouts, GWLB_IDLE_TIMEOUTS, MAX_EXPIRY_LAP, MAX_TIMEOUT,
 };
-pub use decision::{Decision, DropReason, FirewallCounters, Verdict};
+pub use decision::{Decision, DropReason, FirewallCounters, RefuseReason, Verdict};
 pub use express::FastTimes;
 pub use firewall::{Firewall, Prepared};
-pub use key::{FlowKey, Side};
+pub use key::{FlowKey, HashKey, Side};
 pub use listing::{FlowFilter, FlowInfo, Prefix};
-pub use owner::{owner_hash, owner_hash_of_key};
-pub use state::FlowState;
+pub use owner::OwnerHasher;
+pub use state::{EvictReason, FlowState};
 pub use table::MAX_CAPACITY;

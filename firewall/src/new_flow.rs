@@ -5,7 +5,7 @@ use tollgate_wire::summary::L4Summary;
 use tollgate_wire::InnerSummary;
 
 use crate::classify::{Action, Classify, RuleMatch};
-use crate::decision::{Decision, DropReason, Verdict};
+use crate::decision::{Decision, DropReason};
 use crate::firewall::{denied_decision, Tracker};
 use crate::key::{reversed_summary, FlowKey, Side};
 use crate::state::FlowState;
@@ -155,26 +155,27 @@ impl Tracker {
             }
         }
 
-        let Some((slot, reclaimed)) =
-            self.table
+        let (slot, reclaimed) =
+            match self
+                .table
                 .insert(key, hash, now_tick, self.config.reclaim_scan_slots)
-        else {
-            if m.action == Action::Pass {
-                self.counters.refused += 1;
-                return Decision {
-                    verdict: Verdict::Drop(DropReason::TableFull),
-                    rule: m.rule,
-                    flow_created: false,
-                };
-            }
-            let mut d = denied_decision(m.action, pkt);
-            d.rule = m.rule;
-            return d;
-        };
+            {
+                Ok(claimed) => claimed,
+                Err(refused) => {
+                    let mut d = if m.action == Action::Pass {
+                        self.counters.refused[refused as usize] += 1;
+                        Decision::drop(refused.drop_reason())
+                    } else {
+                        denied_decision(m.action, pkt)
+                    };
+                    d.rule = m.rule;
+                    return d;
+                }
+            };
         match reclaimed {
             Reclaimed::Nothing => {}
             Reclaimed::Expired => self.counters.expired += 1,
-            Reclaimed::Evicted => self.counters.evicted += 1,
+            Reclaimed::Evicted(reason) => self.counters.evicted[reason as usize] += 1,
         }
         self.counters.created += 1;
 

@@ -66,20 +66,31 @@ impl FlowState {
     }
 
     /// A flow that may be reclaimed to admit a new one while it is still
-    /// live: not yet established (SYN_SENT, SYN_RECV, one-way UDP, a TCP
-    /// pickup not yet confirmed), already finished (TIME_WAIT, CLOSE), or
-    /// denied. Established traffic is never reclaimed.
+    /// live: not yet established, already closing, or denied (see
+    /// [`EvictReason`]). Established traffic is never reclaimed.
     pub fn is_reclaimable(self) -> bool {
-        matches!(
-            self,
-            FlowState::TcpSynSent
-                | FlowState::TcpSynRecv
-                | FlowState::TcpTimeWait
-                | FlowState::TcpClose
-                | FlowState::TcpUnconfirmed
-                | FlowState::UdpSingle
-                | FlowState::Denied
-        )
+        self.evict_reason().is_some()
+    }
+
+    /// Why a live flow in this state may be evicted when the table is full,
+    /// `None` if it may not; the reasons are in eviction order.
+    pub fn evict_reason(self) -> Option<EvictReason> {
+        match self {
+            FlowState::TcpUnconfirmed => Some(EvictReason::Unconfirmed),
+            FlowState::TcpSynSent | FlowState::TcpSynRecv | FlowState::UdpSingle => {
+                Some(EvictReason::Embryonic)
+            }
+            FlowState::TcpFinWait
+            | FlowState::TcpCloseWait
+            | FlowState::TcpLastAck
+            | FlowState::TcpTimeWait
+            | FlowState::TcpClose => Some(EvictReason::Closing),
+            FlowState::Denied => Some(EvictReason::Denied),
+            FlowState::TcpEstablished
+            | FlowState::UdpStream
+            | FlowState::IcmpEcho
+            | FlowState::Generic => None,
+        }
     }
 
     /// The tracker this state belongs to (`None` for `Denied`).
@@ -118,6 +129,46 @@ impl FlowState {
             FlowState::Generic => "GENERIC",
             FlowState::Denied => "DENIED",
             FlowState::TcpUnconfirmed => "UNCONFIRMED",
+        }
+    }
+}
+
+/// Why a live flow was evicted to admit a new one, in the order a full
+/// table evicts them (as Linux conntrack's early drop, which spares only
+/// flows seen both ways and not closing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum EvictReason {
+    /// A TCP pickup seen from one side only: one packet anyone can send.
+    Unconfirmed = 0,
+    /// A flow whose other side has not answered yet: SYN_SENT, SYN_RECV,
+    /// one-way UDP.
+    Embryonic,
+    /// A TCP flow after its first FIN or RST: FIN_WAIT, CLOSE_WAIT,
+    /// LAST_ACK, TIME_WAIT, CLOSE.
+    Closing,
+    /// A denied or flushed flow, remembered only to drop its packets
+    /// without asking the rules again.
+    Denied,
+}
+
+impl EvictReason {
+    /// Number of reasons (the length of `FirewallCounters::evictions`).
+    pub const COUNT: usize = 4;
+    pub const ALL: [EvictReason; EvictReason::COUNT] = [
+        EvictReason::Unconfirmed,
+        EvictReason::Embryonic,
+        EvictReason::Closing,
+        EvictReason::Denied,
+    ];
+
+    /// A stable snake_case name for metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvictReason::Unconfirmed => "unconfirmed",
+            EvictReason::Embryonic => "embryonic",
+            EvictReason::Closing => "closing",
+            EvictReason::Denied => "denied",
         }
     }
 }

@@ -24,15 +24,26 @@
 //! Expiry is incremental: a clock hand walks the slots a few per call, a
 //! lookup that finds an expired entry removes it, and an insert into a full
 //! table reclaims from its two buckets and a bounded window of the hand.
+//!
+//! Fairness between GWLB endpoints: the table counts each endpoint's live
+//! flows (see [`endpoints`]). While the table has room anyone may take it;
+//! once full, a new flow may evict a live reclaimable flow of another
+//! endpoint only while its own endpoint holds less than its share
+//! ([`FlowTable::set_endpoint_share`]), and victims of endpoints at or over
+//! their share go first. An endpoint at its share may still evict its own
+//! reclaimable flows, and anyone may take an expired flow's slot.
 
+mod endpoints;
 mod huge_array;
 
 use tollgate_wire::summary::IpVersion;
 
+use self::endpoints::EndpointCounts;
 use self::huge_array::HugeArray;
 pub use self::huge_array::TableAllocError;
+use crate::decision::RefuseReason;
 use crate::key::{FlowKey, KeyHasher, Side};
-use crate::state::FlowState;
+use crate::state::{EvictReason, FlowState};
 
 /// Slots per bucket.
 pub(crate) const BUCKET_SLOTS: usize = 8;
@@ -207,8 +218,22 @@ pub(crate) enum Reclaimed {
     Nothing,
     /// An expired flow.
     Expired,
-    /// A live but reclaimable flow (see [`FlowState::is_reclaimable`]).
-    Evicted,
+    /// A live but reclaimable flow (see [`FlowState::evict_reason`]).
+    Evicted(EvictReason),
+}
+
+/// How good a victim a slot is, lowest first: expired before live, then
+/// flows of endpoints at or over their share, then by [`EvictReason`],
+/// then the one expiring first. One integer, so that the search compares
+/// once per slot: the tier (see [`rank`]) above the expiry tick.
+type Rank = u64;
+
+/// The rank of a live flow evicted for `reason`, of an endpoint under its
+/// share or not, expiring at `expires`. Tier 0 is an expired flow.
+#[inline]
+fn rank(reason: EvictReason, under_share: bool, expires: u32) -> Rank {
+    let tier = 1 + u64::from(under_share) * EvictReason::COUNT as u64 + reason as u64;
+    tier << 32 | u64::from(expires)
 }
 
 /// The flow table. See the module doc.
@@ -220,6 +245,9 @@ pub(crate) struct FlowTable {
     active: u32,
     hand: usize,
     hasher: KeyHasher,
+    endpoints: EndpointCounts,
+    /// Live flows an endpoint may hold and still evict others' flows.
+    endpoint_limit: u32,
 }
 
 impl FlowTable {
@@ -246,7 +274,21 @@ impl FlowTable {
             active: 0,
             hand: 0,
             hasher: KeyHasher::new(seed),
+            endpoints: EndpointCounts::new(seed),
+            endpoint_limit: capacity,
         })
+    }
+
+    /// An endpoint holding `percent` % of the capacity (at least one
+    /// flow) or more may no longer evict other endpoints' flows.
+    pub fn set_endpoint_share(&mut self, percent: u8) {
+        let limit = u64::from(self.capacity) * u64::from(percent.clamp(1, 100)) / 100;
+        self.endpoint_limit = (limit as u32).max(1);
+    }
+
+    /// Live flows counted with `endpoint`'s (see [`endpoints`]).
+    pub fn endpoint_flows(&self, endpoint: u64) -> u32 {
+        self.endpoints.flows(endpoint)
     }
 
     pub fn capacity(&self) -> u32 {
@@ -382,6 +424,7 @@ impl FlowTable {
             self.sigs[slot / BUCKET_SLOTS].0[slot % BUCKET_SLOTS] = 0;
             self.entries[slot].state = 0;
             self.active -= 1;
+            self.endpoints.remove(self.entries[slot].endpoint);
         }
     }
 
@@ -412,51 +455,85 @@ impl FlowTable {
         None
     }
 
-    /// The better victim of two: expired beats reclaimable-live; among
-    /// equals, the one expiring first.
-    fn victim_rank(&self, slot: usize, now_tick: u32) -> Option<(u8, u32)> {
+    /// How good a victim `slot` is for a new flow of `endpoint` (see
+    /// [`Rank`]); `None` if it may not be taken. `at_share`: `endpoint`
+    /// holds its share, so only its own live flows may be taken.
+    #[inline]
+    fn victim_rank(
+        &self,
+        slot: usize,
+        now_tick: u32,
+        endpoint: u64,
+        at_share: bool,
+    ) -> Option<Rank> {
         if !self.is_occupied(slot) {
             return None;
         }
         let e = &self.entries[slot];
         if e.is_expired(now_tick) {
-            return Some((0, e.expires));
+            return Some(u64::from(e.expires));
         }
-        match e.state() {
-            Some(s) if s.is_reclaimable() => Some((1, e.expires)),
-            _ => None,
-        }
+        let reason = e.state()?.evict_reason()?;
+        let under_share = if e.endpoint == endpoint {
+            // The new flow's own endpoint: known without a lookup.
+            !at_share
+        } else if at_share {
+            return None;
+        } else {
+            self.endpoints.flows(e.endpoint) < self.endpoint_limit
+        };
+        Some(rank(reason, under_share, e.expires))
     }
 
+    /// The best victim in `slots` for a new flow of `endpoint`, or why
+    /// there is none: [`RefuseReason::EndpointShare`] when the share rule
+    /// alone kept a victim out of reach.
     fn best_victim(
         &self,
-        slots: impl Iterator<Item = usize>,
+        slots: impl Iterator<Item = usize> + Clone,
         now_tick: u32,
-    ) -> Option<(usize, (u8, u32))> {
-        slots
-            .filter_map(|s| self.victim_rank(s, now_tick).map(|r| (s, r)))
-            .min_by_key(|&(_, r)| r)
+        endpoint: u64,
+    ) -> Result<(usize, Rank), RefuseReason> {
+        let best = |at_share| {
+            slots
+                .clone()
+                .filter_map(|s| {
+                    self.victim_rank(s, now_tick, endpoint, at_share)
+                        .map(|r| (s, r))
+                })
+                .min_by_key(|&(_, r)| r)
+        };
+        let at_share = self.endpoints.flows(endpoint) >= self.endpoint_limit;
+        match best(at_share) {
+            Some(victim) => Ok(victim),
+            None if at_share && best(false).is_some() => Err(RefuseReason::EndpointShare),
+            None => Err(RefuseReason::TableFull),
+        }
     }
 
-    fn free_victim(&mut self, slot: usize, rank: u8) -> Reclaimed {
+    fn free_victim(&mut self, slot: usize, rank: Rank) -> Reclaimed {
         self.remove(slot);
-        if rank == 0 {
-            Reclaimed::Expired
-        } else {
-            Reclaimed::Evicted
+        self.reason_of(rank)
+    }
+
+    /// Why a slot of rank `rank` was reclaimed.
+    fn reason_of(&self, rank: Rank) -> Reclaimed {
+        match rank >> 32 {
+            0 => Reclaimed::Expired,
+            tier => Reclaimed::Evicted(EvictReason::ALL[(tier - 1) as usize % EvictReason::COUNT]),
         }
     }
 
     /// Claim a slot for `key` (which must not be in the table). The slot's
-    /// key fields are written; the caller fills in the state. `None` when
-    /// the table is full and nothing in reach can be reclaimed.
+    /// key fields are written; the caller fills in the state. Refused when
+    /// the table is full and nothing in reach may be reclaimed.
     pub fn insert(
         &mut self,
         key: &FlowKey,
         hash: u64,
         now_tick: u32,
         scan_budget: u32,
-    ) -> Option<(usize, Reclaimed)> {
+    ) -> Result<(usize, Reclaimed), RefuseReason> {
         let (b1, b2) = self.buckets(hash);
         let bucket_slots = |b: usize| b * BUCKET_SLOTS..(b + 1) * BUCKET_SLOTS;
         let mut reclaimed = Reclaimed::Nothing;
@@ -468,7 +545,7 @@ impl FlowTable {
                 // flow in reach, preferring the candidate buckets' own.
                 let window = self.scan_window(scan_budget);
                 let reach = bucket_slots(b1).chain(bucket_slots(b2)).chain(window);
-                let (victim, (rank, _)) = self.best_victim(reach, now_tick)?;
+                let (victim, rank) = self.best_victim(reach, now_tick, key.endpoint)?;
                 reclaimed = self.free_victim(victim, rank);
                 if victim / BUCKET_SLOTS == b1 || victim / BUCKET_SLOTS == b2 {
                     victim
@@ -486,7 +563,7 @@ impl FlowTable {
                     Some(slot) => slot,
                     None => {
                         let reach = bucket_slots(b1).chain(bucket_slots(b2));
-                        let (victim, (rank, _)) = self.best_victim(reach, now_tick)?;
+                        let (victim, rank) = self.best_victim(reach, now_tick, key.endpoint)?;
                         reclaimed = self.free_victim(victim, rank);
                         victim
                     }
@@ -506,7 +583,8 @@ impl FlowTable {
         e.track_seq = 0;
         e.rule = NO_RULE;
         self.active += 1;
-        Some((slot, reclaimed))
+        self.endpoints.add(key.endpoint);
+        Ok((slot, reclaimed))
     }
 
     /// The next `budget` slots under the clock hand (advancing it).
@@ -652,6 +730,31 @@ mod tests {
     }
 
     #[test]
+    fn ranks_order_expired_then_over_share_then_reason_then_expiry() {
+        use EvictReason::*;
+        let expired = u64::from(u32::MAX);
+        let order = [
+            expired,
+            rank(Unconfirmed, false, 5),
+            rank(Unconfirmed, false, 6),
+            rank(Denied, false, 0),
+            rank(Unconfirmed, true, 0),
+            rank(Embryonic, true, 0),
+            rank(Closing, true, 0),
+            rank(Denied, true, u32::MAX),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:x?}");
+        let t = FlowTable::new(8, 1);
+        for reason in EvictReason::ALL {
+            for under in [false, true] {
+                let r = rank(reason, under, 9);
+                assert_eq!(t.reason_of(r), Reclaimed::Evicted(reason));
+            }
+        }
+        assert_eq!(t.reason_of(expired), Reclaimed::Expired);
+    }
+
+    #[test]
     fn empty_probe_is_the_probe_of_hash_zero() {
         for capacity in [1, 100, 1_000_000] {
             let t = FlowTable::new(capacity, 7);
@@ -715,7 +818,7 @@ mod tests {
         let k = key(10_000);
         assert_eq!(
             t.insert(&k, t.hash(&k), 0, 64),
-            None,
+            Err(RefuseReason::TableFull),
             "full of established flows"
         );
         for i in 0..400 {

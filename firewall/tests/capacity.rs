@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tollgate_firewall::{DropReason, FirewallConfig, FlowState, Timeouts, Verdict};
+use tollgate_firewall::{DropReason, FirewallConfig, FlowState, HashKey, Timeouts, Verdict};
 
 /// One-way UDP flows idle out after 30 s here (below the default, to
 /// reach expiry sooner than the SYN_SENT flows' 120 s).
@@ -60,7 +60,10 @@ fn established_flows_are_never_evicted() {
     assert_eq!(d.verdict, Verdict::Drop(DropReason::TableFull));
     assert!(!d.flow_created);
     let c = fw.counters();
-    assert_eq!((c.refused, c.evicted, c.expired, c.active), (1, 0, 0, 8));
+    assert_eq!(
+        (c.refused_total(), c.evicted_total(), c.expired, c.active),
+        (1, 0, 0, 8)
+    );
     for i in 0..8 {
         assert_eq!(
             state_of(&fw, SEC, EP, &established(i)),
@@ -87,7 +90,10 @@ fn full_table_reclaims_expired_then_embryonic_then_refuses() {
     let now = 40 * SEC;
     let d = fw.process(now, EP, &tcp(client(20), server(), SYN, 1, 0, 0));
     assert_eq!((d.verdict, d.flow_created), (Verdict::Pass, true));
-    assert_eq!((fw.counters().expired, fw.counters().evicted), (1, 0));
+    assert_eq!(
+        (fw.counters().expired, fw.counters().evicted_total()),
+        (1, 0)
+    );
     assert_eq!(
         state_of(&fw, now, EP, &syn_sent),
         Some(FlowState::TcpSynSent)
@@ -96,7 +102,7 @@ fn full_table_reclaims_expired_then_embryonic_then_refuses() {
     // Next, the live SYN_SENT flows are reclaimed, the older one first.
     let d = fw.process(now, EP, &udp(client(21), (server().0, 53)));
     assert_eq!(d.verdict, Verdict::Pass);
-    assert_eq!(fw.counters().evicted, 1);
+    assert_eq!(fw.counters().evicted_total(), 1);
     assert_eq!(state_of(&fw, now, EP, &syn_sent), None);
     let syn_20 = tcp(client(20), server(), SYN, 1, 0, 0);
     assert_eq!(state_of(&fw, now, EP, &syn_20), Some(FlowState::TcpSynSent));
@@ -104,11 +110,11 @@ fn full_table_reclaims_expired_then_embryonic_then_refuses() {
     // Then the UDP single flow and the second SYN; then nothing is left.
     establish(&mut fw, now, 22);
     establish(&mut fw, now, 23);
-    assert_eq!(fw.counters().evicted, 3);
+    assert_eq!(fw.counters().evicted_total(), 3);
     let d = fw.process(now, EP, &established(24));
     assert_eq!(d.verdict, Verdict::Drop(DropReason::TableFull));
     let c = fw.counters();
-    assert_eq!((c.refused, c.active), (1, 8));
+    assert_eq!((c.refused_total(), c.active), (1, 8));
     assert_eq!(fw.occupied_slots(), 8);
     for i in (0..6).chain(22..24) {
         assert_eq!(
@@ -129,7 +135,7 @@ fn denied_flows_are_not_remembered_when_full_and_not_counted_as_refused() {
         (d.verdict, d.flow_created),
         (Verdict::Drop(DropReason::RuleDenied), false)
     );
-    assert_eq!(fw.counters().refused, 0);
+    assert_eq!(fw.counters().refused_total(), 0);
 }
 
 #[test]
@@ -150,7 +156,7 @@ fn a_table_fills_to_its_capacity() {
         }
         let counters = fw.counters();
         assert_eq!(
-            (counters.refused, counters.active),
+            (counters.refused_total(), counters.active),
             (0, u64::from(capacity))
         );
         let d = fw.process(0, EP, &tcp((v4(11, 0, 0, 1), 1), server(), ACK, 1, 1, 0));
@@ -246,7 +252,7 @@ fn flows_opened_at_time_zero(lap_secs: u64) -> tollgate_firewall::Firewall<TestR
         timeouts: udp_single_30s(),
         expiry_lap: Duration::from_secs(lap_secs),
         expiry_slots_per_packet: 2,
-        hash_seed: 7,
+        hash_seed: HashKey::fixed(7),
         ..FirewallConfig::default()
     };
     let mut fw = firewall(config, TestRules::pass_all());

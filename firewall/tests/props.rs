@@ -103,10 +103,12 @@ proptest! {
         pickup in any::<bool>(),
         reverse in any::<bool>(),
         hand in 0..4u32,
+        share in 1..=100u8,
         ops in proptest::collection::vec(op(), 1..300),
     ) {
         let config = FirewallConfig {
             capacity,
+            endpoint_share: share,
             mid_stream_pickup: pickup,
             pickup_try_reverse: reverse,
             expiry_slots_per_packet: hand,
@@ -121,7 +123,8 @@ proptest! {
                 Op::Packet { dt_ms, ep, pkt } => {
                     now += dt_ms * 1_000_000;
                     let d = fw.process(now, ep, &pkt);
-                    if d.verdict == Verdict::Drop(DropReason::TableFull) {
+                    let refused = [DropReason::TableFull, DropReason::EndpointShare];
+                    if refused.iter().any(|&r| d.verdict == Verdict::Drop(r)) {
                         prop_assert!(!d.flow_created);
                     }
                 }
@@ -146,6 +149,13 @@ proptest! {
             prop_assert_eq!(c.packets, c.passed + c.dropped + c.rejected);
             prop_assert_eq!(c.dropped, c.drops.iter().sum::<u64>());
             prop_assert!(c.created >= c.active);
+            // Every flow is counted with its endpoint (1 or 2), once.
+            let by_endpoint = fw.endpoint_flows(1) + fw.endpoint_flows(2);
+            prop_assert_eq!(u64::from(by_endpoint), c.active);
+            prop_assert_eq!(
+                c.drops_for(DropReason::TableFull) + c.drops_for(DropReason::EndpointShare),
+                c.refused_total()
+            );
         }
     }
 }

@@ -9,7 +9,7 @@ use std::thread;
 
 use common::*;
 use proptest::prelude::*;
-use tollgate_firewall::{owner_hash, Decision, FirewallConfig, Verdict};
+use tollgate_firewall::{Decision, FirewallConfig, HashKey, OwnerHasher, Verdict};
 use tollgate_wire::InnerSummary;
 
 fn pair4() -> (Addr, Addr) {
@@ -21,6 +21,9 @@ fn pair6() -> (Addr, Addr) {
 
 #[test]
 fn owner_hash_is_symmetric_and_follows_quoted_flows() {
+    // With a key drawn at random, as the dataplane does.
+    let owner = OwnerHasher::new(HashKey::random());
+    let owner_hash = |ep, pkt: &InnerSummary| owner.hash(ep, pkt);
     for (c, s) in [pair4(), pair6()] {
         let router = if c.0 == pair4().0 .0 {
             v4(10, 254, 0, 1)
@@ -60,12 +63,51 @@ fn addr_strategy() -> impl Strategy<Value = u128> {
     ]
 }
 
+#[test]
+fn owner_hashers_agree_exactly_when_their_keys_do() {
+    let (c, s) = pair4();
+    let flows: Vec<InnerSummary> = (0..64u16).map(|i| udp((c.0, c.1 + i), s)).collect();
+    let key = HashKey::random();
+    let (one, two) = (OwnerHasher::new(key), OwnerHasher::new(key));
+    for f in &flows {
+        assert_eq!(one.hash(EP, f), two.hash(EP, f));
+    }
+    // Another process draws another key: its flows spread otherwise.
+    let other = OwnerHasher::new(HashKey::random());
+    let differ = flows
+        .iter()
+        .filter(|f| one.hash(EP, f) != other.hash(EP, f))
+        .count();
+    assert!(differ > 60, "{differ} of 64 differ");
+    // The key is not printed.
+    let shown = format!("{key:?} {one:?}");
+    assert!(!shown.chars().any(|ch| ch.is_ascii_digit()), "{shown}");
+}
+
+#[test]
+fn random_keys_differ_between_draws() {
+    let keys: Vec<HashKey> = (0..8).map(|_| HashKey::random()).collect();
+    for (i, a) in keys.iter().enumerate() {
+        for b in &keys[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    // The firewall's default table key is drawn the same way.
+    assert_ne!(
+        FirewallConfig::default().hash_seed,
+        FirewallConfig::default().hash_seed
+    );
+}
+
 proptest! {
     #[test]
     fn owner_hash_properties(
+        seed in any::<u64>(),
         ep in any::<u64>(), a in addr_strategy(), b in addr_strategy(),
         pa in any::<u16>(), pb in any::<u16>(), proto in 0..3u8,
     ) {
+        let owner = OwnerHasher::new(HashKey::fixed(seed));
+        let owner_hash = |ep, pkt: &InnerSummary| owner.hash(ep, pkt);
         let b = if (a >> 32 == 0xffff) == (b >> 32 == 0xffff) { b } else { a ^ 1 };
         let (fwd, rev) = match proto {
             0 => (tcp((a, pa), (b, pb), ACK, 1, 1, 0), tcp((b, pb), (a, pa), ACK, 1, 1, 0)),
@@ -89,6 +131,8 @@ struct Workers {
 
 impl Workers {
     fn start(n: usize, steer_to_owner: bool) -> Workers {
+        // One key for all workers, as the dataplane draws it.
+        let owner = OwnerHasher::new(HashKey::random());
         let (done_tx, decisions) = mpsc::channel();
         let mut inbox = Vec::new();
         let mut rxs = Vec::new();
@@ -112,7 +156,7 @@ impl Workers {
                     // `handed` marks a packet that came through the ring.
                     // Workers hold each other's senders: stop on `None`.
                     while let Some((now, pkt, handed)) = rx.recv().unwrap() {
-                        let owner = owner_hash(EP, &pkt) as usize % rings.len();
+                        let owner = owner.hash(EP, &pkt) as usize % rings.len();
                         if steer_to_owner && !handed && owner != me {
                             rings[owner].send(Some((now, pkt, true))).unwrap();
                             continue;

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use tollgate_firewall::{Classify, Firewall, FirewallConfig};
+use tollgate_firewall::{Classify, Firewall, FirewallConfig, OwnerHasher};
 use tollgate_shm::{Counter, WorkerStats};
 use tollgate_wire::ethernet::{self, EtherType};
 use tollgate_wire::{gwlb, ipv4, udp};
@@ -58,6 +58,9 @@ pub struct PipelineConfig {
     /// This worker's index and the number of workers (flow ownership).
     pub worker: usize,
     pub workers: usize,
+    /// Which worker owns a flow: every worker of a dataplane must be given
+    /// the same (one key drawn per process, see [`OwnerHasher`]).
+    pub owner_hasher: OwnerHasher,
     pub punt_rate_pps: u32,
     pub punt_burst: u32,
     pub firewall: FirewallConfig,

@@ -12,7 +12,7 @@
 //!
 //! [`Firewall::pass_established`]: tollgate_firewall::Firewall::pass_established
 
-use tollgate_firewall::{owner_hash_of_key, Classify, FastTimes, FlowKey};
+use tollgate_firewall::{Classify, FastTimes, FlowKey};
 use tollgate_shm::Counter;
 use tollgate_wire::express::{INNER_START, UDP_START};
 use tollgate_wire::summary::summarize_into;
@@ -54,7 +54,10 @@ impl<C: Classify> Pipeline<'_, C> {
     ) -> Result<(), Action> {
         let key = FlowKey::of_tuple_v4(frame.endpoint_id, &frame.inner);
         if !owned {
-            let owner = owner_of(owner_hash_of_key(&key.0), self.config.workers);
+            let owner = owner_of(
+                self.config.owner_hasher.hash_key(&key.0),
+                self.config.workers,
+            );
             if owner != self.config.worker {
                 return Err(Action::Steer {
                     worker: owner as u32,

@@ -35,6 +35,7 @@ fn firewall_drop(reason: DropReason) -> Counter {
     match reason {
         DropReason::NoRuleSet => Counter::DropNoRuleSet,
         DropReason::TableFull => Counter::DropFlowTableFull,
+        DropReason::EndpointShare => Counter::DropEndpointShare,
         DropReason::RuleDenied => Counter::DropRuleDenied,
         DropReason::Flushed => Counter::DropFlushed,
         DropReason::MidStreamPickupOff => Counter::DropPickupOff,
@@ -120,7 +121,7 @@ impl<C: Classify> Pipeline<'_, C> {
 
         if !owned {
             let owner = owner_of(
-                tollgate_firewall::owner_hash(endpoint, &out.pkt),
+                self.config.owner_hasher.hash(endpoint, &out.pkt),
                 self.config.workers,
             );
             if owner != self.config.worker {

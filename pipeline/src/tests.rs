@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use tollgate_firewall::FirewallConfig;
+use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
 use tollgate_shm::{Counter, EndpointCount, WorkerStats};
 use tollgate_wire::summary::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use tollgate_wire::{checksum, icmpv4, icmpv6, ipv4, ipv6, parse_gwlb_frame, tcp, udp};
@@ -468,6 +468,13 @@ fn zeroed_stats() -> Box<WorkerStats> {
     unsafe { stats.assume_init() }
 }
 
+/// One owner key per test process, drawn as the dataplane draws its own:
+/// every pipeline built here agrees on which worker owns a flow.
+fn test_owner_hasher() -> OwnerHasher {
+    static KEY: std::sync::OnceLock<HashKey> = std::sync::OnceLock::new();
+    OwnerHasher::new(*KEY.get_or_init(HashKey::random))
+}
+
 fn config() -> PipelineConfig {
     PipelineConfig {
         appliance_ip: APPLIANCE_IP,
@@ -482,6 +489,7 @@ fn config() -> PipelineConfig {
         ],
         worker: 0,
         workers: 1,
+        owner_hasher: test_owner_hasher(),
         punt_rate_pps: 100,
         punt_burst: 8,
         firewall: FirewallConfig {

@@ -108,6 +108,7 @@ counters! {
     DropInnerFragment: Counter "tollgate_dropped_packets_total" {"reason" = "inner_fragment"} "Packets dropped by the dataplane, by reason.";
     DropNoRuleSet: Counter "tollgate_dropped_packets_total" {"reason" = "no_rule_set"} "Packets dropped by the dataplane, by reason.";
     DropFlowTableFull: Counter "tollgate_dropped_packets_total" {"reason" = "flow_table_full"} "Packets dropped by the dataplane, by reason.";
+    DropEndpointShare: Counter "tollgate_dropped_packets_total" {"reason" = "endpoint_share"} "Packets dropped by the dataplane, by reason.";
     DropMultiSegment: Counter "tollgate_dropped_packets_total" {"reason" = "multi_segment"} "Packets dropped by the dataplane, by reason.";
     DropNoBuffer: Counter "tollgate_dropped_packets_total" {"reason" = "no_buffer"} "Packets dropped by the dataplane, by reason.";
     InjectMalformed: Counter "tollgate_inject_dropped_packets_total" {"reason" = "malformed"} "Packets from the control plane not transmitted, by reason.";
@@ -117,7 +118,12 @@ counters! {
     VerdictReject: Counter "tollgate_firewall_verdicts_total" {"verdict" = "reject"} "Firewall verdicts, by verdict.";
     FlowsCreated: Counter "tollgate_flows_created_total" {} "Flows inserted into the flow table.";
     FlowsExpired: Counter "tollgate_flows_expired_total" {} "Flows removed from the flow table after their idle timeout.";
-    FlowsRefused: Counter "tollgate_flows_refused_total" {} "New flows not inserted because the flow table was full.";
+    FlowsRefused: Counter "tollgate_flows_refused_total" {"reason" = "table_full"} "Allowed new flows not inserted, by reason: the worker's flow table was full (table_full), or full and the flow's GWLB endpoint held its endpoint_share of it (endpoint_share).";
+    FlowsRefusedEndpointShare: Counter "tollgate_flows_refused_total" {"reason" = "endpoint_share"} "Allowed new flows not inserted, by reason: the worker's flow table was full (table_full), or full and the flow's GWLB endpoint held its endpoint_share of it (endpoint_share).";
+    FlowsEvictedUnconfirmed: Counter "tollgate_flows_evicted_total" {"reason" = "unconfirmed"} "Live flows evicted from a full flow table to admit a new one, by the evicted flow's kind: unconfirmed TCP pickup, embryonic (SYN_SENT, SYN_RECV, one-way UDP), closing (FIN_WAIT to CLOSE), denied.";
+    FlowsEvictedEmbryonic: Counter "tollgate_flows_evicted_total" {"reason" = "embryonic"} "Live flows evicted from a full flow table to admit a new one, by the evicted flow's kind: unconfirmed TCP pickup, embryonic (SYN_SENT, SYN_RECV, one-way UDP), closing (FIN_WAIT to CLOSE), denied.";
+    FlowsEvictedClosing: Counter "tollgate_flows_evicted_total" {"reason" = "closing"} "Live flows evicted from a full flow table to admit a new one, by the evicted flow's kind: unconfirmed TCP pickup, embryonic (SYN_SENT, SYN_RECV, one-way UDP), closing (FIN_WAIT to CLOSE), denied.";
+    FlowsEvictedDenied: Counter "tollgate_flows_evicted_total" {"reason" = "denied"} "Live flows evicted from a full flow table to admit a new one, by the evicted flow's kind: unconfirmed TCP pickup, embryonic (SYN_SENT, SYN_RECV, one-way UDP), closing (FIN_WAIT to CLOSE), denied.";
     FlowsActive: Gauge "tollgate_flows_active" {} "Flows currently in the flow table.";
     Steered: Counter "tollgate_steered_packets_total" {} "Packets handed to another worker that owns their flow.";
 }

@@ -287,6 +287,15 @@ fn print_status(s: &StatusView) {
                 "flows:      {} active of {}",
                 d.flows_active, d.flow_capacity
             );
+            for (what, counts) in [("refused", &d.flows_refused), ("evicted", &d.flows_evicted)] {
+                let shown: Vec<String> = counts.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                let shown = if shown.is_empty() {
+                    "none".to_string()
+                } else {
+                    shown.join(", ")
+                };
+                println!("{:<11} {shown}", format!("{what}:"));
+            }
             println!("packets:    rx {} tx {}", d.rx_packets, d.tx_packets);
             for w in &d.workers {
                 let age = w
