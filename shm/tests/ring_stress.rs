@@ -14,6 +14,8 @@ const RING_BYTES: usize = 64 << 10;
 const MAX_PAYLOAD: usize = 600;
 const CHILD_ENV: &str = "TOLLGATE_SHM_STRESS_SEGMENT";
 const END_OF_STREAM: u64 = u64::MAX;
+/// Fewest messages a run sends, however busy the host.
+const MIN_MESSAGES: u64 = 100_000;
 
 fn target_messages() -> u64 {
     std::env::var("TOLLGATE_SHM_STRESS_MESSAGES")
@@ -97,7 +99,11 @@ fn producer_loop(tx: &mut Producer, deadline: Instant) -> (u64, u64) {
     let target = target_messages();
     let mut buf = Vec::with_capacity(MAX_PAYLOAD + 16);
     let (mut sent, mut fulls) = (0u64, 0u64);
-    while sent < target && Instant::now() < deadline {
+    // Past the deadline only until the minimum the tests assert: a host
+    // busy with other work sends fewer messages, not too few to prove much.
+    let hard_stop = deadline + Duration::from_secs(20);
+    while sent < target && (Instant::now() < deadline || sent < MIN_MESSAGES) {
+        assert!(Instant::now() < hard_stop, "only {sent} messages in 23 s");
         encode(sent, &mut buf);
         loop {
             match tx.push(&buf) {
@@ -175,7 +181,10 @@ fn two_threads_through_a_small_ring() {
         sent as f64 / secs / 1e6
     );
     assert_eq!(received, sent);
-    assert!(sent >= 100_000, "only {sent} messages in the time budget");
+    assert!(
+        sent >= MIN_MESSAGES.min(target_messages()),
+        "only {sent} messages"
+    );
     assert!(
         fulls > 0,
         "the ring never filled: the test did not exercise Full"
@@ -227,7 +236,10 @@ fn two_processes_through_dev_shm() {
         sent as f64 / secs / 1e6
     );
     assert_eq!(received, sent);
-    assert!(sent >= 100_000, "only {sent} messages in the time budget");
+    assert!(
+        sent >= MIN_MESSAGES.min(target_messages()),
+        "only {sent} messages"
+    );
     assert!(
         fulls > 0,
         "the ring never filled: the test did not exercise Full"
