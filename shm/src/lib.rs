@@ -36,6 +36,7 @@
 //! # Ok::<(), tollgate_shm::ShmError>(())
 //! ```
 
+mod boundary;
 mod clock;
 mod counter;
 mod error;
@@ -51,6 +52,7 @@ mod segment;
 mod seqlock;
 mod worker_stats;
 
+pub use boundary::SegmentAccess;
 pub use clock::{monotonic_ns, realtime_ns};
 pub use counter::{Counter, CounterDesc, MetricKind, COUNTER_SCHEMA};
 pub use error::{Result, ShmError};
