@@ -185,6 +185,21 @@ impl Mapping {
         &self.file
     }
 
+    /// Reads raw bytes at `offset`.
+    #[cfg(test)]
+    pub(crate) fn peek(&self, offset: usize, out: &mut [u8]) {
+        assert!(offset + out.len() <= self.len, "peek outside the mapping");
+        // SAFETY: in bounds (asserted); tests peek while no other thread
+        // writes the segment.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.base.as_ptr().add(offset),
+                out.as_mut_ptr(),
+                out.len(),
+            );
+        }
+    }
+
     /// Writes raw bytes at `offset`, as a broken or hostile peer could.
     #[cfg(test)]
     pub(crate) fn poke(&self, offset: usize, bytes: &[u8]) {

@@ -823,3 +823,201 @@ fn the_dataplane_hands_the_segment_only_to_allowed_peers() {
     let member = run_child(TEST, &format!("4242:{path}"));
     assert_eq!((stranger.code(), member.code()), (Some(20), Some(10)));
 }
+
+/// A hostile or broken peer writes garbage into every field the dataplane
+/// reads (ring positions and record lengths, header words, seqlock counts,
+/// endpoint table, counters) between dataplane operations: every operation
+/// returns a value or an error, never panics or strays outside the mapping,
+/// and a consumer that reported corruption recovers with `discard_all`.
+mod hostile_peer {
+    use super::*;
+    use proptest::prelude::*;
+
+    struct Dataplane {
+        seg: Segment,
+        commands: Consumer,
+        inject: Consumer,
+        replies: Producer,
+        punts: Vec<Producer>,
+        buf: Vec<u8>,
+    }
+
+    impl Dataplane {
+        fn new(seg: Segment) -> Dataplane {
+            Dataplane {
+                commands: seg.command_ring_consumer().unwrap(),
+                inject: seg.inject_ring_consumer().unwrap(),
+                replies: seg.reply_ring_producer().unwrap(),
+                punts: (0..seg.worker_count())
+                    .map(|w| seg.punt_ring_producer(w).unwrap())
+                    .collect(),
+                buf: vec![0u8; 2048],
+                seg,
+            }
+        }
+
+        fn consume(rx: &mut Consumer, buf: &mut Vec<u8>, to_vec: bool) {
+            for _ in 0..4 {
+                let got = if to_vec {
+                    rx.pop_to_vec(buf).map(|some| some.then_some(buf.len()))
+                } else {
+                    rx.pop_into(buf)
+                };
+                match got {
+                    Ok(Some(len)) => assert!(len <= rx.max_message_len()),
+                    Ok(None) => return,
+                    Err(PopError::BufferTooSmall { needed, .. }) => {
+                        assert!(needed <= rx.max_message_len());
+                        rx.discard_all();
+                    }
+                    Err(PopError::Corrupt(_)) => {
+                        rx.discard_all();
+                        assert_eq!(rx.pop_into(buf), Ok(None), "discard_all recovers");
+                        return;
+                    }
+                }
+            }
+        }
+
+        fn step(&mut self, n: usize) {
+            for w in 0..self.seg.worker_count() {
+                let stats = self.seg.worker_stats(w).unwrap();
+                stats.inc(Counter::RxPackets);
+                stats.beat(n as u64);
+                let slot = stats.endpoint_slot(n as u64 % 80);
+                stats.add_endpoint(slot, 1, 60);
+                stats.rule_hit(n % (MAX_RULES + 2), 1);
+                let push = self.punts[w].push(&vec![n as u8; n * 331 % 3000]);
+                assert!(matches!(push, Ok(()) | Err(PushError::Full)), "{push:?}");
+            }
+            let _ = (self.seg.draining(), self.seg.state(), self.seg.link());
+            self.seg.set_state(DataplaneState::Running);
+            self.seg.publish_rules(n as u64, 1, &["r1", "r2"]).unwrap();
+            self.seg
+                .write_port_stats(&PortCounters::default(), [("rx_good", n as u64)]);
+            let push = self.replies.push(&vec![1u8; n * 97 % 1500]);
+            assert!(matches!(push, Ok(()) | Err(PushError::Full)), "{push:?}");
+            Self::consume(&mut self.commands, &mut self.buf, true);
+            self.buf.resize(2048, 0);
+            Self::consume(&mut self.inject, &mut self.buf, false);
+            // What the dataplane reads at exit.
+            let _ = (self.seg.counter_totals(), self.seg.endpoint_totals());
+            let _ = (self.seg.heartbeats(), self.seg.rule_hit_totals(MAX_RULES));
+        }
+    }
+
+    /// Byte ranges holding the fields the dataplane reads.
+    fn zones(seg: &Segment) -> Vec<(usize, usize)> {
+        let l = seg.layout();
+        let mut z = vec![
+            (0, 4096),
+            (l.region(RegionId::RulesInfo).offset, 4096),
+            (l.region(RegionId::PortStats).offset, 4096),
+        ];
+        for w in 0..seg.worker_count() {
+            z.push((l.worker_stats_offset(w), 4096));
+            z.push((seg.ring_place(RingId::Punt(w)).0, 256));
+        }
+        for ring in [RingId::Command, RingId::Reply, RingId::Inject] {
+            // Control block, then the first records.
+            z.push((seg.ring_place(ring).0, 256));
+        }
+        z
+    }
+
+    #[derive(Debug, Clone)]
+    enum Garbage {
+        /// Fill zone `zone` from byte `at` with `bytes`.
+        Zone {
+            zone: usize,
+            at: usize,
+            bytes: Vec<u8>,
+        },
+        /// One 8-byte word anywhere in the segment.
+        Word { at: usize, value: u64 },
+        /// A ring's head or tail set near its current head, or the length
+        /// of the record at its tail.
+        Ring { ring: usize, field: u8, delta: i64 },
+    }
+
+    fn garbage() -> impl Strategy<Value = Garbage> {
+        let word = prop_oneof![
+            any::<u64>(),
+            Just(u64::MAX),
+            Just(1u64 << 63),
+            (0u64..70_000),
+        ];
+        prop_oneof![
+            4 => (0usize..64, 0usize..256, proptest::collection::vec(any::<u8>(), 1..64))
+                .prop_map(|(zone, at, bytes)| Garbage::Zone { zone, at, bytes }),
+            2 => (0usize..64, (0usize..32).prop_map(|i| i * 8), word.clone())
+                .prop_map(|(zone, at, value)| Garbage::Zone {
+                    zone,
+                    at,
+                    bytes: value.to_le_bytes().to_vec(),
+                }),
+            1 => (any::<usize>(), word).prop_map(|(at, value)| Garbage::Word { at, value }),
+            4 => (0usize..8, 0u8..3, prop_oneof![-20_000i64..20_000, any::<i64>()])
+                .prop_map(|(ring, field, delta)| Garbage::Ring { ring, field, delta }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn garbage_from_a_peer_never_breaks_the_dataplane(
+            ops in proptest::collection::vec(garbage(), 1..40)
+        ) {
+            let name = Name::new("hostile");
+            let seg = Segment::create(&name.0, &small(2)).unwrap();
+            let peer = Segment::attach(&name.0).unwrap();
+            let zones = zones(&seg);
+            let len = seg.layout().total_size;
+            // Ring ends taken after the first garbage read their starting
+            // positions from it.
+            let mut dataplane = None;
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Garbage::Zone { zone, at, bytes } => {
+                        let (start, size) = zones[zone % zones.len()];
+                        let at = start + at % size;
+                        let end = (at + bytes.len()).min(start + size);
+                        peer.map.poke(at, &bytes[..end - at]);
+                    }
+                    Garbage::Word { at, value } => {
+                        peer.map.poke((at % (len / 8)) * 8, &value.to_le_bytes());
+                    }
+                    Garbage::Ring { ring, field, delta } => {
+                        let rings = [
+                            RingId::Command,
+                            RingId::Reply,
+                            RingId::Inject,
+                            RingId::Punt(0),
+                            RingId::Punt(1),
+                        ];
+                        let (at, capacity) = seg.ring_place(rings[ring % rings.len()]);
+                        let word = |off: usize| {
+                            let mut b = [0u8; 8];
+                            peer.map.peek(at + off, &mut b);
+                            u64::from_le_bytes(b)
+                        };
+                        let value = word(0).wrapping_add(delta as u64);
+                        match field {
+                            0 => peer.map.poke(at, &value.to_le_bytes()),
+                            1 => peer.map.poke(at + 64, &value.to_le_bytes()),
+                            _ => {
+                                let tail = word(64) as usize & (capacity - 1) & !7;
+                                let data = at + crate::ring::RING_CONTROL_BYTES;
+                                peer.map.poke(data + tail, &(delta as u32).to_le_bytes());
+                            }
+                        }
+                    }
+                }
+                dataplane
+                    .get_or_insert_with(|| Dataplane::new(seg.clone()))
+                    .step(n);
+            }
+        }
+    }
+}
