@@ -30,6 +30,35 @@ pub struct SegmentAccess {
 }
 
 impl SegmentAccess {
+    /// Access for the owner and members of the group called `name`.
+    pub fn for_group(name: &str) -> Result<SegmentAccess> {
+        let no_such = || ShmError::NoSuchGroup {
+            name: name.to_string(),
+        };
+        let c = CString::new(name).map_err(|_| no_such())?;
+        // SAFETY: all-zero is a valid `group` (null pointers, gid 0).
+        let mut group: libc::group = unsafe { std::mem::zeroed() };
+        let mut buf = vec![0 as libc::c_char; 16384];
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call and buf's length is
+        // passed; getgrnam_r writes only into group, buf and result.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                c.as_ptr(),
+                &mut group,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc != 0 || result.is_null() {
+            return Err(no_such());
+        }
+        Ok(SegmentAccess {
+            group: Some(group.gr_gid),
+        })
+    }
+
     fn mode(self) -> u32 {
         if self.group.is_some() {
             0o660

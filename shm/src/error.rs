@@ -15,6 +15,8 @@ pub enum ShmError {
     Untrusted { path: PathBuf, reason: String },
     #[error("cannot create segment {}: {reason}", path.display())]
     NameTaken { path: PathBuf, reason: String },
+    #[error("no such group {name:?}")]
+    NoSuchGroup { name: String },
     #[error("cannot {op} {}: {source}", path.display())]
     Io {
         op: &'static str,

@@ -1,9 +1,10 @@
 //! Creating, attaching to and reading the shared segment.
 //!
-//! The dataplane calls [`Segment::create`] at start: any old file is removed
-//! and a new one (new inode, new epoch) is laid out, so a restarted
+//! The dataplane calls [`Segment::create`] at start: a new sealed memory
+//! (new epoch) is laid out and published under a new socket, so a restarted
 //! dataplane never inherits a half-written state. The control plane calls
 //! [`Segment::attach`] and polls [`Segment::is_stale`] to notice a restart.
+//! Who may do what is in `boundary.rs`.
 //!
 //! Which process may use which ring end:
 //!

@@ -1021,3 +1021,13 @@ mod hostile_peer {
         }
     }
 }
+
+#[test]
+fn access_groups_are_looked_up_by_name() {
+    assert_eq!(
+        SegmentAccess::for_group("root").unwrap(),
+        SegmentAccess { group: Some(0) }
+    );
+    let err = SegmentAccess::for_group("no-such-group-tollgate").unwrap_err();
+    assert_eq!(err.to_string(), "no such group \"no-such-group-tollgate\"");
+}
