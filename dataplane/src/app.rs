@@ -12,7 +12,8 @@ use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
 use tollgate_pipeline::{Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::message::{Command, FlowAddresses, FlowEntry, Reply, Request, Response};
 use tollgate_shm::{
-    Consumer, Counter, DataplaneState, LinkStatus, PortCounters, Producer, Segment, SegmentConfig,
+    Consumer, Counter, DataplaneState, LinkStatus, PortCounters, Producer, Segment, SegmentAccess,
+    SegmentConfig,
 };
 
 use crate::clock::TscClock;
@@ -133,14 +134,21 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     port.start().map_err(|e| fail(format!("port: {e}")))?;
     let pool_in_use_at_start = pool.in_use_count();
 
+    let shm_access = match &config.shm.group {
+        Some(group) => {
+            SegmentAccess::for_group(group).map_err(|e| fail(format!("[shm] group: {e}")))?
+        }
+        None => SegmentAccess::default(),
+    };
     let segment: &'static Segment = Box::leak(Box::new(
-        Segment::create(
+        Segment::create_with_access(
             &config.shm.name,
             &SegmentConfig {
                 workers,
                 flow_capacity: u64::from(config.firewall.flow_capacity),
                 ..SegmentConfig::default()
             },
+            shm_access,
         )
         .map_err(|e| fail(format!("shared memory: {e}")))?,
     ));

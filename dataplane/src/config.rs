@@ -81,6 +81,10 @@ pub struct ApplianceConfig {
 pub struct ShmConfig {
     /// Segment name; the file is `/dev/shm/tollgate-<name>`.
     pub name: String,
+    /// Group whose members may attach besides this user and root (mode
+    /// 0660); `None`: owner only (mode 0600).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -373,6 +377,11 @@ impl Config {
                 self.shm.name
             ));
         }
+        if let Some(group) = &self.shm.group {
+            if group.is_empty() || group.contains('\0') {
+                return Err("[shm] group: must be a group name".into());
+            }
+        }
         if !self.worker.steer_ring_size.is_power_of_two() || self.worker.steer_ring_size < 64 {
             return Err(format!(
                 "[worker] steer_ring_size: {} must be a power of two >= 64",
@@ -590,6 +599,11 @@ name = "tollgate"
                 "endpoint_share: 101 is out of range 1-100",
             ),
             ("[shm]\nname = \"tollgate\"", "", "missing field `shm`"),
+            (
+                "name = \"tollgate\"",
+                "name = \"tollgate\"\ngroup = \"\"",
+                "[shm] group: must be a group name",
+            ),
         ];
         for (from, to, expect) in cases {
             assert!(MINIMAL.contains(from), "fixture lacks {from}");

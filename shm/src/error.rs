@@ -11,6 +11,12 @@ pub enum ShmError {
     InvalidConfig(String),
     #[error("dataplane not running? no segment at {}", path.display())]
     NotFound { path: PathBuf },
+    #[error("refusing segment {}: {reason}", path.display())]
+    Untrusted { path: PathBuf, reason: String },
+    #[error("cannot create segment {}: {reason}", path.display())]
+    NameTaken { path: PathBuf, reason: String },
+    #[error("no such group {name:?}")]
+    NoSuchGroup { name: String },
     #[error("cannot {op} {}: {source}", path.display())]
     Io {
         op: &'static str,

@@ -1,7 +1,8 @@
 //! The shared-memory link between `tollgate-dataplane` and `tollgate-control`.
 //!
-//! The dataplane creates one segment, `/dev/shm/tollgate-<name>`
-//! ([`Segment::create`]); control attaches ([`Segment::attach`]) and
+//! The dataplane creates one segment, a sealed memfd served to allowed peers
+//! through the socket `/dev/shm/tollgate-<name>` ([`Segment::create`],
+//! README "Trust boundary"); control attaches ([`Segment::attach`]) and
 //! reattaches when [`Segment::is_stale`] says the dataplane restarted. The
 //! segment holds a versioned [header](DataplaneState), the applied rule ids,
 //! port statistics (seqlock), one [`WorkerStats`] block per worker and the
@@ -36,6 +37,7 @@
 //! # Ok::<(), tollgate_shm::ShmError>(())
 //! ```
 
+mod boundary;
 mod clock;
 mod counter;
 mod error;
@@ -51,6 +53,7 @@ mod segment;
 mod seqlock;
 mod worker_stats;
 
+pub use boundary::SegmentAccess;
 pub use clock::{monotonic_ns, realtime_ns};
 pub use counter::{Counter, CounterDesc, MetricKind, COUNTER_SCHEMA};
 pub use error::{Result, ShmError};

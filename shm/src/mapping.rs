@@ -7,7 +7,6 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,8 +38,8 @@ pub(crate) struct Mapping {
     base: NonNull<u8>,
     len: usize,
     pub(crate) path: PathBuf,
-    /// Identity of the file we mapped, for staleness checks. The inode cannot
-    /// be reused while our mapping holds it.
+    /// Identity of the socket published at `path` when we mapped, for
+    /// staleness checks: a restarted dataplane publishes a new one.
     pub(crate) dev: u64,
     pub(crate) ino: u64,
     /// The dataplane's mapping: marks the segment stopped and unlinks it on drop.
@@ -51,6 +50,8 @@ pub(crate) struct Mapping {
     /// Kept open for the control-role lock (`flock` belongs to this open file).
     file: File,
     control_locked: AtomicBool,
+    /// The creator's server that hands the segment to peers.
+    pub(crate) publisher: std::sync::Mutex<Option<crate::boundary::Publisher>>,
 }
 
 // SAFETY: the mapping is plain shared memory; all access through it is via
@@ -60,16 +61,17 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Maps `len` bytes of `file` read-write and shared.
+    /// Maps `len` bytes of `file` read-write and shared; the caller
+    /// guarantees (by seals) that the file can never become shorter.
     pub(crate) fn map(
         file: File,
         path: &Path,
+        identity: (u64, u64),
         len: usize,
         owner: bool,
         layout: Layout,
         claim_count: usize,
     ) -> std::io::Result<Mapping> {
-        let meta = file.metadata()?;
         // SAFETY: a fresh mapping chosen by the kernel (addr null) of a file we
         // hold open; it aliases no Rust object.
         let ptr = unsafe {
@@ -90,13 +92,14 @@ impl Mapping {
             base,
             len,
             path: path.to_path_buf(),
-            dev: meta.dev(),
-            ino: meta.ino(),
+            dev: identity.0,
+            ino: identity.1,
             owner,
             layout,
             claims: (0..claim_count).map(|_| AtomicBool::new(false)).collect(),
             file,
             control_locked: AtomicBool::new(false),
+            publisher: std::sync::Mutex::new(None),
         })
     }
 
@@ -176,6 +179,42 @@ impl Mapping {
             c.store(false, Ordering::Release);
         }
     }
+
+    /// The open segment memory.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Reads raw bytes at `offset`.
+    #[cfg(test)]
+    pub(crate) fn peek(&self, offset: usize, out: &mut [u8]) {
+        assert!(offset + out.len() <= self.len, "peek outside the mapping");
+        // SAFETY: in bounds (asserted); tests peek while no other thread
+        // writes the segment.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.base.as_ptr().add(offset),
+                out.as_mut_ptr(),
+                out.len(),
+            );
+        }
+    }
+
+    /// Writes raw bytes at `offset`, as a broken or hostile peer could.
+    #[cfg(test)]
+    pub(crate) fn poke(&self, offset: usize, bytes: &[u8]) {
+        assert!(offset + bytes.len() <= self.len, "poke outside the mapping");
+        // SAFETY: in bounds (asserted); the shared structures are all
+        // atomics (UnsafeCell), so foreign bytes are valid values, and tests
+        // poke while no other thread uses the segment.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.base.as_ptr().add(offset),
+                bytes.len(),
+            );
+        }
+    }
 }
 
 impl Mapping {
@@ -185,12 +224,17 @@ impl Mapping {
     pub(crate) fn retire(&self) {
         if self.owner {
             self.header().set_state(DataplaneState::Stopped);
-            let ours = std::fs::metadata(&self.path)
-                .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
-            if ours {
+            if crate::boundary::identity(&self.path) == Some((self.dev, self.ino)) {
                 let _ = std::fs::remove_file(&self.path);
             }
+            self.stop_serving();
         }
+    }
+
+    /// Stops handing the segment to new peers (attached ones keep it).
+    pub(crate) fn stop_serving(&self) {
+        let publisher = self.publisher.lock().map(|mut p| p.take());
+        drop(publisher);
     }
 }
 

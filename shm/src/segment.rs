@@ -1,9 +1,10 @@
 //! Creating, attaching to and reading the shared segment.
 //!
-//! The dataplane calls [`Segment::create`] at start: any old file is removed
-//! and a new one (new inode, new epoch) is laid out, so a restarted
+//! The dataplane calls [`Segment::create`] at start: a new sealed memory
+//! (new epoch) is laid out and published under a new socket, so a restarted
 //! dataplane never inherits a half-written state. The control plane calls
 //! [`Segment::attach`] and polls [`Segment::is_stale`] to notice a restart.
+//! Who may do what is in `boundary.rs`.
 //!
 //! Which process may use which ring end:
 //!
@@ -14,13 +15,12 @@
 //! | punt[i]  | dataplane worker i          | control                   |
 //! | inject   | control                     | dataplane worker 0        |
 
-use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read};
-use std::mem::{offset_of, size_of};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::mem::size_of;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use crate::boundary::{self, Publisher, SegmentAccess};
 
 use crate::clock::{monotonic_ns, realtime_ns};
 use crate::counter::{Counter, COUNTER_SCHEMA};
@@ -119,57 +119,65 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// The epoch of an existing segment file, if readable.
-fn old_epoch(path: &Path) -> Option<u64> {
-    let mut head = [0u8; 64];
-    File::open(path).ok()?.read_exact(&mut head).ok()?;
-    let at = offset_of!(Header, epoch);
-    let bytes = head.get(at..at + 8)?.try_into().ok()?;
-    Some(u64::from_le_bytes(bytes))
+/// A new epoch: later than any this process handed out before, so even
+/// two creations within one clock tick differ.
+fn next_epoch() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = realtime_ns();
+    let prev = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.wrapping_add(1)))
+        })
+        .unwrap_or(0);
+    now.max(prev.wrapping_add(1))
 }
 
 impl Segment {
-    /// Dataplane side: replaces any segment of this name with a fresh one.
+    /// Dataplane side: creates and publishes a fresh segment that only this
+    /// user and root may attach to (see [`Self::create_with_access`]).
     pub fn create(name: &str, config: &SegmentConfig) -> Result<Segment> {
-        Self::create_at(&segment_path(name)?, config)
+        Self::create_with_access(name, config, SegmentAccess::default())
     }
 
-    fn create_at(path: &Path, config: &SegmentConfig) -> Result<Segment> {
+    /// Dataplane side: creates a sealed segment and publishes it at
+    /// `/dev/shm/tollgate-<name>`. A leftover of this user's earlier
+    /// dataplane is replaced; a name held by a running dataplane or by
+    /// another user is refused ([`ShmError::NameTaken`]).
+    pub fn create_with_access(
+        name: &str,
+        config: &SegmentConfig,
+        access: SegmentAccess,
+    ) -> Result<Segment> {
+        Self::create_at(&segment_path(name)?, config, access)
+    }
+
+    fn create_at(path: &Path, config: &SegmentConfig, access: SegmentAccess) -> Result<Segment> {
         let layout = Layout::compute(config)?;
-        // A new epoch always differs from the one it replaces.
-        let epoch = realtime_ns().max(old_epoch(path).map_or(0, |e| e.wrapping_add(1)));
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != ErrorKind::NotFound => {
-                return Err(io_err("remove stale segment", path)(e))
-            }
-            _ => {}
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o660)
-            .open(path)
-            .map_err(io_err("create", path))?;
-        let mapped = file.set_len(layout.total_size as u64).and_then(|()| {
-            Mapping::map(
-                file,
-                path,
-                layout.total_size,
-                true,
-                layout.clone(),
-                claim_count(config.workers),
-            )
-        });
-        let map = match mapped {
-            Ok(map) => map,
-            Err(e) => {
-                let _ = std::fs::remove_file(path);
-                return Err(io_err("size and map", path)(e));
-            }
-        };
-        let segment = Segment { map: Arc::new(map) };
-        segment.init(epoch);
+        let tag = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("tollgate");
+        let file = boundary::create_memfd(tag, layout.total_size, access)
+            .map_err(io_err("create sealed memory for", path))?;
+        let map = Mapping::map(
+            file,
+            path,
+            (0, 0),
+            layout.total_size,
+            true,
+            layout.clone(),
+            claim_count(config.workers),
+        )
+        .map_err(io_err("map", path))?;
+        let mut segment = Segment { map: Arc::new(map) };
+        segment.init(next_epoch());
+        // Published only once complete; until then the mapping is ours alone.
+        let map = Arc::get_mut(&mut segment.map).expect("no clone exists yet");
+        let publisher = Publisher::start(path, map.file(), access)?;
+        map.publisher = std::sync::Mutex::new(Some(publisher));
+        let (dev, ino) = boundary::identity(path).unwrap_or((0, 0));
+        map.dev = dev;
+        map.ino = ino;
         Ok(segment)
     }
 
@@ -233,15 +241,8 @@ impl Segment {
     }
 
     fn attach_at(path: &Path) -> Result<Segment> {
-        let file = match OpenOptions::new().read(true).write(true).open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(ShmError::NotFound {
-                    path: path.to_path_buf(),
-                })
-            }
-            Err(e) => return Err(io_err("open", path)(e)),
-        };
+        let fetched = boundary::fetch(path)?;
+        let file = fetched.memory;
         let len = file.metadata().map_err(io_err("stat", path))?.len();
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len < size_of::<Header>() {
@@ -250,8 +251,16 @@ impl Segment {
                 path: path.to_path_buf(),
             });
         }
-        let mut map = Mapping::map(file, path, len, false, Layout::default(), 0)
-            .map_err(io_err("map", path))?;
+        let mut map = Mapping::map(
+            file,
+            path,
+            fetched.identity,
+            len,
+            false,
+            Layout::default(),
+            0,
+        )
+        .map_err(io_err("map", path))?;
         let layout = Self::check_header(path, map.header(), len)?;
         map.claims_resize(claim_count(layout.config.workers));
         map.layout = layout;
@@ -358,10 +367,7 @@ impl Segment {
     /// True once the file at our path is no longer the one we mapped (the
     /// dataplane re-created or removed it): drop this segment and attach again.
     pub fn is_stale(&self) -> bool {
-        match std::fs::metadata(&self.map.path) {
-            Ok(m) => m.dev() != self.map.dev || m.ino() != self.map.ino,
-            Err(_) => true,
-        }
+        boundary::identity(&self.map.path) != Some((self.map.dev, self.map.ino))
     }
 
     // ---- header ----

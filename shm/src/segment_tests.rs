@@ -1,3 +1,5 @@
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::sync::atomic::Ordering;
 
 use super::*;
@@ -165,13 +167,19 @@ fn bad_magic_unready_and_corrupt_headers_are_refused() {
 }
 
 #[test]
-fn empty_file_is_not_ready() {
-    let name = Name::new("empty");
-    std::fs::write(segment_path(&name.0).unwrap(), b"").unwrap();
-    assert!(matches!(
-        Segment::attach(&name.0),
-        Err(ShmError::NotReady { .. })
-    ));
+fn a_planted_file_is_refused_by_attach() {
+    let name = Name::new("planted");
+    let path = segment_path(&name.0).unwrap();
+    std::fs::write(&path, vec![0u8; 1 << 16]).unwrap();
+    let err = Segment::attach(&name.0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "refusing segment {}: it is not a segment socket (a dataplane of an older release, \
+             or someone else's file)",
+            path.display()
+        )
+    );
 }
 
 #[test]
@@ -181,6 +189,19 @@ fn recreate_makes_attached_readers_stale_and_keeps_the_new_file() {
     let ctl = Segment::attach(&name.0).unwrap();
     ctl.worker_stats(0).unwrap(); // mapping in use
     first.worker_stats(0).unwrap().add(Counter::RxPackets, 5);
+    // A live dataplane's name is not taken over.
+    let err = Segment::create(&name.0, &small(2)).unwrap_err();
+    assert!(matches!(err, ShmError::NameTaken { .. }), "{err}");
+    assert!(err
+        .to_string()
+        .contains("another running dataplane serves it"));
+    assert!(!ctl.is_stale());
+    // One that died without cleaning up left its socket behind, unserved.
+    first.map.stop_serving();
+    assert!(matches!(
+        Segment::attach(&name.0),
+        Err(ShmError::NotFound { .. })
+    ));
     let second = Segment::create(&name.0, &small(2)).unwrap();
     assert!(ctl.is_stale());
     assert!(first.is_stale());
@@ -480,15 +501,8 @@ fn ring_state_survives_a_restarted_peer_and_corruption_is_detected() {
     let tail = 16; // two 8-byte records consumed
     let word: &crate::ring::RingControl = dp.map.at(offset);
     assert_eq!(word.capacity(), 4096);
-    // Overwrite the pending record's length through the other mapping's bytes.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(dp.path())
-        .and_then(|f| {
-            use std::os::unix::fs::FileExt;
-            f.write_all_at(&9999u32.to_le_bytes(), (data + tail) as u64)
-        })
-        .unwrap();
+    // Overwrite the pending record's length through the other mapping.
+    ctl.map.poke(data + tail, &9999u32.to_le_bytes());
     assert!(matches!(rx.pop_into(&mut buf), Err(PopError::Corrupt(_))));
     rx.discard_all();
     assert_eq!(rx.pop_into(&mut buf), Ok(None));
@@ -607,4 +621,413 @@ fn retire_marks_stopped_and_removes_only_its_own_file() {
     let newer = Segment::create(&name.0, &SegmentConfig::default()).unwrap();
     dp.retire();
     assert!(newer.path().exists());
+}
+
+/// Env var that makes the test binary run a child role instead of a test.
+const CHILD_ROLE: &str = "TOLLGATE_SHM_TEST_CHILD";
+
+/// Runs test `test` of this binary again in a child process with `role`
+/// set, and returns its exit status (a signal shows as failure).
+fn run_child(test: &str, role: &str) -> std::process::ExitStatus {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ROLE, role)
+        .status()
+        .unwrap()
+}
+
+/// Every dataplane-side access to every region of the segment.
+fn touch_everything_as_dataplane(dp: &Segment) {
+    let workers = dp.worker_count();
+    for w in 0..workers {
+        let stats = dp.worker_stats(w).unwrap();
+        stats.inc(Counter::RxPackets);
+        stats.beat(1);
+        let slot = stats.endpoint_slot(7);
+        stats.add_endpoint(slot, 1, 60);
+        stats.rule_hit(MAX_RULES - 1, 1);
+    }
+    let _ = dp.draining();
+    let _ = dp.state();
+    dp.set_state(DataplaneState::Running);
+    dp.publish_rules(1, 1, &["a"]).unwrap();
+    dp.write_port_stats(&PortCounters::default(), [("x", 1)]);
+    let mut buf = vec![0u8; 1 << 16];
+    if let Ok(mut rx) = dp.command_ring_consumer() {
+        let _ = rx.pop_into(&mut buf);
+    }
+    if let Ok(mut rx) = dp.inject_ring_consumer() {
+        let _ = rx.pop_into(&mut buf);
+    }
+    if let Ok(mut tx) = dp.reply_ring_producer() {
+        let _ = tx.push(b"reply");
+    }
+    for w in 0..workers {
+        if let Ok(mut tx) = dp.punt_ring_producer(w) {
+            let _ = tx.push(&[0u8; 200]);
+        }
+    }
+}
+
+/// The old segment was a plain /dev/shm file: any process that could open
+/// it read-write could shrink it, and the dataplane's next access to a page
+/// past the new end died of SIGBUS. The child plays both sides.
+#[test]
+fn a_peer_cannot_shrink_the_segment_under_the_dataplane() {
+    const TEST: &str = "segment::tests::a_peer_cannot_shrink_the_segment_under_the_dataplane";
+    if std::env::var(CHILD_ROLE).as_deref() == Ok("shrink") {
+        let name = Name::new("shrink");
+        let dp = Segment::create(&name.0, &small(2)).unwrap();
+        let ctl = Segment::attach(&name.0).unwrap();
+        // Whatever a peer can open by name...
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(dp.path()) {
+            let _ = f.set_len(0);
+        }
+        // ...the memory it was handed, and the dataplane's own descriptor.
+        let handed = ctl.map.file().set_len(0).unwrap_err();
+        assert_eq!(handed.raw_os_error(), Some(libc::EPERM), "{handed}");
+        let grow = ctl.map.file().set_len(1 << 30).unwrap_err();
+        assert_eq!(grow.raw_os_error(), Some(libc::EPERM), "{grow}");
+        let own = format!("/proc/self/fd/{}", dp.map.file().as_raw_fd());
+        let reopened = std::fs::OpenOptions::new().write(true).open(own).unwrap();
+        assert!(reopened.set_len(4096).is_err());
+        drop(ctl);
+        touch_everything_as_dataplane(&dp);
+        return;
+    }
+    let status = run_child(TEST, "shrink");
+    assert!(
+        status.success(),
+        "the dataplane side did not survive: {status}"
+    );
+}
+
+#[test]
+fn segment_and_socket_are_private_to_the_owner_by_default() {
+    let name = Name::new("private");
+    let dp = Segment::create(&name.0, &small(1)).unwrap();
+    let socket = std::fs::symlink_metadata(dp.path()).unwrap();
+    assert!(socket.file_type().is_socket());
+    assert_eq!(socket.mode() & 0o7777, 0o600);
+    let memory = dp.map.file().metadata().unwrap();
+    assert_eq!(memory.mode() & 0o7777, 0o600);
+    assert_eq!(
+        crate::boundary::seals(dp.map.file()) & crate::boundary::SEALS,
+        crate::boundary::SEALS
+    );
+    let ctl = Segment::attach(&name.0).unwrap();
+    assert_eq!(ctl.epoch(), dp.epoch());
+}
+
+#[test]
+fn group_access_opens_segment_and_socket_to_that_group() {
+    let name = Name::new("group");
+    let access = SegmentAccess { group: Some(4242) };
+    let dp = Segment::create_with_access(&name.0, &small(1), access).unwrap();
+    for meta in [
+        std::fs::symlink_metadata(dp.path()).unwrap(),
+        dp.map.file().metadata().unwrap(),
+    ] {
+        assert_eq!((meta.mode() & 0o7777, meta.gid()), (0o660, 4242));
+    }
+    assert!(Segment::attach(&name.0).is_ok());
+}
+
+#[test]
+fn attach_refuses_a_segment_other_users_could_have_planted_or_changed() {
+    let name = Name::new("untrusted");
+    let dp = Segment::create(&name.0, &small(1)).unwrap();
+    let path = dp.path().to_path_buf();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let err = Segment::attach(&name.0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "refusing segment {}: its socket has mode 0666: other users can use it",
+            path.display()
+        )
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::lchown(&path, Some(12345), None).unwrap();
+    let err = Segment::attach(&name.0).unwrap_err();
+    assert!(matches!(err, ShmError::Untrusted { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("its socket belongs to uid 12345, not to this process's uid 0 or root")
+            || crate::boundary::euid() != 0,
+        "{err}"
+    );
+    std::os::unix::fs::lchown(&path, Some(crate::boundary::euid()), None).unwrap();
+    assert!(Segment::attach(&name.0).is_ok());
+}
+
+#[test]
+fn a_name_another_user_holds_is_refused_by_create() {
+    let name = Name::new("precreated");
+    let path = segment_path(&name.0).unwrap();
+    std::fs::write(&path, b"bait").unwrap();
+    std::os::unix::fs::lchown(&path, Some(12345), None).unwrap();
+    let err = Segment::create(&name.0, &small(1)).unwrap_err();
+    assert!(matches!(err, ShmError::NameTaken { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot create segment {}: it exists and belongs to uid 12345, not this dataplane's \
+             uid {}: remove it if it is not a tollgate segment, or choose another [shm] name",
+            path.display(),
+            crate::boundary::euid()
+        )
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"bait", "left untouched");
+    // This user's own leftover (an older release's file) is replaced.
+    std::os::unix::fs::lchown(&path, Some(crate::boundary::euid()), None).unwrap();
+    let dp = Segment::create(&name.0, &small(1)).unwrap();
+    assert!(std::fs::symlink_metadata(dp.path())
+        .unwrap()
+        .file_type()
+        .is_socket());
+}
+
+/// A process of another user (uid 12345) connects to the socket directly,
+/// as if the file mode allowed it: the dataplane hands the segment only to
+/// its own user, root and members of its access group.
+#[test]
+fn the_dataplane_hands_the_segment_only_to_allowed_peers() {
+    const TEST: &str = "segment::tests::the_dataplane_hands_the_segment_only_to_allowed_peers";
+    if let Ok(role) = std::env::var(CHILD_ROLE) {
+        let Some((gid, path)) = role.split_once(':') else {
+            return;
+        };
+        let gid: u32 = gid.parse().unwrap();
+        // SAFETY: plain credential syscalls in a single-threaded child.
+        unsafe {
+            assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
+            assert_eq!(libc::setgid(gid), 0);
+            assert_eq!(libc::setuid(12345), 0);
+        }
+        let stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+        let got = crate::boundary::recv_fd(&stream).unwrap();
+        // Exit status tells the parent whether a descriptor arrived.
+        std::process::exit(if got.is_some() { 10 } else { 20 });
+    }
+    if crate::boundary::euid() != 0 {
+        eprintln!("skipped: needs root to run a child as another user");
+        return;
+    }
+    let name = Name::new("peers");
+    let dp = Segment::create_with_access(&name.0, &small(1), SegmentAccess { group: Some(4242) })
+        .unwrap();
+    std::fs::set_permissions(dp.path(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let path = dp.path().display().to_string();
+    let stranger = run_child(TEST, &format!("777:{path}"));
+    let member = run_child(TEST, &format!("4242:{path}"));
+    assert_eq!((stranger.code(), member.code()), (Some(20), Some(10)));
+}
+
+/// A hostile or broken peer writes garbage into every field the dataplane
+/// reads (ring positions and record lengths, header words, seqlock counts,
+/// endpoint table, counters) between dataplane operations: every operation
+/// returns a value or an error, never panics or strays outside the mapping,
+/// and a consumer that reported corruption recovers with `discard_all`.
+mod hostile_peer {
+    use super::*;
+    use proptest::prelude::*;
+
+    struct Dataplane {
+        seg: Segment,
+        commands: Consumer,
+        inject: Consumer,
+        replies: Producer,
+        punts: Vec<Producer>,
+        buf: Vec<u8>,
+    }
+
+    impl Dataplane {
+        fn new(seg: Segment) -> Dataplane {
+            Dataplane {
+                commands: seg.command_ring_consumer().unwrap(),
+                inject: seg.inject_ring_consumer().unwrap(),
+                replies: seg.reply_ring_producer().unwrap(),
+                punts: (0..seg.worker_count())
+                    .map(|w| seg.punt_ring_producer(w).unwrap())
+                    .collect(),
+                buf: vec![0u8; 2048],
+                seg,
+            }
+        }
+
+        fn consume(rx: &mut Consumer, buf: &mut Vec<u8>, to_vec: bool) {
+            for _ in 0..4 {
+                let got = if to_vec {
+                    rx.pop_to_vec(buf).map(|some| some.then_some(buf.len()))
+                } else {
+                    rx.pop_into(buf)
+                };
+                match got {
+                    Ok(Some(len)) => assert!(len <= rx.max_message_len()),
+                    Ok(None) => return,
+                    Err(PopError::BufferTooSmall { needed, .. }) => {
+                        assert!(needed <= rx.max_message_len());
+                        rx.discard_all();
+                    }
+                    Err(PopError::Corrupt(_)) => {
+                        rx.discard_all();
+                        assert_eq!(rx.pop_into(buf), Ok(None), "discard_all recovers");
+                        return;
+                    }
+                }
+            }
+        }
+
+        fn step(&mut self, n: usize) {
+            for w in 0..self.seg.worker_count() {
+                let stats = self.seg.worker_stats(w).unwrap();
+                stats.inc(Counter::RxPackets);
+                stats.beat(n as u64);
+                let slot = stats.endpoint_slot(n as u64 % 80);
+                stats.add_endpoint(slot, 1, 60);
+                stats.rule_hit(n % (MAX_RULES + 2), 1);
+                let push = self.punts[w].push(&vec![n as u8; n * 331 % 3000]);
+                assert!(matches!(push, Ok(()) | Err(PushError::Full)), "{push:?}");
+            }
+            let _ = (self.seg.draining(), self.seg.state(), self.seg.link());
+            self.seg.set_state(DataplaneState::Running);
+            self.seg.publish_rules(n as u64, 1, &["r1", "r2"]).unwrap();
+            self.seg
+                .write_port_stats(&PortCounters::default(), [("rx_good", n as u64)]);
+            let push = self.replies.push(&vec![1u8; n * 97 % 1500]);
+            assert!(matches!(push, Ok(()) | Err(PushError::Full)), "{push:?}");
+            Self::consume(&mut self.commands, &mut self.buf, true);
+            self.buf.resize(2048, 0);
+            Self::consume(&mut self.inject, &mut self.buf, false);
+            // What the dataplane reads at exit.
+            let _ = (self.seg.counter_totals(), self.seg.endpoint_totals());
+            let _ = (self.seg.heartbeats(), self.seg.rule_hit_totals(MAX_RULES));
+        }
+    }
+
+    /// Byte ranges holding the fields the dataplane reads.
+    fn zones(seg: &Segment) -> Vec<(usize, usize)> {
+        let l = seg.layout();
+        let mut z = vec![
+            (0, 4096),
+            (l.region(RegionId::RulesInfo).offset, 4096),
+            (l.region(RegionId::PortStats).offset, 4096),
+        ];
+        for w in 0..seg.worker_count() {
+            z.push((l.worker_stats_offset(w), 4096));
+            z.push((seg.ring_place(RingId::Punt(w)).0, 256));
+        }
+        for ring in [RingId::Command, RingId::Reply, RingId::Inject] {
+            // Control block, then the first records.
+            z.push((seg.ring_place(ring).0, 256));
+        }
+        z
+    }
+
+    #[derive(Debug, Clone)]
+    enum Garbage {
+        /// Fill zone `zone` from byte `at` with `bytes`.
+        Zone {
+            zone: usize,
+            at: usize,
+            bytes: Vec<u8>,
+        },
+        /// One 8-byte word anywhere in the segment.
+        Word { at: usize, value: u64 },
+        /// A ring's head or tail set near its current head, or the length
+        /// of the record at its tail.
+        Ring { ring: usize, field: u8, delta: i64 },
+    }
+
+    fn garbage() -> impl Strategy<Value = Garbage> {
+        let word = prop_oneof![
+            any::<u64>(),
+            Just(u64::MAX),
+            Just(1u64 << 63),
+            (0u64..70_000),
+        ];
+        prop_oneof![
+            4 => (0usize..64, 0usize..256, proptest::collection::vec(any::<u8>(), 1..64))
+                .prop_map(|(zone, at, bytes)| Garbage::Zone { zone, at, bytes }),
+            2 => (0usize..64, (0usize..32).prop_map(|i| i * 8), word.clone())
+                .prop_map(|(zone, at, value)| Garbage::Zone {
+                    zone,
+                    at,
+                    bytes: value.to_le_bytes().to_vec(),
+                }),
+            1 => (any::<usize>(), word).prop_map(|(at, value)| Garbage::Word { at, value }),
+            4 => (0usize..8, 0u8..3, prop_oneof![-20_000i64..20_000, any::<i64>()])
+                .prop_map(|(ring, field, delta)| Garbage::Ring { ring, field, delta }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn garbage_from_a_peer_never_breaks_the_dataplane(
+            ops in proptest::collection::vec(garbage(), 1..40)
+        ) {
+            let name = Name::new("hostile");
+            let seg = Segment::create(&name.0, &small(2)).unwrap();
+            let peer = Segment::attach(&name.0).unwrap();
+            let zones = zones(&seg);
+            let len = seg.layout().total_size;
+            // Ring ends taken after the first garbage read their starting
+            // positions from it.
+            let mut dataplane = None;
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Garbage::Zone { zone, at, bytes } => {
+                        let (start, size) = zones[zone % zones.len()];
+                        let at = start + at % size;
+                        let end = (at + bytes.len()).min(start + size);
+                        peer.map.poke(at, &bytes[..end - at]);
+                    }
+                    Garbage::Word { at, value } => {
+                        peer.map.poke((at % (len / 8)) * 8, &value.to_le_bytes());
+                    }
+                    Garbage::Ring { ring, field, delta } => {
+                        let rings = [
+                            RingId::Command,
+                            RingId::Reply,
+                            RingId::Inject,
+                            RingId::Punt(0),
+                            RingId::Punt(1),
+                        ];
+                        let (at, capacity) = seg.ring_place(rings[ring % rings.len()]);
+                        let word = |off: usize| {
+                            let mut b = [0u8; 8];
+                            peer.map.peek(at + off, &mut b);
+                            u64::from_le_bytes(b)
+                        };
+                        let value = word(0).wrapping_add(delta as u64);
+                        match field {
+                            0 => peer.map.poke(at, &value.to_le_bytes()),
+                            1 => peer.map.poke(at + 64, &value.to_le_bytes()),
+                            _ => {
+                                let tail = word(64) as usize & (capacity - 1) & !7;
+                                let data = at + crate::ring::RING_CONTROL_BYTES;
+                                peer.map.poke(data + tail, &(delta as u32).to_le_bytes());
+                            }
+                        }
+                    }
+                }
+                dataplane
+                    .get_or_insert_with(|| Dataplane::new(seg.clone()))
+                    .step(n);
+            }
+        }
+    }
+}
+
+#[test]
+fn access_groups_are_looked_up_by_name() {
+    assert_eq!(
+        SegmentAccess::for_group("root").unwrap(),
+        SegmentAccess { group: Some(0) }
+    );
+    let err = SegmentAccess::for_group("no-such-group-tollgate").unwrap_err();
+    assert_eq!(err.to_string(), "no such group \"no-such-group-tollgate\"");
 }
