@@ -623,11 +623,14 @@ mod tests {
             .map(|i| {
                 let mut r = Rule::any(format!("h{i}"), Action::Pass);
                 let addr = ipv4_mapped((0x0a00_0000 + i).to_be_bytes());
-                r.dst = crate::model::AddrMatch::Cidrs(vec![crate::model::Cidr {
-                    version: IpVersion::V4,
-                    addr,
-                    prefix_len: 32,
-                }]);
+                r.dst = crate::model::AddrMatch::Cidrs(
+                    vec![crate::model::Cidr {
+                        version: IpVersion::V4,
+                        addr,
+                        prefix_len: 32,
+                    }]
+                    .into(),
+                );
                 r
             })
             .collect();

@@ -144,6 +144,17 @@ impl RuleSpace {
         }
     }
 
+    /// Ranges held, over every field: what one full comparison may read.
+    pub(crate) fn range_count(&self) -> usize {
+        let families: usize = self
+            .families
+            .iter()
+            .flatten()
+            .map(|f| f.src.len() + f.dst.len())
+            .sum();
+        self.endpoints.len() + self.l4_a.len() + self.l4_b.len() + families
+    }
+
     /// Whether every packet `self` matches is also matched by `outer`.
     pub(crate) fn is_covered_by(&self, outer: &RuleSpace) -> bool {
         if outer.protocol.is_some() && outer.protocol != self.protocol {
