@@ -54,6 +54,7 @@
 use crate::model::{Action, Rule, RuleSet};
 use crate::space::{family_index, merge, Ranges, RuleSpace, Step, L4_UNKNOWN};
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use tollgate_wire::summary::{Fragment, InnerSummary, IpVersion, L4Summary};
 
 /// The classifier's decision for the first packet of a flow.
@@ -255,6 +256,7 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
             limit_words,
             pool: Vec::new(),
             seen: HashMap::new(),
+            stored: Vec::new(),
         };
 
         let addr = |pick: fn(&crate::space::FamilySpace) -> &Ranges<u128>| -> Vec<Ranges<A>> {
@@ -379,7 +381,11 @@ struct PoolBuilder {
     rule_words: usize,
     limit_words: usize,
     pool: Vec<u64>,
-    seen: HashMap<Vec<u64>, usize>,
+    /// Hash of a stored form to where it is (`intern`'s encoding); the form
+    /// itself is read back from the pool, so the pool is not held twice.
+    seen: HashMap<u64, usize>,
+    /// Scratch space for the stored form being interned.
+    stored: Vec<u64>,
 }
 
 impl PoolBuilder {
@@ -393,7 +399,9 @@ impl PoolBuilder {
         debug_assert_eq!(bits.len(), self.rule_words);
         let non_zero = bits.iter().filter(|&&w| w != 0).count();
         let sparse = non_zero * 2 <= bits.len();
-        let mut stored = vec![0u64; self.summary_words];
+        let mut stored = std::mem::take(&mut self.stored);
+        stored.clear();
+        stored.resize(self.summary_words, 0);
         for (w, &word) in bits.iter().enumerate() {
             if word != 0 {
                 stored[w / 64] |= 1 << (w % 64);
@@ -402,18 +410,42 @@ impl PoolBuilder {
                 stored.push(word);
             }
         }
-        // A dense form is longer than any sparse one, so the forms cannot collide.
-        if let Some(&o) = self.seen.get(&stored) {
-            return Some(o);
+        let located = self.store(&stored, sparse);
+        self.stored = stored;
+        located
+    }
+
+    /// Finds or appends a stored form. A dense form is longer than any
+    /// sparse one, so the forms cannot collide; a hash collision between
+    /// different forms only costs a copy.
+    fn store(&mut self, stored: &[u64], sparse: bool) -> Option<usize> {
+        let hash = self.seen.hasher().hash_one(stored);
+        if let Some(&located) = self.seen.get(&hash) {
+            if self.stored_form(located) == stored {
+                return Some(located);
+            }
         }
+        // Checked before the pool grows: a rule set over budget allocates no more.
         let offset = self.pool.len();
         if offset + stored.len() > self.limit_words {
             return None;
         }
-        self.pool.extend_from_slice(&stored);
+        self.pool.extend_from_slice(stored);
         let located = offset << 1 | usize::from(sparse);
-        self.seen.insert(stored, located);
+        self.seen.entry(hash).or_insert(located);
         Some(located)
+    }
+
+    /// The stored form at `located` (`intern`'s encoding).
+    fn stored_form(&self, located: usize) -> &[u64] {
+        let at = located >> 1;
+        let summary = &self.pool[at..at + self.summary_words];
+        let words = if located & 1 == 1 {
+            summary.iter().map(|w| w.count_ones() as usize).sum()
+        } else {
+            self.rule_words
+        };
+        &self.pool[at..at + self.summary_words + words]
     }
 
     /// Elementary intervals of one field; `per_rule[d]` are dense rule `d`'s merged ranges.

@@ -16,7 +16,8 @@ pub(crate) fn shadow_warnings(rules: &[Rule], origin: &str) -> Vec<Warning> {
 }
 
 /// The check with a work budget: one unit per pair of rules compared, plus
-/// the later rule's range count for each full comparison.
+/// the later rule's range count for each full comparison. Checked after
+/// each comparison, so one comparison is the most it can overrun.
 pub(crate) fn shadow_warnings_within(rules: &[Rule], origin: &str, budget: u64) -> Vec<Warning> {
     let spaces: Vec<RuleSpace> = rules.iter().map(RuleSpace::of).collect();
     let envelopes: Vec<Envelope> = spaces.iter().map(Envelope::of).collect();
@@ -24,10 +25,23 @@ pub(crate) fn shadow_warnings_within(rules: &[Rule], origin: &str, budget: u64) 
     let mut spent = 0u64;
     for (j, later) in spaces.iter().enumerate() {
         let weight = later.range_count() as u64;
-        // The most this rule's comparisons can cost: checked before starting
-        // it, so that a rule is either fully checked or not at all.
-        let worst = (j as u64).saturating_mul(1 + weight);
-        if spent.saturating_add(worst) > budget {
+        let mut covering = None;
+        let mut over_budget = false;
+        for (i, (envelope, earlier)) in envelopes[..j].iter().zip(&spaces[..j]).enumerate() {
+            spent += 1;
+            if envelopes[j].may_be_covered_by(envelope) {
+                spent += weight;
+                if later.is_covered_by(earlier) {
+                    covering = Some(i);
+                    break;
+                }
+            }
+            if spent > budget {
+                over_budget = true;
+                break;
+            }
+        }
+        if over_budget {
             warnings.push(Warning {
                 origin: origin.to_owned(),
                 line: rules[j].line,
@@ -39,17 +53,6 @@ pub(crate) fn shadow_warnings_within(rules: &[Rule], origin: &str, budget: u64) 
                 ),
             });
             break;
-        }
-        let mut covering = None;
-        for (i, (envelope, earlier)) in envelopes[..j].iter().zip(&spaces[..j]).enumerate() {
-            spent += 1;
-            if envelopes[j].may_be_covered_by(envelope) {
-                spent += weight;
-                if later.is_covered_by(earlier) {
-                    covering = Some(i);
-                    break;
-                }
-            }
         }
         if let Some(i) = covering {
             warnings.push(Warning {
@@ -81,8 +84,7 @@ mod tests {
                 r
             })
             .collect();
-        // Each rule here has 4 ranges per family plus endpoint and L4 ranges;
-        // rule j costs at most j * (1 + weight). A budget of 0 lets rule 0 pass.
+        // Rule 0 compares with nothing; rule 1's first comparison passes a budget of 0.
         let w = shadow_warnings_within(&rules, "t.toml", 0);
         assert_eq!(w.len(), 1);
         assert_eq!(
