@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::health_state::Health;
 use crate::responder::ResponderStats;
 
-/// Requests longer than this are refused (a rule file of 16384 rules fits).
-pub const MAX_REQUEST_LINE: usize = 64 << 20;
+/// Requests longer than this are refused: room for the largest rule file
+/// the rule language takes with every byte JSON-escaped to two (a valid
+/// TOML file has no control characters that escape to more), plus the
+/// request's other fields. Each API client holds at most one such line.
+pub const MAX_REQUEST_LINE: usize = 2 * tollgate_rules::MAX_FILE_BYTES + (64 << 10);
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
@@ -230,6 +233,18 @@ pub fn call(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_largest_rule_file_fits_a_request_line_even_all_escaped() {
+        let text = "\"\\\n\t".repeat(tollgate_rules::MAX_FILE_BYTES / 4);
+        assert_eq!(text.len(), tollgate_rules::MAX_FILE_BYTES);
+        let request = super::ApiRequest::RulesPush {
+            origin: "/etc/tollgate/rules.toml".repeat(100),
+            text,
+        };
+        let line = serde_json::to_string(&request).unwrap();
+        assert!(line.len() <= super::MAX_REQUEST_LINE, "{}", line.len());
+    }
+
     use super::*;
 
     #[test]

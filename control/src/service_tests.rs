@@ -525,3 +525,36 @@ fn health_checks_and_metrics_are_answered_while_a_big_push_validates() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_rule_file_bomb_is_refused_with_the_limit_it_passes() {
+    let name = format!("ctl-svc-bomb-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let mut dp = FakeDataplane::start(&name);
+    let mut service = Service::new(config(&name, dir.path()));
+    service.step();
+    let mut text = String::from("default_action = \"drop\"\n[sets]\nbig = [");
+    for i in 0..2000 {
+        text.push_str(&format!("\"10.{}.{}.0/24\",", i >> 8, i & 255));
+    }
+    text.push_str("]\n[[rule]]\nid = \"bomb\"\naction = \"pass\"\nsrc = [");
+    text.push_str(&vec!["\"$big\""; 30_000].join(","));
+    text.push_str("]\n");
+    let started = Instant::now();
+    let response = call(
+        &mut service,
+        Some(&mut dp),
+        ApiRequest::RulesPush {
+            origin: "bomb.toml".into(),
+            text,
+        },
+    );
+    assert_eq!(
+        response,
+        ApiResponse::RulesInvalid {
+            errors: vec!["bomb.toml:7: rule \"bomb\": src: 60000000 prefixes (after expanding sets) bring the file's total to 60000000 (at most 262144)".into()]
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(dp.serve_commands(false).is_empty(), "nothing shipped");
+}
