@@ -188,11 +188,29 @@ struct Context<'a> {
     /// Every error found, listed or not.
     error_count: usize,
     first_unlisted_line: Option<u32>,
-    /// File-wide totals for the limits, and whether each was reported.
-    set_references: usize,
-    prefixes: usize,
-    port_ranges: usize,
+    /// File-wide totals for the limits (indexed by `Total`), and whether
+    /// passing each was reported.
+    totals: [usize; 3],
     reported: [bool; 3],
+}
+
+/// The file-wide counts that have limits.
+#[derive(Clone, Copy)]
+enum Total {
+    SetReferences,
+    Prefixes,
+    PortRanges,
+}
+
+impl Total {
+    /// The limit and what is counted, for the message.
+    fn limit(self) -> (usize, &'static str) {
+        match self {
+            Total::SetReferences => (MAX_SET_REFERENCES, "set references"),
+            Total::Prefixes => (MAX_PREFIXES, "prefixes (after expanding sets)"),
+            Total::PortRanges => (MAX_PORT_RANGES, "ranges"),
+        }
+    }
 }
 
 impl<'a> Context<'a> {
@@ -206,9 +224,7 @@ impl<'a> Context<'a> {
             errors: Vec::new(),
             error_count: 0,
             first_unlisted_line: None,
-            set_references: 0,
-            prefixes: 0,
-            port_ranges: 0,
+            totals: [0; 3],
             reported: [false; 3],
         }
     }
@@ -237,36 +253,24 @@ impl<'a> Context<'a> {
         });
     }
 
-    /// Adds `n` to file-wide total `which` (0 set references, 1 prefixes,
-    /// 2 port ranges) and reports, once, the field that passes its limit.
+    /// Adds `n` to a file-wide total and reports, once, the field that
+    /// passes its limit.
     fn count(
         &mut self,
-        which: usize,
+        which: Total,
         n: usize,
         span: Range<usize>,
         rule_id: Option<&str>,
         key: &str,
     ) {
-        let (total, limit, what) = match which {
-            0 => (
-                &mut self.set_references,
-                MAX_SET_REFERENCES,
-                "set references",
-            ),
-            1 => (
-                &mut self.prefixes,
-                MAX_PREFIXES,
-                "prefixes (after expanding sets)",
-            ),
-            _ => (&mut self.port_ranges, MAX_PORT_RANGES, "ranges"),
-        };
+        let (limit, what) = which.limit();
+        let total = &mut self.totals[which as usize];
         *total = total.saturating_add(n);
-        if *total > limit && !self.reported[which] {
-            self.reported[which] = true;
-            let message = format!(
-                "{key}: {n} {what} bring the file's total to {total} (at most {limit})",
-                total = *total
-            );
+        let total = *total;
+        if total > limit && !self.reported[which as usize] {
+            self.reported[which as usize] = true;
+            let message =
+                format!("{key}: {n} {what} bring the file's total to {total} (at most {limit})");
             self.error(span, rule_id, message);
         }
     }
@@ -757,9 +761,9 @@ impl<'a> Context<'a> {
         }
         list.push_shared(cidrs.into());
         if references > 0 {
-            self.count(0, references, value.span(), rid, key);
+            self.count(Total::SetReferences, references, value.span(), rid, key);
         }
-        self.count(1, list.len(), value.span(), rid, key);
+        self.count(Total::Prefixes, list.len(), value.span(), rid, key);
         (self.error_count == before && !list.is_empty()).then_some(AddrMatch::Cidrs(list))
     }
 
@@ -838,7 +842,7 @@ impl<'a> Context<'a> {
                 hi: hi as u16,
             });
         }
-        self.count(2, out.len(), value.span(), rid, key);
+        self.count(Total::PortRanges, out.len(), value.span(), rid, key);
         (self.error_count == before && !out.is_empty()).then_some(out)
     }
 }
