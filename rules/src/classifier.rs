@@ -292,7 +292,11 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
         Some(FamilyTable {
             rule_index: members.iter().map(|&(i, _)| i).collect(),
             summary_words,
-            pool: pool.pool,
+            pool: {
+                let mut p = pool.pool;
+                p.shrink_to_fit();
+                p
+            },
             endpoint,
             src,
             dst,
@@ -365,7 +369,7 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
 
     fn memory_bytes(&self) -> usize {
         self.rule_index.len() * 4
-            + self.pool.len() * 8
+            + self.pool.capacity() * 8
             + std::mem::size_of_val(&self.protocol)
             + self.endpoint.memory_bytes()
             + self.src.memory_bytes()
@@ -425,10 +429,17 @@ impl PoolBuilder {
                 return Some(located);
             }
         }
-        // Checked before the pool grows: a rule set over budget allocates no more.
+        // Checked before the pool grows, and the pool never reserves past
+        // the budget (a doubling Vec could take twice it): a rule set over
+        // budget allocates no more.
         let offset = self.pool.len();
-        if offset + stored.len() > self.limit_words {
+        let needed = offset + stored.len();
+        if needed > self.limit_words {
             return None;
+        }
+        if needed > self.pool.capacity() {
+            let grown = (self.pool.capacity() * 2).clamp(needed, self.limit_words);
+            self.pool.reserve_exact(grown - offset);
         }
         self.pool.extend_from_slice(stored);
         let located = offset << 1 | usize::from(sparse);
@@ -647,6 +658,26 @@ mod tests {
                 .rule,
             Some(9)
         );
+    }
+
+    #[test]
+    fn the_pool_never_reserves_past_its_budget() {
+        let mut pool = PoolBuilder {
+            summary_words: 1,
+            rule_words: 2,
+            limit_words: 10,
+            pool: Vec::new(),
+            seen: HashMap::new(),
+            stored: Vec::new(),
+        };
+        // Dense forms of 3 words: three fit in 10 words, a fourth does not.
+        for (i, bits) in [[1u64, 1], [2, 2], [3, 3]].iter().enumerate() {
+            assert_eq!(pool.intern(bits), Some((i * 3) << 1));
+            assert!(pool.pool.capacity() <= 10, "{}", pool.pool.capacity());
+        }
+        assert_eq!(pool.intern(&[1, 1]), Some(0), "found again, not stored");
+        assert_eq!(pool.intern(&[4, 4]), None);
+        assert!(pool.pool.capacity() <= 10);
     }
 
     #[test]
