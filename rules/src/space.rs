@@ -208,6 +208,20 @@ impl Envelope {
         }
     }
 
+    /// The first family (by `family_index`) the rule applies to, with the
+    /// span of its destination addresses.
+    pub(crate) fn first_dst_span(&self) -> Option<(usize, u128, u128)> {
+        self.families
+            .iter()
+            .enumerate()
+            .find_map(|(f, e)| e.map(|e| (f, e[2], e[3])))
+    }
+
+    /// Whether the rule applies to family `f`, with its destination span.
+    pub(crate) fn dst_span(&self, f: usize) -> Option<(u128, u128)> {
+        self.families[f].map(|e| (e[2], e[3]))
+    }
+
     /// False when `self` certainly is not covered by `outer`; true means "maybe".
     #[inline]
     pub(crate) fn may_be_covered_by(&self, outer: &Envelope) -> bool {
