@@ -85,8 +85,8 @@ impl Service {
                 true
             }
             Polled::OverBudget(waiter, message) => {
+                // Nothing was shipped, so rule_loads_total does not count it.
                 log(&message);
-                self.counters.rules_failed += 1;
                 if let Waiter::Api(reply) = waiter {
                     answer(Some(reply), ApiResponse::Error { message });
                 }
