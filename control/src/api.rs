@@ -12,11 +12,11 @@ use crate::conn_limit::{line_end, read_request, write_all_by, ReadError};
 use crate::health_state::Health;
 use crate::responder::ResponderStats;
 
-/// Requests longer than this are refused. The largest rule file the
-/// dataplane takes is bounded by its 16 MiB command ring; as a JSON string
-/// such a file is at most twice as long (TOML text escapes only `"`, `\`,
-/// tab and line breaks, two bytes each), plus a few bytes of envelope.
-pub const MAX_REQUEST_BYTES: usize = (32 << 20) + 4096;
+/// Requests longer than this are refused: room for the largest rule file
+/// the rule language takes with every byte JSON-escaped to two (a valid
+/// TOML file has no control characters that escape to more), plus the
+/// request's other fields. Each API client holds at most one such line.
+pub const MAX_REQUEST_BYTES: usize = 2 * tollgate_rules::MAX_FILE_BYTES + (64 << 10);
 /// Answers longer than this are refused by [`call`] (`rules show` carries a
 /// rule file as large as a request).
 pub const MAX_ANSWER_BYTES: usize = 2 * MAX_REQUEST_BYTES;
@@ -258,6 +258,18 @@ pub fn call(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_largest_rule_file_fits_a_request_line_even_all_escaped() {
+        let text = "\"\\\n\t".repeat(tollgate_rules::MAX_FILE_BYTES / 4);
+        assert_eq!(text.len(), tollgate_rules::MAX_FILE_BYTES);
+        let request = super::ApiRequest::RulesPush {
+            origin: "/etc/tollgate/rules.toml".repeat(100),
+            text,
+        };
+        let line = serde_json::to_string(&request).unwrap();
+        assert!(line.len() <= super::MAX_REQUEST_BYTES, "{}", line.len());
+    }
+
     use super::*;
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! One service thread owns the shared-memory link ([`service::Service`]);
 //! the API server and the metrics exporter run on their own threads and
-//! reach it through a channel and a shared snapshot.
+//! reach it through a channel and a shared snapshot; rule files are
+//! validated on a thread of their own ([`rules_worker`]).
 
 pub mod api;
 pub mod api_server;
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod metrics_server;
 pub mod responder;
 pub mod rules_set;
+pub mod rules_worker;
 pub mod service;
 pub mod signals;
 #[cfg(test)]

@@ -26,12 +26,32 @@ pub fn validate(origin: &str, text: String) -> Result<RuleText, Vec<String>> {
     }
 }
 
+/// Reads a rule file, refusing one over the rule language's size limit
+/// without reading it all. Returns (origin, text).
+pub fn read(path: &Path) -> Result<(String, String), String> {
+    use std::io::Read;
+    let origin = path.display().to_string();
+    let limit = tollgate_rules::MAX_FILE_BYTES;
+    let file = std::fs::File::open(path).map_err(|e| format!("{origin}: {e}"))?;
+    let mut text = String::new();
+    file.take(limit as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{origin}: {e}"))?;
+    if text.len() > limit {
+        return Err(format!("{origin}: file is over {limit} bytes"));
+    }
+    Ok((origin, text))
+}
+
 /// Reads and validates a rule file.
 pub fn load(path: &Path) -> Result<RuleText, Vec<String>> {
-    let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{origin}: {e}")])?;
+    let (origin, text) = read(path).map_err(|e| vec![e])?;
     validate(&origin, text)
 }
+
+// Rule ids label per-rule metrics through the segment's 64-byte name slots:
+// the parser's limit must not let an id be cut there.
+const _: () = assert!(tollgate_rules::MAX_ID_BYTES <= tollgate_shm::NAME_BYTES);
 
 #[cfg(test)]
 mod tests {

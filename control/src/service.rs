@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::conn_limit::ServerCounters;
 use crate::health_state::{Health, HealthInputs};
 use crate::responder::{HealthResponder, ResponderConfig, ResponderStats};
-use crate::rules_set::{self, RuleText};
+use crate::rules_set::RuleText;
+use crate::rules_worker::RulesWorker;
 
 /// Retry a failed attach this often.
 const ATTACH_RETRY: Duration = Duration::from_millis(100);
@@ -70,6 +71,13 @@ enum PendingKind {
     FlushFlows,
 }
 
+/// Who waits for a rule file being validated.
+enum Waiter {
+    Api(Sender<ApiResponse>),
+    /// The configured file (start or SIGHUP): the outcome is logged.
+    File,
+}
+
 struct Pending {
     deadline: Instant,
     kind: PendingKind,
@@ -114,6 +122,10 @@ pub struct Service {
     next_generation: u64,
     rules_in_flight: usize,
     next_rules_attempt: Instant,
+    /// Validates rule text off this thread; started at first use.
+    validator: Option<RulesWorker<Waiter>>,
+    /// A SIGHUP reload that arrived while a validation was running.
+    reload_queued: bool,
     pending: HashMap<u64, Pending>,
     next_request_id: u64,
     /// Operator's drain; `None` until read from the first segment we see.
@@ -143,6 +155,8 @@ impl Service {
             next_generation: 1,
             rules_in_flight: 0,
             next_rules_attempt: now,
+            validator: None,
+            reload_queued: false,
             pending: HashMap::new(),
             // Distinct from any earlier control's ids still in the reply ring.
             next_request_id: tollgate_shm::realtime_ns(),
@@ -177,7 +191,7 @@ impl Service {
     pub fn step(&mut self) -> bool {
         let now = Instant::now();
         self.maintain_attachment(now);
-        let mut work = false;
+        let mut work = self.poll_validation();
         if self.attachment.is_some() {
             work |= self.pump_replies();
             work |= self.pump_health();
@@ -563,22 +577,9 @@ impl Service {
     /// dataplane replies.
     pub fn handle_api(&mut self, request: ApiRequest, reply: Sender<ApiResponse>) {
         match request {
-            ApiRequest::RulesPush { origin, text } => match rules_set::validate(&origin, text) {
-                Err(errors) => answer(Some(reply), ApiResponse::RulesInvalid { errors }),
-                Ok(rules) if self.attachment.is_none() => {
-                    let message = format!(
-                        "{}; the validated rule set is kept and sent when the dataplane appears",
-                        self.not_attached_message()
-                    );
-                    self.current = Some(HeldRules {
-                        rules,
-                        generation: 0,
-                    });
-                    self.acked = None;
-                    answer(Some(reply), ApiResponse::Error { message });
-                }
-                Ok(rules) => self.send_rules(rules, Some(reply)),
-            },
+            ApiRequest::RulesPush { origin, text } => {
+                self.validate_rules(origin, text, Waiter::Api(reply))
+            }
             ApiRequest::RulesShow => answer(Some(reply), ApiResponse::Rules(self.rules_view())),
             ApiRequest::Status => answer(
                 Some(reply),

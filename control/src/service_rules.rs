@@ -1,50 +1,142 @@
-//! The rule set control holds: loaded from the file, shipped as
-//! `LoadRules`, adopted when the dataplane acknowledges it, and re-sent when
-//! the dataplane's (epoch, generation) is not the one it acknowledged.
+//! The rule set control holds: loaded from the file or pushed, validated
+//! on the rules thread, shipped as `LoadRules`, adopted when the dataplane
+//! acknowledges it, and re-sent when the dataplane's (epoch, generation) is
+//! not the one it acknowledged.
 
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use tollgate_shm::message::{Command, Reply};
 
-use super::{log, pid_alive, HeldRules, PendingKind, Service, RULES_RETRY};
+use super::{answer, log, pid_alive, HeldRules, PendingKind, Service, Waiter, RULES_RETRY};
 use crate::api::ApiResponse;
 use crate::rules_set::{self, RuleText};
+use crate::rules_worker::{Polled, RulesWorker, Validated, VALIDATION_BUDGET};
 
 impl Service {
-    /// Loads the configured rule file (start and SIGHUP). Invalid: logs the
-    /// errors and keeps the rule set in force.
+    /// Loads the configured rule file (start and SIGHUP): validated on the
+    /// rules thread, then shipped. Invalid: logs the errors and keeps the
+    /// rule set in force. While another validation runs, the reload waits
+    /// for it (one reload is remembered, however many signals came).
     pub fn load_rules_file(&mut self) {
         let Some(path) = self.config.rules.file.clone() else {
             return;
         };
-        match rules_set::load(&path) {
-            Err(errors) => {
-                log(format!(
-                    "rule file {} is invalid; keeping the rule set in force:",
-                    path.display()
-                ));
+        if self
+            .validator
+            .as_ref()
+            .is_some_and(|v| v.running().is_some())
+        {
+            if !self.reload_queued {
+                log("rule file reload queued behind the validation in progress");
+            }
+            self.reload_queued = true;
+            return;
+        }
+        match rules_set::read(&path) {
+            Err(e) => log(format!(
+                "rule file not loaded; keeping the rule set in force: {e}"
+            )),
+            Ok((origin, text)) => self.validate_rules(origin, text, Waiter::File),
+        }
+    }
+
+    /// Whether a rule file is being validated (the rules thread is busy).
+    pub fn rules_validating(&self) -> bool {
+        self.validator
+            .as_ref()
+            .is_some_and(|v| v.running().is_some())
+    }
+
+    /// Hands `text` to the rules thread; an API push while another
+    /// validation runs is refused as busy.
+    pub(super) fn validate_rules(&mut self, origin: String, text: String, waiter: Waiter) {
+        if self.validator.is_none() {
+            match RulesWorker::start() {
+                Ok(w) => self.validator = Some(w),
+                Err(e) => {
+                    let message = format!("cannot start the rule validation thread: {e}");
+                    return self.validated(waiter, Err(vec![message]));
+                }
+            }
+        }
+        let Some(validator) = self.validator.as_mut() else {
+            return;
+        };
+        if let Err((waiter, message)) = validator.submit(origin, text, waiter) {
+            match waiter {
+                Waiter::Api(reply) => answer(Some(reply), ApiResponse::Error { message }),
+                Waiter::File => log(format!("rule file not loaded: {message}")),
+            }
+        }
+    }
+
+    /// Takes a finished validation, if any; true if one was taken.
+    pub(super) fn poll_validation(&mut self) -> bool {
+        let Some(validator) = self.validator.as_mut() else {
+            return false;
+        };
+        let polled = validator.poll(VALIDATION_BUDGET);
+        let idle = validator.running().is_none();
+        let work = match polled {
+            Polled::Nothing => false,
+            Polled::Done(waiter, outcome) => {
+                self.validated(waiter, outcome);
+                true
+            }
+            Polled::OverBudget(waiter, message) => {
+                // Nothing was shipped, so rule_loads_total does not count it.
+                log(&message);
+                if let Waiter::Api(reply) = waiter {
+                    answer(Some(reply), ApiResponse::Error { message });
+                }
+                true
+            }
+        };
+        if idle && self.reload_queued {
+            self.reload_queued = false;
+            self.load_rules_file();
+        }
+        work
+    }
+
+    /// Acts on a validation's outcome for whoever asked.
+    fn validated(&mut self, waiter: Waiter, outcome: Validated) {
+        match (waiter, outcome) {
+            (Waiter::Api(reply), Err(errors)) => {
+                answer(Some(reply), ApiResponse::RulesInvalid { errors })
+            }
+            (Waiter::File, Err(errors)) => {
+                log("rule file is invalid; keeping the rule set in force:");
                 for e in errors {
                     log(format!("  {e}"));
                 }
             }
-            Ok(rules) => {
+            (waiter, Ok(rules)) => {
                 for w in &rules.warnings {
                     log(format!("warning: {w}"));
                 }
                 log(format!(
-                    "loaded {} rules from {}",
+                    "validated {} rules from {}",
                     rules.rules, rules.origin
                 ));
+                let reply = match waiter {
+                    Waiter::Api(reply) => Some(reply),
+                    Waiter::File => None,
+                };
                 if self.attachment.is_some() {
-                    self.send_rules(rules, None);
-                } else {
-                    self.current = Some(HeldRules {
-                        rules,
-                        generation: 0,
-                    });
-                    self.acked = None;
+                    return self.send_rules(rules, reply);
                 }
+                self.current = Some(HeldRules {
+                    rules,
+                    generation: 0,
+                });
+                self.acked = None;
+                let message = format!(
+                    "{}; the validated rule set is kept and sent when the dataplane appears",
+                    self.not_attached_message()
+                );
+                answer(reply, ApiResponse::Error { message });
             }
         }
     }

@@ -192,6 +192,18 @@ fn check_through_rings(
         .collect()
 }
 
+/// Steps until the rules thread has finished.
+fn until_validated(service: &mut Service) {
+    for _ in 0..20_000 {
+        service.step();
+        if !service.rules_validating() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("validation did not finish");
+}
+
 fn status_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
@@ -303,9 +315,10 @@ fn rules_push_validates_ships_and_survives_dataplane_restart() {
     std::fs::write(dir.path().join("rules.toml"), "default_action = \"pass\"\n").unwrap();
     let mut dp = FakeDataplane::start(&name);
     let mut service = Service::new(config(&name, dir.path()));
-    service.load_rules_file();
-    // On attach the file's rules go out as generation applied + 1 = 2.
     service.step();
+    service.load_rules_file();
+    // Once validated the file's rules go out as generation applied + 1 = 2.
+    until_validated(&mut service);
     let sent = dp.serve_commands(false);
     assert!(
         matches!(sent.as_slice(), [Command::LoadRules { generation: 2, .. }]),
@@ -363,7 +376,7 @@ fn rules_push_validates_ships_and_survives_dataplane_restart() {
             text: "default_action = \"pass\"\n".into(),
         },
     );
-    service.step();
+    until_validated(&mut service);
     dp.serve_commands(true);
     assert!(matches!(
         wait(&mut service, None, &rx),
@@ -531,4 +544,118 @@ fn status_shows_refused_and_evicted_flows_by_reason() {
         "{:?}",
         d.drops
     );
+}
+
+/// A rule file that takes a while to validate: one set of 65,536 hosts,
+/// named by four rules.
+fn big_valid_rules() -> String {
+    let mut text = String::from("default_action = \"drop\"\n[sets]\nbig = [");
+    for i in 0..65536u32 {
+        let [_, b, c, d] = i.to_be_bytes();
+        text.push_str(&format!("\"10.{b}.{c}.{d}\","));
+    }
+    text.push_str("]\n");
+    for port in [22, 80, 443, 8443] {
+        text.push_str(&format!(
+            "[[rule]]\nid = \"p{port}\"\naction = \"pass\"\nprotocol = \"tcp\"\nsrc = \"$big\"\ndst_port = {port}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn health_checks_and_metrics_are_answered_while_a_big_push_validates() {
+    let name = format!("ctl-svc-busy-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let mut dp = FakeDataplane::start(&name);
+    let cfg = config(&name, dir.path());
+    let mut service = Service::new(cfg.clone());
+    service.step();
+    assert!(service.is_attached());
+
+    let text = big_valid_rules();
+    let rx = ask(
+        &mut service,
+        ApiRequest::RulesPush {
+            origin: "big.toml".into(),
+            text: text.clone(),
+        },
+    );
+    assert!(service.rules_validating());
+    // A second push meanwhile is refused as busy, at once.
+    let second = ask(
+        &mut service,
+        ApiRequest::RulesPush {
+            origin: "second.toml".into(),
+            text: "default_action = \"pass\"\n".into(),
+        },
+    );
+    match second.try_recv() {
+        Ok(ApiResponse::Error { message }) => assert!(
+            message.starts_with("busy: the rule set from big.toml is still being validated"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Health checks through the rings, status and a metrics scrape are all
+    // answered while the validation is still running.
+    let mut port = 51000;
+    let mut answered = 0;
+    while service.rules_validating() && answered < 3 {
+        let answer = check_through_rings(&mut service, &mut dp, port, true);
+        let still_validating = service.rules_validating();
+        assert_eq!(status_line(&answer), "HTTP/1.1 200 OK");
+        assert!(matches!(
+            call(&mut service, None, ApiRequest::Status),
+            ApiResponse::Status(_)
+        ));
+        let scrape = crate::metrics::render(&service.shared().lock().unwrap(), &cfg);
+        assert!(scrape.contains("tollgate_healthy 1"), "{scrape}");
+        if still_validating {
+            answered += 1;
+        }
+        port += 1;
+    }
+    assert!(
+        answered >= 1,
+        "the validation ended before any health check was answered"
+    );
+
+    match wait(&mut service, Some(&mut dp), &rx) {
+        ApiResponse::RulesApplied { rules: 4, .. } => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_rule_file_bomb_is_refused_with_the_limit_it_passes() {
+    let name = format!("ctl-svc-bomb-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let mut dp = FakeDataplane::start(&name);
+    let mut service = Service::new(config(&name, dir.path()));
+    service.step();
+    let mut text = String::from("default_action = \"drop\"\n[sets]\nbig = [");
+    for i in 0..2000 {
+        text.push_str(&format!("\"10.{}.{}.0/24\",", i >> 8, i & 255));
+    }
+    text.push_str("]\n[[rule]]\nid = \"bomb\"\naction = \"pass\"\nsrc = [");
+    text.push_str(&vec!["\"$big\""; 30_000].join(","));
+    text.push_str("]\n");
+    let started = Instant::now();
+    let response = call(
+        &mut service,
+        Some(&mut dp),
+        ApiRequest::RulesPush {
+            origin: "bomb.toml".into(),
+            text,
+        },
+    );
+    assert_eq!(
+        response,
+        ApiResponse::RulesInvalid {
+            errors: vec!["bomb.toml:7: rule \"bomb\": src: 60000000 prefixes (after expanding sets) bring the file's total to 60000000 (at most 262144)".into()]
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(dp.serve_commands(false).is_empty(), "nothing shipped");
 }

@@ -314,7 +314,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
 }
 
 fn load_rules_file(path: &Path) -> Result<Arc<RuleSnapshot>, StartError> {
-    let text = std::fs::read_to_string(path)
+    let text = read_rules_file(path)
         .map_err(|e| fail(format!("rules {}: cannot read: {e}", path.display())))?;
     let origin = path.display().to_string();
     let rules = RuleSnapshot::from_text(&text, &origin, 1).map_err(|errors| StartError {
@@ -325,6 +325,24 @@ fn load_rules_file(path: &Path) -> Result<Arc<RuleSnapshot>, StartError> {
         eprintln!("tollgate-dataplane: rules: warning: {warning}");
     }
     Ok(Arc::new(rules))
+}
+
+/// Reads a rule file without reading past the rule language's size limit,
+/// so an oversized file costs no more memory than the limit.
+fn read_rules_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let limit = tollgate_rules::MAX_FILE_BYTES;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_string(&mut text)?;
+    if text.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("file is over {limit} bytes"),
+        ));
+    }
+    Ok(text)
 }
 
 fn publish_rules_info(segment: &Segment, rules: &RuleSnapshot) {
@@ -604,5 +622,22 @@ fn flow_entry(f: tollgate_firewall::FlowInfo) -> FlowEntry {
         dst_port,
         state: f.state.name().to_string(),
         expires_in_ns: u64::try_from(f.expires_in.as_nanos()).unwrap_or(u64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_rules_file;
+
+    #[test]
+    fn a_rule_file_over_the_size_limit_is_refused_unread() {
+        let path = std::env::temp_dir().join(format!("tollgate-rules-{}.toml", std::process::id()));
+        let limit = tollgate_rules::MAX_FILE_BYTES;
+        std::fs::write(&path, vec![b'#'; limit + 1]).unwrap();
+        let err = read_rules_file(&path).unwrap_err();
+        assert_eq!(err.to_string(), format!("file is over {limit} bytes"));
+        std::fs::write(&path, vec![b'#'; limit]).unwrap();
+        assert_eq!(read_rules_file(&path).unwrap().len(), limit);
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -98,7 +98,7 @@ fn random_packet(rng: &mut Rng, rules: &[Rule]) -> (u64, InnerSummary) {
     let rule = &rules[rng.below(rules.len() as u64) as usize];
     let (version, dst) = match &rule.dst {
         AddrMatch::Cidrs(c) => {
-            let c = c[0];
+            let c = *c.iter().next().expect("non-empty");
             let (lo, hi) = c.range();
             (
                 c.version,

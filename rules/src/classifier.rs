@@ -54,6 +54,7 @@
 use crate::model::{Action, Rule, RuleSet};
 use crate::space::{family_index, merge, Ranges, RuleSpace, Step, L4_UNKNOWN};
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use tollgate_wire::summary::{Fragment, InnerSummary, IpVersion, L4Summary};
 
 /// The classifier's decision for the first packet of a flow.
@@ -255,6 +256,7 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
             limit_words,
             pool: Vec::new(),
             seen: HashMap::new(),
+            stored: Vec::new(),
         };
 
         let addr = |pick: fn(&crate::space::FamilySpace) -> &Ranges<u128>| -> Vec<Ranges<A>> {
@@ -290,7 +292,11 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
         Some(FamilyTable {
             rule_index: members.iter().map(|&(i, _)| i).collect(),
             summary_words,
-            pool: pool.pool,
+            pool: {
+                let mut p = pool.pool;
+                p.shrink_to_fit();
+                p
+            },
             endpoint,
             src,
             dst,
@@ -363,7 +369,7 @@ impl<A: Copy + Ord + Step + Default> FamilyTable<A> {
 
     fn memory_bytes(&self) -> usize {
         self.rule_index.len() * 4
-            + self.pool.len() * 8
+            + self.pool.capacity() * 8
             + std::mem::size_of_val(&self.protocol)
             + self.endpoint.memory_bytes()
             + self.src.memory_bytes()
@@ -379,7 +385,11 @@ struct PoolBuilder {
     rule_words: usize,
     limit_words: usize,
     pool: Vec<u64>,
-    seen: HashMap<Vec<u64>, usize>,
+    /// Hash of a stored form to where it is (`intern`'s encoding); the form
+    /// itself is read back from the pool, so the pool is not held twice.
+    seen: HashMap<u64, usize>,
+    /// Scratch space for the stored form being interned.
+    stored: Vec<u64>,
 }
 
 impl PoolBuilder {
@@ -393,7 +403,9 @@ impl PoolBuilder {
         debug_assert_eq!(bits.len(), self.rule_words);
         let non_zero = bits.iter().filter(|&&w| w != 0).count();
         let sparse = non_zero * 2 <= bits.len();
-        let mut stored = vec![0u64; self.summary_words];
+        let mut stored = std::mem::take(&mut self.stored);
+        stored.clear();
+        stored.resize(self.summary_words, 0);
         for (w, &word) in bits.iter().enumerate() {
             if word != 0 {
                 stored[w / 64] |= 1 << (w % 64);
@@ -402,18 +414,49 @@ impl PoolBuilder {
                 stored.push(word);
             }
         }
-        // A dense form is longer than any sparse one, so the forms cannot collide.
-        if let Some(&o) = self.seen.get(&stored) {
-            return Some(o);
+        let located = self.store(&stored, sparse);
+        self.stored = stored;
+        located
+    }
+
+    /// Finds or appends a stored form. A dense form is longer than any
+    /// sparse one, so the forms cannot collide; a hash collision between
+    /// different forms only costs a copy.
+    fn store(&mut self, stored: &[u64], sparse: bool) -> Option<usize> {
+        let hash = self.seen.hasher().hash_one(stored);
+        if let Some(&located) = self.seen.get(&hash) {
+            if self.stored_form(located) == stored {
+                return Some(located);
+            }
         }
+        // Checked before the pool grows, and the pool never reserves past
+        // the budget (a doubling Vec could take twice it): a rule set over
+        // budget allocates no more.
         let offset = self.pool.len();
-        if offset + stored.len() > self.limit_words {
+        let needed = offset + stored.len();
+        if needed > self.limit_words {
             return None;
         }
-        self.pool.extend_from_slice(&stored);
+        if needed > self.pool.capacity() {
+            let grown = (self.pool.capacity() * 2).clamp(needed, self.limit_words);
+            self.pool.reserve_exact(grown - offset);
+        }
+        self.pool.extend_from_slice(stored);
         let located = offset << 1 | usize::from(sparse);
-        self.seen.insert(stored, located);
+        self.seen.entry(hash).or_insert(located);
         Some(located)
+    }
+
+    /// The stored form at `located` (`intern`'s encoding).
+    fn stored_form(&self, located: usize) -> &[u64] {
+        let at = located >> 1;
+        let summary = &self.pool[at..at + self.summary_words];
+        let words = if located & 1 == 1 {
+            summary.iter().map(|w| w.count_ones() as usize).sum()
+        } else {
+            self.rule_words
+        };
+        &self.pool[at..at + self.summary_words + words]
     }
 
     /// Elementary intervals of one field; `per_rule[d]` are dense rule `d`'s merged ranges.
@@ -618,16 +661,39 @@ mod tests {
     }
 
     #[test]
+    fn the_pool_never_reserves_past_its_budget() {
+        let mut pool = PoolBuilder {
+            summary_words: 1,
+            rule_words: 2,
+            limit_words: 10,
+            pool: Vec::new(),
+            seen: HashMap::new(),
+            stored: Vec::new(),
+        };
+        // Dense forms of 3 words: three fit in 10 words, a fourth does not.
+        for (i, bits) in [[1u64, 1], [2, 2], [3, 3]].iter().enumerate() {
+            assert_eq!(pool.intern(bits), Some((i * 3) << 1));
+            assert!(pool.pool.capacity() <= 10, "{}", pool.pool.capacity());
+        }
+        assert_eq!(pool.intern(&[1, 1]), Some(0), "found again, not stored");
+        assert_eq!(pool.intern(&[4, 4]), None);
+        assert!(pool.pool.capacity() <= 10);
+    }
+
+    #[test]
     fn one_host_per_rule_is_stored_sparsely() {
         let rules: Vec<Rule> = (0..2000u32)
             .map(|i| {
                 let mut r = Rule::any(format!("h{i}"), Action::Pass);
                 let addr = ipv4_mapped((0x0a00_0000 + i).to_be_bytes());
-                r.dst = crate::model::AddrMatch::Cidrs(vec![crate::model::Cidr {
-                    version: IpVersion::V4,
-                    addr,
-                    prefix_len: 32,
-                }]);
+                r.dst = crate::model::AddrMatch::Cidrs(
+                    vec![crate::model::Cidr {
+                        version: IpVersion::V4,
+                        addr,
+                        prefix_len: 32,
+                    }]
+                    .into(),
+                );
                 r
             })
             .collect();

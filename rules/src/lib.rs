@@ -19,6 +19,10 @@
 //! - Ports need protocol tcp or udp (a number 6/17 counts); `icmp_type` needs
 //!   icmp or icmpv6, `icmp_code` needs `icmp_type`. Port 0 is refused.
 //! - A rule one earlier rule fully covers gives a warning naming both.
+//! - The file's size, values, rules, id length, set sizes, set references
+//!   and prefixes and ports after expansion are bounded ([`limits`]), so any
+//!   file parses in bounded time and memory; a set is shared by the rules
+//!   naming it, not copied.
 //!
 //! ```
 //! let text = r#"
@@ -53,6 +57,7 @@
 mod classifier;
 mod endpoint;
 mod error;
+pub mod limits;
 mod model;
 mod parse;
 mod raw;
@@ -62,8 +67,10 @@ mod space;
 pub use classifier::{Classifier, Match, TooLarge};
 pub use endpoint::parse_endpoint_id;
 pub use error::{RuleError, RuleErrors, Warning};
-pub use model::{
-    proto, Action, AddrMatch, Cidr, OnRuleChange, PortRange, Rule, RuleSet, MAX_RULES,
+pub use limits::{
+    MAX_ERRORS, MAX_FILE_BYTES, MAX_ID_BYTES, MAX_PORT_RANGES, MAX_PREFIXES, MAX_RULES,
+    MAX_SET_PREFIXES, MAX_SET_REFERENCES, MAX_VALUES, SHADOW_CHECK_BUDGET,
 };
+pub use model::{proto, Action, AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleSet};
 pub use parse::{parse, parse_cidr, Parsed};
 pub use space::L4_UNKNOWN;

@@ -6,6 +6,7 @@
 //! both kinds on one rule; every range has `lo <= hi`; lists are non-empty.
 
 use std::fmt;
+use std::sync::Arc;
 use tollgate_wire::summary::IpVersion;
 
 /// Protocol numbers the rule language names.
@@ -116,8 +117,8 @@ impl fmt::Display for Cidr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddrMatch {
     Any,
-    /// Sets already expanded; may hold both families.
-    Cidrs(Vec<Cidr>),
+    /// May hold both families.
+    Cidrs(CidrList),
 }
 
 impl AddrMatch {
@@ -129,6 +130,60 @@ impl AddrMatch {
         }
     }
 }
+
+/// A rule's prefixes: those written in the rule and the named sets it
+/// refers to. A set is shared by every rule naming it, not copied, so a
+/// large set referenced by many rules is stored once.
+#[derive(Debug, Clone, Default)]
+pub struct CidrList {
+    parts: Vec<Arc<[Cidr]>>,
+}
+
+impl CidrList {
+    /// Adds a shared set (or any list of prefixes).
+    pub fn push_shared(&mut self, part: Arc<[Cidr]>) {
+        if !part.is_empty() {
+            self.parts.push(part);
+        }
+    }
+
+    /// Every prefix, sets expanded, in the order given (repeats kept).
+    pub fn iter(&self) -> impl Iterator<Item = &Cidr> + '_ {
+        self.parts.iter().flat_map(|p| p.iter())
+    }
+
+    /// Prefixes counted with repeats: each set once per reference.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+impl From<Vec<Cidr>> for CidrList {
+    fn from(cidrs: Vec<Cidr>) -> CidrList {
+        let mut list = CidrList::default();
+        list.push_shared(cidrs.into());
+        list
+    }
+}
+
+impl FromIterator<Cidr> for CidrList {
+    fn from_iter<I: IntoIterator<Item = Cidr>>(iter: I) -> CidrList {
+        CidrList::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+/// Equal when they list the same prefixes in the same order, however shared.
+impl PartialEq for CidrList {
+    fn eq(&self, other: &CidrList) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for CidrList {}
 
 /// An inclusive range of port numbers (or ICMP types/codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -200,10 +255,6 @@ pub struct RuleSet {
     on_rule_change: OnRuleChange,
     rules: Vec<Rule>,
 }
-
-/// Most rules one set may hold: the shared-memory stats region has a hit
-/// counter slot per rule.
-pub const MAX_RULES: usize = 16384;
 
 impl RuleSet {
     /// Builds a set from rules made in code. The caller keeps the invariants

@@ -8,14 +8,19 @@
 
 use crate::endpoint::parse_endpoint_id;
 use crate::error::{RuleError, RuleErrors, Warning};
+use crate::limits::{
+    values_exceed, MAX_ERRORS, MAX_FILE_BYTES, MAX_ID_BYTES, MAX_NAMES_IN_HINT, MAX_PORT_RANGES,
+    MAX_PREFIXES, MAX_RULES, MAX_SET_PREFIXES, MAX_SET_REFERENCES, MAX_VALUES,
+};
 use crate::model::{
-    proto, Action, AddrMatch, Cidr, OnRuleChange, PortRange, Rule, RuleSet, MAX_RULES,
+    proto, Action, AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleSet,
 };
 use crate::raw::{parse_document, RawValue};
 use crate::shadow::shadow_warnings;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
+use std::sync::Arc;
 use tollgate_wire::summary::{ipv4_mapped, IpVersion};
 use toml::Spanned;
 
@@ -42,7 +47,25 @@ const RULE_KEYS: &[&str] = &[
 
 /// Parses and validates a rule file. `origin` names the file in messages.
 pub fn parse(text: &str, origin: &str) -> Result<Parsed, RuleErrors> {
+    let one_error = |line: u32, message: String| {
+        Err(RuleErrors(vec![RuleError {
+            origin: origin.to_owned(),
+            line,
+            rule_id: None,
+            message,
+        }]))
+    };
+    if text.len() > MAX_FILE_BYTES {
+        let message = format!("file is {} bytes (at most {MAX_FILE_BYTES})", text.len());
+        return one_error(1, message);
+    }
     let mut cx = Context::new(text, origin);
+    if let Some(at) = values_exceed(text, MAX_VALUES) {
+        let message = format!(
+            "more than {MAX_VALUES} values (keys, list items and tables) in the file (at most {MAX_VALUES})"
+        );
+        return one_error(cx.line_of(at), message);
+    }
     let doc = match parse_document(text) {
         Ok(doc) => doc,
         Err((span, message)) => {
@@ -127,9 +150,18 @@ pub fn parse(text: &str, origin: &str) -> Result<Parsed, RuleErrors> {
         }
     }
 
-    if !cx.errors.is_empty() {
+    if cx.error_count > 0 {
         // Checks run per key, not in text order; operators read top to bottom.
         cx.errors.sort_by_key(|e| e.line);
+        if let Some(line) = cx.first_unlisted_line {
+            let unlisted = cx.error_count - cx.errors.len();
+            cx.errors.push(RuleError {
+                origin: origin.to_owned(),
+                line,
+                rule_id: None,
+                message: format!("{unlisted} more errors not listed"),
+            });
+        }
         return Err(RuleErrors(cx.errors));
     }
     let warnings = shadow_warnings(&rules, origin);
@@ -145,13 +177,40 @@ pub fn parse(text: &str, origin: &str) -> Result<Parsed, RuleErrors> {
 #[derive(Default)]
 struct Sets {
     names: Vec<String>,
-    cidrs: HashMap<String, Option<Vec<Cidr>>>,
+    cidrs: HashMap<String, Option<Arc<[Cidr]>>>,
 }
 
 struct Context<'a> {
     origin: &'a str,
     line_starts: Vec<usize>,
+    /// The first `MAX_ERRORS` errors found.
     errors: Vec<RuleError>,
+    /// Every error found, listed or not.
+    error_count: usize,
+    first_unlisted_line: Option<u32>,
+    /// File-wide totals for the limits (indexed by `Total`), and whether
+    /// passing each was reported.
+    totals: [usize; 3],
+    reported: [bool; 3],
+}
+
+/// The file-wide counts that have limits.
+#[derive(Clone, Copy)]
+enum Total {
+    SetReferences,
+    Prefixes,
+    PortRanges,
+}
+
+impl Total {
+    /// The limit and what is counted, for the message.
+    fn limit(self) -> (usize, &'static str) {
+        match self {
+            Total::SetReferences => (MAX_SET_REFERENCES, "set references"),
+            Total::Prefixes => (MAX_PREFIXES, "prefixes (after expanding sets)"),
+            Total::PortRanges => (MAX_PORT_RANGES, "ranges"),
+        }
+    }
 }
 
 impl<'a> Context<'a> {
@@ -163,6 +222,10 @@ impl<'a> Context<'a> {
             origin,
             line_starts,
             errors: Vec::new(),
+            error_count: 0,
+            first_unlisted_line: None,
+            totals: [0; 3],
+            reported: [false; 3],
         }
     }
 
@@ -177,12 +240,39 @@ impl<'a> Context<'a> {
     }
 
     fn error_at_line(&mut self, line: u32, rule_id: Option<&str>, message: String) {
+        self.error_count += 1;
+        if self.errors.len() >= MAX_ERRORS {
+            self.first_unlisted_line.get_or_insert(line);
+            return;
+        }
         self.errors.push(RuleError {
             origin: self.origin.to_owned(),
             line,
             rule_id: rule_id.map(str::to_owned),
             message,
         });
+    }
+
+    /// Adds `n` to a file-wide total and reports, once, the field that
+    /// passes its limit.
+    fn count(
+        &mut self,
+        which: Total,
+        n: usize,
+        span: Range<usize>,
+        rule_id: Option<&str>,
+        key: &str,
+    ) {
+        let (limit, what) = which.limit();
+        let total = &mut self.totals[which as usize];
+        *total = total.saturating_add(n);
+        let total = *total;
+        if total > limit && !self.reported[which as usize] {
+            self.reported[which as usize] = true;
+            let message =
+                format!("{key}: {n} {what} bring the file's total to {total} (at most {limit})");
+            self.error(span, rule_id, message);
+        }
     }
 
     fn unknown_key(
@@ -262,7 +352,7 @@ impl<'a> Context<'a> {
         for (name, list) in entries {
             let name_str = name.get_ref();
             let context = format!("set \"{name_str}\"");
-            let before = self.errors.len();
+            let before = self.error_count;
             if !name_str
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -275,6 +365,16 @@ impl<'a> Context<'a> {
                 );
             }
             let items = self.one_or_list(list, None, &context);
+            if items.len() > MAX_SET_PREFIXES {
+                let message = format!(
+                    "{context}: {} prefixes (at most {MAX_SET_PREFIXES} in one set)",
+                    items.len()
+                );
+                self.error(name.span(), None, message);
+                sets.names.push(name_str.clone());
+                sets.cidrs.insert(name_str.clone(), None);
+                continue;
+            }
             let mut cidrs = Vec::new();
             for item in items {
                 let Some(text) = self.string(item, None, &context) else {
@@ -303,9 +403,10 @@ impl<'a> Context<'a> {
                     }
                 }
             }
-            let ok = self.errors.len() == before;
+            let ok = self.error_count == before;
             sets.names.push(name_str.clone());
-            sets.cidrs.insert(name_str.clone(), ok.then_some(cidrs));
+            sets.cidrs
+                .insert(name_str.clone(), ok.then(|| Arc::from(cidrs)));
         }
         sets
     }
@@ -349,7 +450,7 @@ impl<'a> Context<'a> {
             );
             return None;
         };
-        let before = self.errors.len();
+        let before = self.error_count;
         let find = |name: &str| {
             entries
                 .iter()
@@ -365,6 +466,14 @@ impl<'a> Context<'a> {
             Some(v) => match self.string(v, None, "id") {
                 Some(s) if s.trim().is_empty() => {
                     self.error(v.span(), None, "id is empty".into());
+                    None
+                }
+                Some(s) if s.len() > MAX_ID_BYTES => {
+                    let message = format!(
+                        "id: {} bytes (at most {MAX_ID_BYTES}: ids label metrics and must stay distinct there)",
+                        s.len()
+                    );
+                    self.error(v.span(), Some(s), message);
                     None
                 }
                 Some(s) if s.chars().any(char::is_control) => {
@@ -532,7 +641,7 @@ impl<'a> Context<'a> {
             }
         };
 
-        if self.errors.len() != before {
+        if self.error_count != before {
             return None;
         }
         Some(Rule {
@@ -605,8 +714,10 @@ impl<'a> Context<'a> {
                 return Some(AddrMatch::Any);
             }
         }
-        let before = self.errors.len();
+        let before = self.error_count;
         let mut cidrs = Vec::new();
+        let mut list = CidrList::default();
+        let mut references = 0;
         for item in self.one_or_list(value, rid, key) {
             let Some(text) = self.string(item, rid, key) else {
                 continue;
@@ -618,14 +729,19 @@ impl<'a> Context<'a> {
                     format!("{key}: \"any\" cannot be part of a list"),
                 );
             } else if let Some(name) = text.strip_prefix('$') {
+                references += 1;
                 match sets.cidrs.get(name) {
-                    Some(Some(members)) => cidrs.extend_from_slice(members),
+                    Some(Some(members)) => list.push_shared(Arc::clone(members)),
                     Some(None) => {} // the set's own errors are reported already
                     None => {
-                        let defined = if sets.names.is_empty() {
-                            "no sets defined".to_owned()
-                        } else {
-                            format!("sets defined: {}", sets.names.join(", "))
+                        let defined = match sets.names.len() {
+                            0 => "no sets defined".to_owned(),
+                            n if n > MAX_NAMES_IN_HINT => format!(
+                                "sets defined: {} and {} more",
+                                sets.names[..MAX_NAMES_IN_HINT].join(", "),
+                                n - MAX_NAMES_IN_HINT
+                            ),
+                            _ => format!("sets defined: {}", sets.names.join(", ")),
                         };
                         self.error(
                             item.span(),
@@ -643,7 +759,12 @@ impl<'a> Context<'a> {
                 }
             }
         }
-        (self.errors.len() == before && !cidrs.is_empty()).then_some(AddrMatch::Cidrs(cidrs))
+        list.push_shared(cidrs.into());
+        if references > 0 {
+            self.count(Total::SetReferences, references, value.span(), rid, key);
+        }
+        self.count(Total::Prefixes, list.len(), value.span(), rid, key);
+        (self.error_count == before && !list.is_empty()).then_some(AddrMatch::Cidrs(list))
     }
 
     /// Numbers, `"n"` or `"lo-hi"` strings, or a list of them; ports start at 1.
@@ -656,7 +777,7 @@ impl<'a> Context<'a> {
     ) -> Option<Vec<PortRange>> {
         let min: i64 = if max == 65535 { 1 } else { 0 };
         let what = if max == 65535 { "port" } else { "value" };
-        let before = self.errors.len();
+        let before = self.error_count;
         let mut out = Vec::new();
         for item in self.one_or_list(value, rid, key) {
             let bounds = match item.get_ref() {
@@ -721,7 +842,8 @@ impl<'a> Context<'a> {
                 hi: hi as u16,
             });
         }
-        (self.errors.len() == before && !out.is_empty()).then_some(out)
+        self.count(Total::PortRanges, out.len(), value.span(), rid, key);
+        (self.error_count == before && !out.is_empty()).then_some(out)
     }
 }
 

@@ -144,6 +144,17 @@ impl RuleSpace {
         }
     }
 
+    /// Ranges held, over every field: what one full comparison may read.
+    pub(crate) fn range_count(&self) -> usize {
+        let families: usize = self
+            .families
+            .iter()
+            .flatten()
+            .map(|f| f.src.len() + f.dst.len())
+            .sum();
+        self.endpoints.len() + self.l4_a.len() + self.l4_b.len() + families
+    }
+
     /// Whether every packet `self` matches is also matched by `outer`.
     pub(crate) fn is_covered_by(&self, outer: &RuleSpace) -> bool {
         if outer.protocol.is_some() && outer.protocol != self.protocol {
@@ -195,6 +206,20 @@ impl Envelope {
                 })
             }),
         }
+    }
+
+    /// The first family (by `family_index`) the rule applies to, with the
+    /// span of its destination addresses.
+    pub(crate) fn first_dst_span(&self) -> Option<(usize, u128, u128)> {
+        self.families
+            .iter()
+            .enumerate()
+            .find_map(|(f, e)| e.map(|e| (f, e[2], e[3])))
+    }
+
+    /// Whether the rule applies to family `f`, with its destination span.
+    pub(crate) fn dst_span(&self, f: usize) -> Option<(u128, u128)> {
+        self.families[f].map(|e| (e[2], e[3]))
     }
 
     /// False when `self` certainly is not covered by `outer`; true means "maybe".

@@ -59,6 +59,13 @@ pub enum ShmError {
         count: usize,
         max: usize,
     },
+    #[error("{what} {name:?} is {bytes} bytes; shared memory keeps at most {max}")]
+    TooLong {
+        what: &'static str,
+        name: String,
+        bytes: usize,
+        max: usize,
+    },
 }
 
 pub type Result<T, E = ShmError> = std::result::Result<T, E>;

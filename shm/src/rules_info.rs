@@ -23,7 +23,7 @@ pub struct RulesSnapshot {
     pub generation: u64,
     /// How long the dataplane took to build and publish the rule set.
     pub load_time_ns: u64,
-    /// Rule ids in rule-index order (at most 64 bytes each).
+    /// Rule ids in rule-index order (at most 64 bytes each; longer ones are refused).
     pub ids: Vec<String>,
 }
 

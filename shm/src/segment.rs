@@ -31,6 +31,7 @@ use crate::mapping::Mapping;
 use crate::port_stats::{PortCounters, PortStatsRegion, PortStatsSnapshot};
 use crate::ring::{Consumer, Producer, RingControl};
 use crate::rules_info::{RulesInfo, RulesSnapshot};
+use crate::seqlock::NAME_BYTES;
 use crate::worker_stats::{EndpointCount, WorkerStats, MAX_RULES};
 
 /// Where segments live.
@@ -498,6 +499,15 @@ impl Segment {
                 what: "rule ids",
                 count: ids.len(),
                 max: MAX_RULES,
+            });
+        }
+        // Cut ids could give two rules the same metrics label.
+        if let Some(id) = ids.iter().find(|id| id.as_ref().len() > NAME_BYTES) {
+            return Err(ShmError::TooLong {
+                what: "rule id",
+                name: id.as_ref().to_owned(),
+                bytes: id.as_ref().len(),
+                max: NAME_BYTES,
             });
         }
         self.rules_region().publish(generation, load_time_ns, ids);

@@ -303,7 +303,20 @@ fn rules_info_round_trips_and_limits() {
         dp.publish_rules(11, 0, &too_many),
         Err(ShmError::TooMany { count, .. }) if count == MAX_RULES + 1
     ));
+    // Ids are never cut: two ids sharing 64 bytes would be one label.
+    let long = ["x".repeat(64), "x".repeat(65)];
+    match dp.publish_rules(12, 0, &long) {
+        Err(e @ ShmError::TooLong { bytes: 65, .. }) => assert!(
+            e.to_string().starts_with("rule id \"xxx")
+                && e.to_string()
+                    .ends_with("is 65 bytes; shared memory keeps at most 64"),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(ctl.applied_rules().0, 10);
+    dp.publish_rules(13, 0, &long[..1]).unwrap();
+    assert_eq!(ctl.rules_info().unwrap().ids, [long[0].clone()]);
 }
 
 #[test]

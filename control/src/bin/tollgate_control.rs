@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use tollgate_control::config::Config;
+use tollgate_control::rules_worker::VALIDATION_BUDGET;
 use tollgate_control::service::Service;
 use tollgate_control::{api_server, metrics_server, signals};
 
@@ -43,8 +44,11 @@ fn run(args: &Args) -> Result<(), String> {
     service.load_rules_file();
 
     let (calls_tx, calls) = mpsc::channel();
-    let answer_timeout =
-        Duration::from_millis(config.rules.reply_timeout_ms) + Duration::from_secs(2);
+    // A push is validated (within its budget) before the dataplane's reply
+    // is awaited; the service answers every call within both.
+    let answer_timeout = VALIDATION_BUDGET
+        + Duration::from_millis(config.rules.reply_timeout_ms)
+        + Duration::from_secs(2);
     let shared = service.shared();
     let api_counters = shared
         .lock()
