@@ -57,7 +57,7 @@ install -m 0644 deploy/systemd/tollgate-dataplane.service deploy/systemd/tollgat
 # and comment stays (tests/e2e/test_package.sh checks the key sets match).
 awk '
   /^args = \[/ { skip = 1
-    print "args = [\"-l\", \"0-2\", \"-a\", \"0000:00:06.0,large_llq_hdr=1\"]"; next }
+    print "args = [\"-l\", \"0-2\", \"--in-memory\", \"-a\", \"0000:00:06.0,large_llq_hdr=1\"]"; next }
   skip && /^\]/ { skip = 0; next }
   skip { next }
   /^device = / { print "device = \"0000:00:06.0\""; next }
@@ -65,7 +65,8 @@ awk '
   /^# This file is the default used by scripts\/demo.sh/ {
     print "# Installed by the tollgate package for an EC2 appliance: the data ENI at"
     print "# PCI 0000:00:06.0 (bound by tollgate-host-prep), lcore 0 for housekeeping,"
-    print "# lcores 1-2 as workers. Edit device, -a and -l for the instance."; skip_hdr = 1; next }
+    print "# lcores 1-2 as workers. Edit device, -a and -l for the instance."
+    print "# --in-memory: no hugepage files, so a crashed run leaves no pages taken."; skip_hdr = 1; next }
   skip_hdr && /^# / { next }
   { skip_hdr = 0; print }
 ' configs/dataplane.toml >"$stage/etc/tollgate/dataplane.toml"

@@ -173,6 +173,9 @@ def main():
     check("tollgatectl drain" in body, "user data does not run tollgatectl drain")
     check("complete-lifecycle-action" in body, "user data does not complete the lifecycle action")
     check("target-lifecycle-state" in body, "user data does not watch the lifecycle state")
+    # host-prep refuses to bind the interface holding the default route.
+    check(body.index('ip route replace default via "$mgmt_gw" dev "$mgmt_if"') < body.index("systemctl enable"),
+          "user data does not move the default route to the management ENI before enabling the units")
     for lt in of_type("AWS::EC2::LaunchTemplate").values():
         text = repr(lt["Properties"]["LaunchTemplateData"]["UserData"])
         for hook in hook_names:
@@ -204,6 +207,7 @@ def main():
             packaged = tomllib.load(f)
         check(dp["port"]["device"] == "0000:00:05.0", "user data did not set [port] device")
         check("0000:00:05.0,large_llq_hdr=1" in dp["eal"]["args"], "user data did not allow the ENA with large_llq_hdr=1")
+        check("--in-memory" in dp["eal"]["args"], "user data's EAL args leave hugepage files behind (no --in-memory)")
         check(dp["port"]["mtu"] == mtu, "user data did not set the MTU")
         check(dp["appliance"]["address"] == "10.254.11.23", "user data did not set the appliance address")
         check(dp["appliance"]["gwlb_addresses"] == ["10.254.11.0/24"], "user data did not set gwlb_addresses")
