@@ -133,6 +133,8 @@ EOF
 cat >"$stage/DEBIAN/postinst" <<'EOF'
 #!/bin/sh
 set -e
+# Installed into another root (dpkg --root, chrootless): leave this host alone.
+[ -z "${DPKG_ROOT:-}" ] || exit 0
 if [ "$1" = configure ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload || true
   # An upgrade restarts what runs (drain first: docs/operations.md).
@@ -143,6 +145,8 @@ EOF
 cat >"$stage/DEBIAN/prerm" <<'EOF'
 #!/bin/sh
 set -e
+# Installed into another root (dpkg --root, chrootless): leave this host alone.
+[ -z "${DPKG_ROOT:-}" ] || exit 0
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
   systemctl stop tollgate-control.service tollgate-dataplane.service || true
   systemctl disable tollgate-control.service tollgate-dataplane.service || true
@@ -152,6 +156,8 @@ EOF
 cat >"$stage/DEBIAN/postrm" <<'EOF'
 #!/bin/sh
 set -e
+# Installed into another root (dpkg --root, chrootless): leave this host alone.
+[ -z "${DPKG_ROOT:-}" ] || exit 0
 if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 exit 0
 EOF
