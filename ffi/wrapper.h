@@ -13,6 +13,12 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 #include <rte_version.h>
+#include <rte_timer.h>
 
 /* rte_errno is a per-lcore TLS macro; bindgen cannot see through it. */
 int tollgate_rte_errno(void);
+
+/* Raises a device event on the named port through ethdev's own callback
+ * dispatch, as a PMD does (ENA: reset after a missed keep-alive), so that
+ * tests can drive the application's handlers on a port without that PMD. */
+int tollgate_eth_dev_raise_event(const char *name, enum rte_eth_event_type event);

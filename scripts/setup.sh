@@ -11,6 +11,7 @@ PACKAGES=(
   tshark tcpdump python3-scapy       # independent decoders and fixture builders
   prometheus                         # real scraper for the metrics test
   curl jq valgrind iperf3             # iperf3: real TCP/UDP through the appliance (e2e)
+  dpkg-dev binutils python3-venv systemd  # package.sh (dpkg-shlibdeps, objcopy), cfn-lint venv, systemd-analyze
 )
 
 log() { printf 'setup: %s\n' "$*"; }

@@ -18,7 +18,10 @@ use tollgate_shm::{
 
 use crate::clock::TscClock;
 use crate::config::Config;
-use crate::dpdk::{offload, Eal, Mempool, Port, PortConfig, QueueId, SocketId};
+use crate::dpdk::{
+    offload, timers_init, timers_manage, DeviceEvents, Eal, Mempool, Port, PortConfig, QueueId,
+    SocketId,
+};
 use crate::worker::{FlowAnswer, FlowRequest, Shared, Worker, BURST};
 
 /// Flows one `flows list` returns at most.
@@ -81,6 +84,8 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     let mut eal_args = vec!["tollgate-dataplane".to_string()];
     eal_args.extend(config.eal.args.iter().cloned());
     let eal = Eal::init(&eal_args).map_err(|e| fail(format!("EAL: {e}")))?;
+    // Before the port starts: the ENA PMD arms its keep-alive watchdog then.
+    timers_init().map_err(|e| fail(format!("EAL: {e}")))?;
     let lcores = eal.worker_lcores();
     if lcores.is_empty() {
         return Err(fail(
@@ -90,6 +95,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     let workers = lcores.len();
 
     let mut port = Port::by_name(&config.port.device).map_err(|e| fail(format!("port: {e}")))?;
+    let device_events = DeviceEvents::register(&port).map_err(|e| fail(format!("port: {e}")))?;
     let info = port.info().map_err(|e| fail(format!("port: {e}")))?;
     let rss = config.port.rss && workers > 1 && info.supports_rss();
     // Some virtual devices (net_af_packet) refuse jumbo MTUs through ethdev
@@ -266,7 +272,28 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         "started: {workers} workers on {}, rules generation {generation}",
         config.port.device
     ));
+    let mut reset_requested = false;
     while !STOP_SIGNAL.load(Ordering::Relaxed) {
+        // The PMD's timers (ENA: keep-alive watchdog, which raises the
+        // reset event) run only here, on the lcore that started the port.
+        if let Err(e) = timers_manage() {
+            eprintln!("tollgate-dataplane: {e}");
+        }
+        if device_events.take_resets() > 0 {
+            // Resetting in place needs the workers' queues back; until then
+            // stop cleanly and let the service manager start us again.
+            eprintln!("tollgate-dataplane: the device asked for a reset; stopping so that it is reset at the next start");
+            housekeeping.event("device reset requested: stopping".to_string());
+            segment.set_link(LinkStatus {
+                up: false,
+                speed_mbps: 0,
+            });
+            reset_requested = true;
+            break;
+        }
+        if device_events.take_link_changes() > 0 {
+            eprintln!("tollgate-dataplane: link state change reported by the device");
+        }
         housekeeping.port_stats(&port);
         housekeeping.commands();
         while let Some(old) = shared.retired.pop() {
@@ -276,7 +303,9 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     }
 
     println!("tollgate-dataplane: stopping");
-    housekeeping.event("stopping on a signal".to_string());
+    if !reset_requested {
+        housekeeping.event("stopping on a signal".to_string());
+    }
     segment.set_state(DataplaneState::Stopping);
     shared.stop.store(true, Ordering::Relaxed);
     let mut worker_failed = false;
@@ -302,6 +331,13 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
             .map_err(|e| fail(format!("--stats-out {}: {e}", path.display())))?;
     }
     segment.retire();
+    if reset_requested {
+        return Err(StartError {
+            exit_code: 3,
+            message: "the device asked for a reset (RTE_ETH_EVENT_INTR_RESET); restart to reset it"
+                .into(),
+        });
+    }
     if worker_failed {
         return Err(fail("a worker failed; see above"));
     }

@@ -27,6 +27,7 @@
 mod burst;
 mod eal;
 mod error;
+mod events;
 mod ids;
 mod lcore;
 mod mbuf;
@@ -38,6 +39,7 @@ mod queue;
 pub use burst::{Drain, MbufBurst};
 pub use eal::Eal;
 pub use error::DpdkError;
+pub use events::{raise_event, timers_init, timers_manage, DeviceEvent, DeviceEvents};
 pub use ids::{LcoreId, PortId, QueueId, SocketId};
 pub use lcore::LcoreExit;
 pub use mbuf::{CksumStatus, Mbuf, MbufError, Segments};
