@@ -371,7 +371,8 @@ impl Service {
                 self.rules_in_flight = self.rules_in_flight.saturating_sub(1);
                 self.rules_reply(candidate, generation, reply, epoch)
             }
-            (PendingKind::ListFlows, Reply::FlowList { entries }) => ApiResponse::Flows {
+            (PendingKind::ListFlows, Reply::FlowList { entries, next }) => ApiResponse::Flows {
+                next,
                 flows: entries
                     .into_iter()
                     .map(|e| FlowView {
@@ -584,10 +585,15 @@ impl Service {
                 Some(reply),
                 ApiResponse::Status(Box::new(self.status_view())),
             ),
-            ApiRequest::FlowsList { filter, max } => {
+            ApiRequest::FlowsList {
+                filter,
+                after,
+                limit,
+            } => {
                 let command = Command::ListFlows {
                     filter: (&filter).into(),
-                    max,
+                    cursor: after,
+                    limit,
                 };
                 self.send_command(command, PendingKind::ListFlows, Some(reply));
             }
