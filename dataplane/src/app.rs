@@ -23,6 +23,9 @@ use crate::worker::{FlowAnswer, FlowRequest, Shared, Worker, BURST};
 
 /// How long the main lcore waits for every worker's answer to a flow request.
 const FLOW_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a command, the main lcore polls for the next every millisecond
+/// (otherwise every 20 ms) for this long.
+const BRISK_AFTER_COMMAND: Duration = Duration::from_millis(500);
 
 /// Usable bytes per mbuf: a 9001-byte MTU frame plus Ethernet header, with
 /// room for net_af_packet's frame size (see configs/dataplane.toml).
@@ -244,14 +247,22 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         "started: {workers} workers on {}, rules generation {generation}",
         config.port.device
     ));
+    let mut brisk_until = Instant::now();
+    let mut next_port_stats = Instant::now();
     while !STOP_SIGNAL.load(Ordering::Relaxed) {
-        housekeeping.port_stats(&port);
-        let busy = housekeeping.commands();
+        if Instant::now() >= next_port_stats {
+            housekeeping.port_stats(&port);
+            next_port_stats = Instant::now() + Duration::from_millis(20);
+        }
+        if housekeeping.commands() {
+            brisk_until = Instant::now() + BRISK_AFTER_COMMAND;
+        }
         while let Some(old) = shared.retired.pop() {
             drop(old);
         }
-        // Soon again while commands come (a listing asks page after page).
-        std::thread::sleep(Duration::from_millis(if busy { 1 } else { 20 }));
+        // Commands often come in runs (a listing asks page after page).
+        let brisk = Instant::now() < brisk_until;
+        std::thread::sleep(Duration::from_millis(if brisk { 1 } else { 20 }));
     }
 
     println!("tollgate-dataplane: stopping");
