@@ -62,6 +62,20 @@ pub struct FlowFilterArgs {
     pub state: Option<String>,
 }
 
+impl FlowFilterArgs {
+    /// What the dataplane would refuse to decode, said plainly.
+    pub fn check(&self) -> Result<(), String> {
+        let max = tollgate_shm::message::MAX_STATE_NAME_LEN;
+        match &self.state {
+            Some(s) if s.len() > max => Err(format!(
+                "flow state {:?}... is longer than {max} bytes",
+                s.chars().take(max).collect::<String>()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl From<&FlowFilterArgs> for tollgate_shm::message::FlowFilter {
     fn from(f: &FlowFilterArgs) -> Self {
         tollgate_shm::message::FlowFilter {

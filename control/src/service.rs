@@ -585,6 +585,12 @@ impl Service {
                 Some(reply),
                 ApiResponse::Status(Box::new(self.status_view())),
             ),
+            ApiRequest::FlowsList { filter, .. } | ApiRequest::FlowsFlush { filter }
+                if filter.check().is_err() =>
+            {
+                let message = filter.check().err().unwrap_or_default();
+                answer(Some(reply), ApiResponse::Error { message });
+            }
             ApiRequest::FlowsList {
                 filter,
                 after,

@@ -285,6 +285,16 @@ fn a_listing_page_carries_the_filter_and_both_cursors() {
         (*cursor, *limit),
         (Some(FlowCursor { worker: 1, slot: 7 }), 2)
     );
+    // A state name the dataplane could not take is refused here.
+    let long = FlowFilterArgs {
+        state: Some("S".repeat(1000)),
+        ..FlowFilterArgs::default()
+    };
+    match call(&mut service, None, ApiRequest::FlowsFlush { filter: long }) {
+        ApiResponse::Error { message } => assert!(message.contains("longer than 32"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(dp.take_requests().is_empty());
     let entry = tollgate_shm::message::FlowEntry {
         endpoint: 1,
         addresses: tollgate_shm::message::FlowAddresses::V4 {
