@@ -547,6 +547,44 @@ mod tests {
     }
 
     #[test]
+    fn asking_one_worker_leaves_the_others_alone() {
+        let shared = Arc::new(Shared::new(2, 4));
+        let worker = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                while !shared.stop.load(Ordering::Relaxed) {
+                    shared.serve_flow_request(1, |request| match request {
+                        FlowRequest::List { from, out, .. } => FlowAnswer::Listed(Visit {
+                            flows: out,
+                            next: Some(from + 7),
+                        }),
+                        FlowRequest::Flush(_) => FlowAnswer::Flushed(0),
+                    });
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        let list = FlowRequest::List {
+            selector: FlowSelector::default(),
+            from: 10,
+            budget: 100,
+            out: Vec::with_capacity(4),
+        };
+        match shared.ask_worker(1, list, Duration::from_secs(2)) {
+            Ok(FlowAnswer::Listed(visit)) => assert_eq!(visit.next, Some(17)),
+            _ => panic!("no listing from worker 1"),
+        }
+        assert!(shared.flow_requests[0].is_empty() && shared.flow_answers[0].is_empty());
+        let flush = FlowRequest::Flush(FlowSelector::default());
+        assert_eq!(
+            shared.ask_worker(2, flush, Duration::from_secs(1)).err(),
+            Some("no worker 2".to_string())
+        );
+        shared.stop.store(true, Ordering::Relaxed);
+        worker.join().unwrap();
+    }
+
+    #[test]
     fn a_late_worker_answer_is_never_taken_for_the_next_request() {
         let shared = Arc::new(Shared::new(1, 4));
         let worker = {
