@@ -1,12 +1,12 @@
 //! The control socket's protocol: one JSON object per line each way. A
 //! client sends one [`ApiRequest`] and reads one [`ApiResponse`].
 
-use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+pub use tollgate_shm::message::{FlowCursor, IpPrefix};
 
 use crate::conn_limit::{line_end, read_request, write_all_by, ReadError};
 use crate::health_state::Health;
@@ -31,9 +31,14 @@ pub enum ApiRequest {
     },
     RulesShow,
     Status,
+    /// One page of the flows `filter` selects: up to `limit` (0: as many
+    /// as a page holds) from cursor `after` on (absent: the start).
     FlowsList {
         filter: FlowFilterArgs,
-        max: u32,
+        #[serde(default, with = "as_text")]
+        after: Option<FlowCursor>,
+        #[serde(default)]
+        limit: u32,
     },
     FlowsFlush {
         filter: FlowFilterArgs,
@@ -46,10 +51,29 @@ pub enum ApiRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowFilterArgs {
-    pub address: Option<IpAddr>,
+    /// Either inner address in this prefix: "ADDR" or "ADDR/LEN".
+    #[serde(default, with = "as_text")]
+    pub address: Option<IpPrefix>,
     pub port: Option<u16>,
     pub protocol: Option<u8>,
     pub endpoint: Option<u64>,
+    /// A flow state as listed (e.g. "ESTABLISHED"), any case.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+impl FlowFilterArgs {
+    /// What the dataplane would refuse to decode, said plainly.
+    pub fn check(&self) -> Result<(), String> {
+        let max = tollgate_shm::message::MAX_STATE_NAME_LEN;
+        match &self.state {
+            Some(s) if s.len() > max => Err(format!(
+                "flow state {:?}... is longer than {max} bytes",
+                s.chars().take(max).collect::<String>()
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl From<&FlowFilterArgs> for tollgate_shm::message::FlowFilter {
@@ -59,7 +83,32 @@ impl From<&FlowFilterArgs> for tollgate_shm::message::FlowFilter {
             port: f.port,
             protocol: f.protocol,
             endpoint: f.endpoint,
+            state: f.state.clone(),
         }
+    }
+}
+
+/// An optional value as its text form (`Display` / `FromStr`) in JSON.
+mod as_text {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    pub fn serialize<T: Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.collect_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+    where
+        T: FromStr<Err = String>,
+        D: Deserializer<'de>,
+    {
+        Option::<String>::deserialize(d)?
+            .map(|text| text.parse().map_err(D::Error::custom))
+            .transpose()
     }
 }
 
@@ -82,8 +131,11 @@ pub enum ApiResponse {
     },
     Rules(RulesView),
     Status(Box<StatusView>),
+    /// One page; `next`: the cursor of the next page (`null`: the last).
     Flows {
         flows: Vec<FlowView>,
+        #[serde(with = "as_text")]
+        next: Option<FlowCursor>,
     },
     FlowsFlushed {
         count: u64,
@@ -283,12 +335,19 @@ mod tests {
             ApiRequest::Status,
             ApiRequest::FlowsList {
                 filter: FlowFilterArgs {
-                    address: Some("10.0.0.1".parse().unwrap()),
+                    address: Some("10.0.0.0/8".parse().unwrap()),
                     port: Some(443),
                     protocol: Some(6),
                     endpoint: Some(7),
+                    state: Some("ESTABLISHED".into()),
                 },
-                max: 100,
+                after: Some(FlowCursor { worker: 1, slot: 9 }),
+                limit: 100,
+            },
+            ApiRequest::FlowsList {
+                filter: FlowFilterArgs::default(),
+                after: None,
+                limit: 0,
             },
             ApiRequest::FlowsFlush {
                 filter: FlowFilterArgs::default(),
@@ -310,6 +369,35 @@ mod tests {
         );
         assert!(bad.is_err());
         assert!(serde_json::from_str::<ApiRequest>(r#"{"command":"reboot"}"#).is_err());
+        // Prefixes and cursors travel as operators write them; a bare
+        // address is a host; what does not parse is refused.
+        let list: ApiRequest = serde_json::from_str(
+            r#"{"command":"flows_list","filter":{"address":"2001:db8::1"},"after":"0:4096"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            list,
+            ApiRequest::FlowsList {
+                filter: FlowFilterArgs {
+                    address: Some("2001:db8::1/128".parse().unwrap()),
+                    ..FlowFilterArgs::default()
+                },
+                after: Some(FlowCursor {
+                    worker: 0,
+                    slot: 4096
+                }),
+                limit: 0,
+            }
+        );
+        assert!(serde_json::to_string(&list)
+            .unwrap()
+            .contains(r#""after":"0:4096""#));
+        for bad in [
+            r#"{"command":"flows_list","filter":{"address":"10.0.0.0/40"}}"#,
+            r#"{"command":"flows_list","filter":{},"after":"next"}"#,
+        ] {
+            assert!(serde_json::from_str::<ApiRequest>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -338,6 +426,20 @@ mod tests {
             ),
             (ApiResponse::FlowsFlushed { count: 9 }, true),
             (
+                ApiResponse::Flows {
+                    flows: vec![],
+                    next: Some(FlowCursor { worker: 1, slot: 2 }),
+                },
+                true,
+            ),
+            (
+                ApiResponse::Flows {
+                    flows: vec![],
+                    next: None,
+                },
+                true,
+            ),
+            (
                 ApiResponse::Draining {
                     draining: true,
                     attached: false,
@@ -351,6 +453,14 @@ mod tests {
                 false,
             ),
         ];
+        assert_eq!(
+            serde_json::to_string(&responses[4].0).unwrap(),
+            r#"{"reply":"flows","flows":[],"next":"1:2"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&responses[5].0).unwrap(),
+            r#"{"reply":"flows","flows":[],"next":null}"#
+        );
         for (r, ok) in &responses {
             let line = serde_json::to_string(r).unwrap();
             assert_eq!(&serde_json::from_str::<ApiResponse>(&line).unwrap(), r);

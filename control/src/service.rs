@@ -385,7 +385,8 @@ impl Service {
                 self.rules_in_flight = self.rules_in_flight.saturating_sub(1);
                 self.rules_reply(candidate, generation, reply, epoch)
             }
-            (PendingKind::ListFlows, Reply::FlowList { entries }) => ApiResponse::Flows {
+            (PendingKind::ListFlows, Reply::FlowList { entries, next }) => ApiResponse::Flows {
+                next,
                 flows: entries
                     .into_iter()
                     .map(|e| FlowView {
@@ -585,10 +586,21 @@ impl Service {
                 Some(reply),
                 ApiResponse::Status(Box::new(self.status_view())),
             ),
-            ApiRequest::FlowsList { filter, max } => {
+            ApiRequest::FlowsList { filter, .. } | ApiRequest::FlowsFlush { filter }
+                if filter.check().is_err() =>
+            {
+                let message = filter.check().err().unwrap_or_default();
+                answer(Some(reply), ApiResponse::Error { message });
+            }
+            ApiRequest::FlowsList {
+                filter,
+                after,
+                limit,
+            } => {
                 let command = Command::ListFlows {
                     filter: (&filter).into(),
-                    max,
+                    cursor: after,
+                    limit,
                 };
                 self.send_command(command, PendingKind::ListFlows, Some(reply));
             }

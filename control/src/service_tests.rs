@@ -1,6 +1,7 @@
 //! The service against a real segment, with the test as the dataplane.
 
 use super::*;
+use crate::api::{FlowCursor, FlowFilterArgs};
 use crate::test_frames::{parse_tcp, tcp_frame, ACK, APPLIANCE_IP, APPLIANCE_MAC, PSH, SYN};
 use std::sync::mpsc::{self, Receiver};
 use tollgate_shm::{Counter, DataplaneState, LinkStatus, SegmentConfig};
@@ -255,6 +256,93 @@ fn health_checks_flow_through_punt_and_inject_rings() {
 }
 
 #[test]
+fn a_listing_page_carries_the_filter_and_both_cursors() {
+    let name = format!("ctl-svc-pages-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let mut dp = FakeDataplane::start(&name);
+    let mut service = Service::new(config(&name, dir.path()));
+    service.step();
+    assert!(service.is_attached());
+    let filter = FlowFilterArgs {
+        address: Some("10.1.0.0/16".parse().unwrap()),
+        state: Some("established".into()),
+        ..FlowFilterArgs::default()
+    };
+    let rx = ask(
+        &mut service,
+        ApiRequest::FlowsList {
+            filter,
+            after: Some(FlowCursor { worker: 1, slot: 7 }),
+            limit: 2,
+        },
+    );
+    let sent = dp.take_requests();
+    let [Request {
+        id,
+        command:
+            Command::ListFlows {
+                filter,
+                cursor,
+                limit,
+            },
+    }] = sent.as_slice()
+    else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (filter.address.unwrap().to_string(), filter.state.as_deref()),
+        ("10.1.0.0/16".to_string(), Some("established"))
+    );
+    assert_eq!(
+        (*cursor, *limit),
+        (Some(FlowCursor { worker: 1, slot: 7 }), 2)
+    );
+    // A state name the dataplane could not take is refused here.
+    let long = FlowFilterArgs {
+        state: Some("S".repeat(1000)),
+        ..FlowFilterArgs::default()
+    };
+    match call(&mut service, None, ApiRequest::FlowsFlush { filter: long }) {
+        ApiResponse::Error { message } => assert!(message.contains("longer than 32"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(dp.take_requests().is_empty());
+    let entry = tollgate_shm::message::FlowEntry {
+        endpoint: 1,
+        addresses: tollgate_shm::message::FlowAddresses::V4 {
+            src: [10, 1, 0, 1].into(),
+            dst: [10, 2, 0, 1].into(),
+        },
+        protocol: 6,
+        src_port: 40000,
+        dst_port: 443,
+        state: "ESTABLISHED".into(),
+        expires_in_ns: 2_500_000_000,
+    };
+    let next = Some(FlowCursor {
+        worker: 1,
+        slot: 90,
+    });
+    dp.reply(
+        *id,
+        Reply::FlowList {
+            entries: vec![entry],
+            next,
+        },
+    );
+    match wait(&mut service, None, &rx) {
+        ApiResponse::Flows { flows, next: got } => {
+            assert_eq!(got, next);
+            assert_eq!(
+                (flows.len(), flows[0].src.as_str(), flows[0].expires_in_ms),
+                (1, "10.1.0.1", 2500)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_late_reply_is_discarded_and_counted_never_taken_for_the_next_request() {
     let name = format!("ctl-svc-stale-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
@@ -409,7 +497,8 @@ fn rules_push_validates_ships_and_survives_dataplane_restart() {
         &mut service,
         ApiRequest::FlowsList {
             filter: Default::default(),
-            max: 10,
+            after: None,
+            limit: 10,
         },
     );
     assert_eq!(
@@ -496,7 +585,8 @@ fn detached_service_answers_clearly() {
         &mut service,
         ApiRequest::FlowsList {
             filter: Default::default(),
-            max: 1,
+            after: None,
+            limit: 1,
         },
     );
     match wait(&mut service, None, &rx) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
 use tollgate_pipeline::{Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
-use tollgate_shm::message::{Command, FlowAddresses, FlowEntry, Reply, Request, Response};
+use tollgate_shm::message::{Command, Reply, Request, Response};
 use tollgate_shm::{
     Consumer, Counter, DataplaneState, LinkStatus, PortCounters, Producer, Segment, SegmentAccess,
     SegmentConfig,
@@ -22,12 +22,14 @@ use crate::dpdk::{
     offload, timers_init, timers_manage, DeviceEvents, Eal, Mempool, Port, PortConfig, QueueId,
     SocketId,
 };
+use crate::flow_pages::{self, FlowSelector};
 use crate::worker::{FlowAnswer, FlowRequest, Shared, Worker, BURST};
 
-/// Flows one `flows list` returns at most.
-const MAX_LISTED_FLOWS: u32 = 100_000;
 /// How long the main lcore waits for every worker's answer to a flow request.
 const FLOW_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a command, the main lcore polls for the next every millisecond
+/// (otherwise every 20 ms) for this long.
+const BRISK_AFTER_COMMAND: Duration = Duration::from_millis(500);
 
 /// Usable bytes per mbuf: a 9001-byte MTU frame plus Ethernet header, with
 /// room for net_af_packet's frame size (see configs/dataplane.toml).
@@ -273,6 +275,8 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         config.port.device
     ));
     let mut reset_requested = false;
+    let mut brisk_until = Instant::now();
+    let mut next_port_stats = Instant::now();
     while !STOP_SIGNAL.load(Ordering::Relaxed) {
         // The PMD's timers (ENA: keep-alive watchdog, which raises the
         // reset event) run only here, on the lcore that started the port.
@@ -294,12 +298,19 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         if device_events.take_link_changes() > 0 {
             eprintln!("tollgate-dataplane: link state change reported by the device");
         }
-        housekeeping.port_stats(&port);
-        housekeeping.commands();
+        if Instant::now() >= next_port_stats {
+            housekeeping.port_stats(&port);
+            next_port_stats = Instant::now() + Duration::from_millis(20);
+        }
+        if housekeeping.commands() {
+            brisk_until = Instant::now() + BRISK_AFTER_COMMAND;
+        }
         while let Some(old) = shared.retired.pop() {
             drop(old);
         }
-        std::thread::sleep(Duration::from_millis(20));
+        // Commands often come in runs (a listing asks page after page).
+        let brisk = Instant::now() < brisk_until;
+        std::thread::sleep(Duration::from_millis(if brisk { 1 } else { 20 }));
     }
 
     println!("tollgate-dataplane: stopping");
@@ -437,16 +448,18 @@ impl Housekeeping<'_> {
         }
     }
 
-    fn commands(&mut self) {
+    /// Answers every queued command; returns whether there was any.
+    fn commands(&mut self) -> bool {
         let mut buf = Vec::new();
+        let mut any = false;
         loop {
             match self.commands.pop_to_vec(&mut buf) {
-                Ok(true) => {}
-                Ok(false) => return,
+                Ok(true) => any = true,
+                Ok(false) => return any,
                 Err(e) => {
                     eprintln!("tollgate-dataplane: command ring: {e}; discarding its backlog");
                     self.commands.discard_all();
-                    return;
+                    return true;
                 }
             }
             let response = match Request::decode(&buf) {
@@ -475,8 +488,11 @@ impl Housekeeping<'_> {
             Command::Ping => Reply::Pong,
             Command::LoadRules { generation, text } => self.load_rules(generation, &text),
             Command::FlushFlows { filter } => {
-                let filter = flow_filter(&filter);
-                match self.ask_workers(|| FlowRequest::Flush(filter)) {
+                let selector = match FlowSelector::from_message(&filter) {
+                    Ok(s) => s,
+                    Err(message) => return Reply::Failed { message },
+                };
+                match self.ask_workers(|| FlowRequest::Flush(selector)) {
                     Ok(answers) => Reply::FlowsFlushed {
                         count: answers
                             .iter()
@@ -489,25 +505,42 @@ impl Housekeeping<'_> {
                     Err(message) => Reply::Failed { message },
                 }
             }
-            Command::ListFlows { filter, max } => {
-                let filter = flow_filter(&filter);
-                let max = max.min(MAX_LISTED_FLOWS) as usize;
-                match self.ask_workers(|| FlowRequest::List {
-                    filter,
-                    out: Vec::with_capacity(max),
-                }) {
-                    Ok(answers) => {
-                        let mut entries: Vec<FlowEntry> = answers
-                            .into_iter()
-                            .flat_map(|a| match a {
-                                FlowAnswer::Listed(flows) => flows,
-                                FlowAnswer::Flushed(_) => Vec::new(),
-                            })
-                            .map(flow_entry)
-                            .collect();
-                        entries.truncate(max);
-                        Reply::FlowList { entries }
-                    }
+            Command::ListFlows {
+                filter,
+                cursor,
+                limit,
+            } => {
+                let selector = match FlowSelector::from_message(&filter) {
+                    Ok(s) => s,
+                    Err(message) => return Reply::Failed { message },
+                };
+                let shared = self.shared;
+                let max_bytes = flow_pages::page_bytes(self.replies.max_message_len());
+                let page = flow_pages::build_page(
+                    shared.flow_requests.len(),
+                    cursor,
+                    limit,
+                    max_bytes,
+                    |worker, from, room| {
+                        let request = FlowRequest::List {
+                            selector,
+                            from,
+                            budget: flow_pages::SCAN_SLOTS_PER_VISIT,
+                            out: Vec::with_capacity(room),
+                        };
+                        match shared.ask_worker(worker, request, FLOW_ANSWER_TIMEOUT)? {
+                            FlowAnswer::Listed(visit) => Ok(visit),
+                            FlowAnswer::Flushed(_) => {
+                                Err(format!("worker {worker} answered a listing with a flush"))
+                            }
+                        }
+                    },
+                );
+                match page {
+                    Ok(page) => Reply::FlowList {
+                        entries: page.entries,
+                        next: page.next,
+                    },
                     Err(message) => Reply::Failed { message },
                 }
             }
@@ -617,48 +650,6 @@ fn format_mac(m: [u8; 6]) -> String {
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         m[0], m[1], m[2], m[3], m[4], m[5]
     )
-}
-
-/// The control plane's filter in the firewall's terms (an address matches
-/// either end of a flow).
-fn flow_filter(f: &tollgate_shm::message::FlowFilter) -> tollgate_firewall::FlowFilter {
-    tollgate_firewall::FlowFilter {
-        endpoint: f.endpoint,
-        address: f.address.map(|a| tollgate_firewall::Prefix {
-            addr: match a {
-                std::net::IpAddr::V4(v4) => tollgate_wire::summary::ipv4_mapped(v4.octets()),
-                std::net::IpAddr::V6(v6) => u128::from(v6),
-            },
-            len: 128,
-        }),
-        port: f.port,
-        protocol: f.protocol,
-    }
-}
-
-/// A flow as the control plane lists it, initiator first.
-fn flow_entry(f: tollgate_firewall::FlowInfo) -> FlowEntry {
-    let (src, src_port) = f.key.side(f.initiator);
-    let (dst, dst_port) = f.key.side(f.initiator.other());
-    let addresses = match f.key.version {
-        tollgate_wire::IpVersion::V4 => FlowAddresses::V4 {
-            src: (src as u32).into(),
-            dst: (dst as u32).into(),
-        },
-        tollgate_wire::IpVersion::V6 => FlowAddresses::V6 {
-            src: src.into(),
-            dst: dst.into(),
-        },
-    };
-    FlowEntry {
-        endpoint: f.key.endpoint,
-        addresses,
-        protocol: f.key.protocol,
-        src_port,
-        dst_port,
-        state: f.state.name().to_string(),
-        expires_in_ns: u64::try_from(f.expires_in.as_nanos()).unwrap_or(u64::MAX),
-    }
 }
 
 #[cfg(test)]

@@ -6,4 +6,5 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod dpdk;
+pub mod flow_pages;
 pub mod worker;

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
-use tollgate_firewall::{EvictReason, FlowFilter, FlowInfo, RefuseReason};
+use tollgate_firewall::{EvictReason, RefuseReason};
 use tollgate_pipeline::{Action, Pipeline, RuleSnapshot};
 use tollgate_shm::{Consumer, Counter, PacketMeta, Producer, WorkerStats};
 
 use crate::clock::TscClock;
 use crate::dpdk::{CksumStatus, Mbuf, MbufBurst, Mempool, RxQueue, TxQueue};
+use crate::flow_pages::{self, FlowSelector, Visit};
 
 /// Packets per RX and TX burst.
 pub const BURST: usize = 32;
@@ -59,17 +60,21 @@ pub struct FlowReply {
 
 /// An operator request a worker answers about the flows it owns.
 pub enum FlowRequest {
-    Flush(FlowFilter),
-    /// `out` comes with its capacity reserved: the worker does not allocate.
+    Flush(FlowSelector),
+    /// The flows `selector` matches from table slot `from` on, scanning at
+    /// most `budget` slots (see [`flow_pages::scan`]). `out` comes with its
+    /// capacity reserved: the worker does not allocate.
     List {
-        filter: FlowFilter,
-        out: Vec<FlowInfo>,
+        selector: FlowSelector,
+        from: usize,
+        budget: usize,
+        out: Vec<(usize, tollgate_firewall::FlowInfo)>,
     },
 }
 
 pub enum FlowAnswer {
     Flushed(usize),
-    Listed(Vec<FlowInfo>),
+    Listed(Visit),
 }
 
 impl Shared {
@@ -100,27 +105,51 @@ impl Shared {
         request: impl Fn() -> FlowRequest,
         timeout: Duration,
     ) -> Result<Vec<FlowAnswer>, String> {
-        let id = self.last_flow_ask.fetch_add(1, Ordering::Relaxed) + 1;
         let workers = self.flow_requests.len();
-        for w in 0..workers {
+        self.ask((0..workers).map(|w| (w, request())), timeout)
+    }
+
+    /// Main lcore: the same for worker `worker` alone.
+    pub fn ask_worker(
+        &self,
+        worker: usize,
+        request: FlowRequest,
+        timeout: Duration,
+    ) -> Result<FlowAnswer, String> {
+        if worker >= self.flow_requests.len() {
+            return Err(format!("no worker {worker}"));
+        }
+        let mut answers = self.ask(std::iter::once((worker, request)), timeout)?;
+        answers
+            .pop()
+            .ok_or_else(|| format!("worker {worker} gave no answer"))
+    }
+
+    /// Sends each request to its worker (each worker once at most) and
+    /// collects the answers, in the same order.
+    fn ask(
+        &self,
+        requests: impl Iterator<Item = (usize, FlowRequest)>,
+        timeout: Duration,
+    ) -> Result<Vec<FlowAnswer>, String> {
+        let id = self.last_flow_ask.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut asked = Vec::new();
+        for (w, request) in requests {
             // Frees the answer slot for this request's answer.
             while let Some(late) = self.flow_answers[w].pop() {
                 self.late_answer(w, late.id);
             }
-            let ask = FlowAsk {
-                id,
-                request: request(),
-            };
-            if self.flow_requests[w].push(ask).is_err() {
+            if self.flow_requests[w].push(FlowAsk { id, request }).is_err() {
                 return Err(format!(
                     "worker {w} is still busy with an earlier request; retry"
                 ));
             }
+            asked.push(w);
         }
         let deadline = Instant::now() + timeout;
-        let mut answers: Vec<Option<FlowAnswer>> = (0..workers).map(|_| None).collect();
-        while answers.iter().any(Option::is_none) {
-            for (w, slot) in answers.iter_mut().enumerate() {
+        let mut answers: Vec<Option<FlowAnswer>> = asked.iter().map(|_| None).collect();
+        loop {
+            for (&w, slot) in asked.iter().zip(answers.iter_mut()) {
                 if slot.is_some() {
                     continue;
                 }
@@ -134,9 +163,9 @@ impl Shared {
                 break;
             }
             if Instant::now() > deadline {
-                let missing: Vec<String> = answers
+                let missing: Vec<String> = asked
                     .iter()
-                    .enumerate()
+                    .zip(&answers)
                     .filter(|(_, a)| a.is_none())
                     .map(|(w, _)| w.to_string())
                     .collect();
@@ -484,19 +513,18 @@ fn answer(
     request: FlowRequest,
 ) -> FlowAnswer {
     match request {
-        FlowRequest::Flush(filter) => {
-            FlowAnswer::Flushed(pipeline.firewall_mut().flush_matching(&filter))
+        FlowRequest::Flush(selector) => {
+            FlowAnswer::Flushed(selector.flush(pipeline.firewall_mut()))
         }
-        FlowRequest::List { filter, mut out } => {
-            let room = out.capacity() - out.len();
-            out.extend(
-                pipeline
-                    .firewall()
-                    .flows(now)
-                    .filter(|f| filter.matches(&f.key))
-                    .take(room),
-            );
-            FlowAnswer::Listed(out)
+        FlowRequest::List {
+            selector,
+            from,
+            budget,
+            mut out,
+        } => {
+            let next =
+                flow_pages::scan(pipeline.firewall(), now, from, budget, &selector, &mut out);
+            FlowAnswer::Listed(Visit { flows: out, next })
         }
     }
 }
@@ -545,6 +573,44 @@ mod tests {
     }
 
     #[test]
+    fn asking_one_worker_leaves_the_others_alone() {
+        let shared = Arc::new(Shared::new(2, 4));
+        let worker = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                while !shared.stop.load(Ordering::Relaxed) {
+                    shared.serve_flow_request(1, |request| match request {
+                        FlowRequest::List { from, out, .. } => FlowAnswer::Listed(Visit {
+                            flows: out,
+                            next: Some(from + 7),
+                        }),
+                        FlowRequest::Flush(_) => FlowAnswer::Flushed(0),
+                    });
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        let list = FlowRequest::List {
+            selector: FlowSelector::default(),
+            from: 10,
+            budget: 100,
+            out: Vec::with_capacity(4),
+        };
+        match shared.ask_worker(1, list, Duration::from_secs(2)) {
+            Ok(FlowAnswer::Listed(visit)) => assert_eq!(visit.next, Some(17)),
+            _ => panic!("no listing from worker 1"),
+        }
+        assert!(shared.flow_requests[0].is_empty() && shared.flow_answers[0].is_empty());
+        let flush = FlowRequest::Flush(FlowSelector::default());
+        assert_eq!(
+            shared.ask_worker(2, flush, Duration::from_secs(1)).err(),
+            Some("no worker 2".to_string())
+        );
+        shared.stop.store(true, Ordering::Relaxed);
+        worker.join().unwrap();
+    }
+
+    #[test]
     fn a_late_worker_answer_is_never_taken_for_the_next_request() {
         let shared = Arc::new(Shared::new(1, 4));
         let worker = {
@@ -564,7 +630,7 @@ mod tests {
                 }
             })
         };
-        let flush = || FlowRequest::Flush(FlowFilter::default());
+        let flush = || FlowRequest::Flush(FlowSelector::default());
         let first = shared.ask_workers(flush, Duration::from_millis(100));
         assert!(first.is_err_and(|e| e.contains("did not answer within 100 ms")));
         // The first answer arrives while the second request waits.

@@ -1,6 +1,7 @@
 //! Control-plane views: listing flows and removing some. Off the fast
 //! path: both walk the whole table.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::classify::{Action, Classify};
@@ -73,12 +74,26 @@ impl<C: Classify> Firewall<C> {
     /// The live flows at `now_ns` (expired entries not yet reclaimed are
     /// left out).
     pub fn flows(&self, now_ns: u64) -> impl Iterator<Item = FlowInfo> + '_ {
+        self.flows_in(0..self.tracker.table.slots(), now_ns)
+            .map(|(_, f)| f)
+    }
+
+    /// The live flows in table slots `slots` (clipped to the table), each
+    /// with its slot, in slot order. Slots are stable positions, so a walk
+    /// can resume after the last slot it saw; an entry moved to its other
+    /// bucket by an insertion changes slot.
+    pub fn flows_in(
+        &self,
+        slots: Range<usize>,
+        now_ns: u64,
+    ) -> impl Iterator<Item = (usize, FlowInfo)> + '_ {
         let t = &self.tracker;
         let mut clock = t.clock;
         let now_tick = clock.advance(now_ns);
-        t.table.occupied().filter_map(move |slot| {
+        let end = slots.end.min(t.table.slots());
+        (slots.start..end).filter_map(move |slot| {
             let e = t.table.entry(slot);
-            if e.is_expired(now_tick) {
+            if e.state == 0 || e.is_expired(now_tick) {
                 return None;
             }
             let state = e.state()?;
@@ -89,27 +104,39 @@ impl<C: Classify> Firewall<C> {
             } else {
                 Action::Drop
             };
-            Some(FlowInfo {
-                key: e.key(),
-                initiator: e.initiator(),
-                state,
-                action,
-                rule: (e.rule != NO_RULE).then_some(e.rule),
-                expires_in: Duration::from_nanos(clock.ns_until(e.expires)),
-                picked_up: e.flags & flag::PICKED_UP != 0,
-                stale: e.rules_epoch < t.stale_below,
-            })
+            Some((
+                slot,
+                FlowInfo {
+                    key: e.key(),
+                    initiator: e.initiator(),
+                    state,
+                    action,
+                    rule: (e.rule != NO_RULE).then_some(e.rule),
+                    expires_in: Duration::from_nanos(clock.ns_until(e.expires)),
+                    picked_up: e.flags & flag::PICKED_UP != 0,
+                    stale: e.rules_epoch < t.stale_below,
+                },
+            ))
         })
     }
 
     /// Remove every flow `filter` matches; returns how many. Their next
     /// packets are handled as packets of new flows.
     pub fn flush_matching(&mut self, filter: &FlowFilter) -> usize {
+        self.flush_where(|key, _| filter.matches(key))
+    }
+
+    /// Remove every flow for which `select(key, state)` is true (expired
+    /// entries not yet reclaimed included); returns how many.
+    pub fn flush_where(&mut self, mut select: impl FnMut(&FlowKey, FlowState) -> bool) -> usize {
         let t = &mut self.tracker;
         let mut removed = 0;
         for slot in 0..t.table.slots() {
             let e = t.table.entry(slot);
-            if e.state != 0 && filter.matches(&e.key()) {
+            if e.state == 0 {
+                continue;
+            }
+            if e.state().is_some_and(|state| select(&e.key(), state)) {
                 t.table.remove(slot);
                 removed += 1;
             }

@@ -93,3 +93,34 @@ fn flush_matching_removes_only_what_the_filter_selects() {
     assert_eq!((d.verdict, d.flow_created), (Verdict::Pass, true));
     assert_eq!(fw.flush_matching(&FlowFilter::default()), 2);
 }
+
+#[test]
+fn flows_in_walks_slot_ranges_and_flush_where_selects_by_state() {
+    let mut fw = firewall(small_config(), TestRules::pass_all());
+    for port in 0..300 {
+        fw.process(0, 1, &udp((client().0, 1000 + port), (server().0, 53)));
+    }
+    // The server answers ten of them: UDP_STREAM.
+    for port in 0..10 {
+        fw.process(0, 1, &udp((server().0, 53), (client().0, 1000 + port)));
+    }
+    // Consecutive ranges cover the table once, in slot order, each flow at
+    // the slot it occupies; ranges past the end are empty.
+    let slots = fw.slots();
+    let mut walked = Vec::new();
+    for start in (0..slots + 100).step_by(37) {
+        walked.extend(fw.flows_in(start..start + 37, SEC));
+    }
+    assert!(walked.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(walked.iter().all(|&(s, _)| s < slots));
+    let flows: Vec<_> = fw.flows(SEC).collect();
+    let in_order: Vec<_> = walked.iter().map(|(_, f)| *f).collect();
+    assert_eq!(in_order, flows);
+    assert_eq!(flows.len(), 300);
+    assert_eq!(fw.flows_in(slots..usize::MAX, SEC).count(), 0);
+    let removed = fw.flush_where(|_, state| state == FlowState::UdpStream);
+    assert_eq!(removed, 10);
+    assert_eq!(fw.counters().removed, 10);
+    assert!(fw.flows(SEC).all(|f| f.state == FlowState::UdpSingle));
+    assert_eq!(fw.flows(SEC).count(), 290);
+}

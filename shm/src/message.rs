@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Bump when any encoding below changes.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 
 /// Control's requests.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,10 +24,13 @@ pub enum Command {
     FlushFlows {
         filter: FlowFilter,
     },
-    /// Up to `max` flows matching `filter`.
+    /// One page of the flows matching `filter`: up to `limit` of them,
+    /// from `cursor` on (`None`: from the start). The reply says where the
+    /// next page starts.
     ListFlows {
         filter: FlowFilter,
-        max: u32,
+        cursor: Option<FlowCursor>,
+        limit: u32,
     },
     Ping,
 }
@@ -45,8 +48,12 @@ pub enum Reply {
     FlowsFlushed {
         count: u64,
     },
+    /// One page of a listing; `next`: where the next page starts (`None`:
+    /// the walk is complete). A page may hold fewer than the limit, even
+    /// none, and still have a next one.
     FlowList {
         entries: Vec<FlowEntry>,
+        next: Option<FlowCursor>,
     },
     Pong,
     /// The request could not be handled at all (e.g. it did not decode).
@@ -79,12 +86,98 @@ impl Response {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct FlowFilter {
     /// Matches either inner address.
-    pub address: Option<IpAddr>,
+    pub address: Option<IpPrefix>,
     /// Matches either inner port.
     pub port: Option<u16>,
     pub protocol: Option<u8>,
     /// GWLB endpoint id.
     pub endpoint: Option<u64>,
+    /// The firewall's name for a flow state (as listed, e.g.
+    /// "ESTABLISHED"); at most [`MAX_STATE_NAME_LEN`] bytes.
+    pub state: Option<String>,
+}
+
+/// The longest state name a filter carries.
+pub const MAX_STATE_NAME_LEN: usize = 32;
+
+/// An address and a prefix length (32 or 128: that address alone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpPrefix {
+    pub addr: IpAddr,
+    pub len: u8,
+}
+
+impl IpPrefix {
+    /// `None` when `len` is longer than the address.
+    pub fn new(addr: IpAddr, len: u8) -> Option<IpPrefix> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (len <= max).then_some(IpPrefix { addr, len })
+    }
+
+    pub fn host(addr: IpAddr) -> IpPrefix {
+        IpPrefix {
+            addr,
+            len: if addr.is_ipv4() { 32 } else { 128 },
+        }
+    }
+}
+
+impl std::fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl std::str::FromStr for IpPrefix {
+    type Err = String;
+
+    /// `ADDR` or `ADDR/LEN`.
+    fn from_str(s: &str) -> Result<IpPrefix, String> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or prefix"))?;
+        match len {
+            None => Ok(IpPrefix::host(addr)),
+            Some(l) => l
+                .parse()
+                .ok()
+                .and_then(|l| IpPrefix::new(addr, l))
+                .ok_or_else(|| format!("{s:?}: prefix length must be 0-32 (IPv4) or 0-128 (IPv6)")),
+        }
+    }
+}
+
+/// Where a flow listing goes on: a worker and a slot of its flow table.
+/// Written `WORKER:SLOT` for operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FlowCursor {
+    pub worker: u32,
+    pub slot: u64,
+}
+
+impl std::fmt::Display for FlowCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.worker, self.slot)
+    }
+}
+
+impl std::str::FromStr for FlowCursor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FlowCursor, String> {
+        s.split_once(':')
+            .and_then(|(w, slot)| {
+                Some(FlowCursor {
+                    worker: w.parse().ok()?,
+                    slot: slot.parse().ok()?,
+                })
+            })
+            .ok_or_else(|| format!("{s:?} is not a cursor (WORKER:SLOT, as a page's next)"))
+    }
 }
 
 /// Inner addresses of a flow; both of one IP version.
@@ -188,11 +281,26 @@ mod filter_bit {
     pub const PORT: u8 = 2;
     pub const PROTOCOL: u8 = 4;
     pub const ENDPOINT: u8 = 8;
-    pub const ALL: u8 = ADDRESS | PORT | PROTOCOL | ENDPOINT;
+    pub const STATE: u8 = 16;
+    pub const ALL: u8 = ADDRESS | PORT | PROTOCOL | ENDPOINT | STATE;
 }
 
 /// Smallest encoding of a [`FlowEntry`], to bound allocation on decode.
 const MIN_FLOW_ENTRY_LEN: usize = 8 + 1 + 4 + 4 + 1 + 2 + 2 + 4 + 8;
+
+/// Bytes of a `FlowList` reply besides its entries (header, count, next).
+pub const FLOW_LIST_OVERHEAD: usize = 1 + 1 + 8 + 4 + 1 + 4 + 8;
+
+impl FlowEntry {
+    /// Bytes this entry takes in a `FlowList` reply.
+    pub fn encoded_len(&self) -> usize {
+        let addresses = match self.addresses {
+            FlowAddresses::V4 { .. } => 8,
+            FlowAddresses::V6 { .. } => 32,
+        };
+        MIN_FLOW_ENTRY_LEN - 8 + addresses + self.state.len()
+    }
+}
 
 // ---------------------------------------------------------------- encoding
 
@@ -251,9 +359,13 @@ impl Writer<'_> {
         if f.endpoint.is_some() {
             bits |= filter_bit::ENDPOINT;
         }
+        if f.state.is_some() {
+            bits |= filter_bit::STATE;
+        }
         self.u8(bits);
         if let Some(a) = f.address {
-            self.ip(a);
+            self.ip(a.addr);
+            self.u8(a.len);
         }
         if let Some(p) = f.port {
             self.u16(p);
@@ -263,6 +375,19 @@ impl Writer<'_> {
         }
         if let Some(e) = f.endpoint {
             self.u64(e);
+        }
+        if let Some(s) = &f.state {
+            self.str(s);
+        }
+    }
+    fn cursor(&mut self, c: Option<FlowCursor>) {
+        match c {
+            None => self.u8(0),
+            Some(c) => {
+                self.u8(1);
+                self.u32(c.worker);
+                self.u64(c.slot);
+            }
         }
     }
     fn flow(&mut self, e: &FlowEntry) {
@@ -300,10 +425,15 @@ impl Request {
                 w.header(kind::FLUSH_FLOWS, self.id);
                 w.filter(filter);
             }
-            Command::ListFlows { filter, max } => {
+            Command::ListFlows {
+                filter,
+                cursor,
+                limit,
+            } => {
                 w.header(kind::LIST_FLOWS, self.id);
                 w.filter(filter);
-                w.u32(*max);
+                w.cursor(*cursor);
+                w.u32(*limit);
             }
             Command::Ping => w.header(kind::PING, self.id),
         }
@@ -328,7 +458,8 @@ impl Request {
             },
             kind::LIST_FLOWS => Command::ListFlows {
                 filter: r.filter()?,
-                max: r.u32("max")?,
+                cursor: r.cursor()?,
+                limit: r.u32("limit")?,
             },
             kind::PING => Command::Ping,
             kind => {
@@ -371,12 +502,13 @@ impl Response {
                 w.header(kind::FLOWS_FLUSHED, self.id);
                 w.u64(*count);
             }
-            Reply::FlowList { entries } => {
+            Reply::FlowList { entries, next } => {
                 w.header(kind::FLOW_LIST, self.id);
                 w.u32(u32::try_from(entries.len()).unwrap_or(u32::MAX));
                 for e in entries.iter().take(u32::MAX as usize) {
                     w.flow(e);
                 }
+                w.cursor(*next);
             }
             Reply::Pong => w.header(kind::PONG, self.id),
             Reply::Failed { message } => {
@@ -417,7 +549,10 @@ impl Response {
                 for _ in 0..count {
                     entries.push(r.flow()?);
                 }
-                Reply::FlowList { entries }
+                Reply::FlowList {
+                    entries,
+                    next: r.cursor()?,
+                }
             }
             kind::PONG => Reply::Pong,
             kind::FAILED => Reply::Failed {
@@ -524,7 +659,12 @@ impl<'a> Reader<'a> {
         let has = |bit| bits & bit != 0;
         Ok(FlowFilter {
             address: if has(filter_bit::ADDRESS) {
-                Some(self.ip("filter address")?)
+                let addr = self.ip("filter address")?;
+                let len = self.u8("filter prefix length")?;
+                Some(IpPrefix::new(addr, len).ok_or(DecodeError::InvalidValue {
+                    field: "filter prefix length",
+                    value: u64::from(len),
+                })?)
             } else {
                 None
             },
@@ -543,7 +683,33 @@ impl<'a> Reader<'a> {
             } else {
                 None
             },
+            state: if has(filter_bit::STATE) {
+                let name = self.string("filter state")?;
+                if name.len() > MAX_STATE_NAME_LEN {
+                    return Err(DecodeError::InvalidValue {
+                        field: "filter state length",
+                        value: name.len() as u64,
+                    });
+                }
+                Some(name)
+            } else {
+                None
+            },
         })
+    }
+
+    fn cursor(&mut self) -> Result<Option<FlowCursor>, DecodeError> {
+        match self.u8("cursor flag")? {
+            0 => Ok(None),
+            1 => Ok(Some(FlowCursor {
+                worker: self.u32("cursor worker")?,
+                slot: self.u64("cursor slot")?,
+            })),
+            v => Err(DecodeError::InvalidValue {
+                field: "cursor flag",
+                value: u64::from(v),
+            }),
+        }
     }
 
     fn flow(&mut self) -> Result<FlowEntry, DecodeError> {

@@ -47,7 +47,8 @@ fn a_rule_file_of_several_mib_travels_and_is_acknowledged() {
                     port: Some(443),
                     ..FlowFilter::default()
                 },
-                max: 10,
+                cursor: None,
+                limit: 10,
             },
         },
         Request {
@@ -74,7 +75,10 @@ fn a_rule_file_of_several_mib_travels_and_is_acknowledged() {
                     generation: *generation,
                 }
             }
-            Command::ListFlows { .. } => Reply::FlowList { entries: vec![] },
+            Command::ListFlows { .. } => Reply::FlowList {
+                entries: vec![],
+                next: None,
+            },
             Command::Ping => Reply::Pong,
             Command::FlushFlows { .. } => Reply::FlowsFlushed { count: 0 },
         };
@@ -99,7 +103,10 @@ fn a_rule_file_of_several_mib_travels_and_is_acknowledged() {
             },
             Response {
                 id: 42,
-                reply: Reply::FlowList { entries: vec![] }
+                reply: Reply::FlowList {
+                    entries: vec![],
+                    next: None
+                }
             },
             Response {
                 id: 43,
