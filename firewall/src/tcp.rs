@@ -1,12 +1,15 @@
 //! TCP connection tracking: the state machine of one flow.
 //!
-//! Modelled on Linux conntrack's `tcp_conntracks` table, with the
-//! acknowledgement checks that make each step mean what its name says:
-//! SYN/ACK must acknowledge the SYN, the handshake ACK the SYN/ACK, and
-//! CLOSE_WAIT / TIME_WAIT are entered only when the FIN is acknowledged.
-//! Sequence windows are not tracked (no `tcp_in_window`): any in-state
-//! segment passes, and a RST is accepted in any state but SYN_SENT, where
-//! only a RST acknowledging the SYN (RFC 793) or from the initiator counts.
+//! Modelled on Linux conntrack's `tcp_conntracks` table, in both
+//! directions, with the acknowledgement checks that make each step mean
+//! what its name says: SYN/ACK must acknowledge the SYN, the handshake ACK
+//! the SYN/ACK, and CLOSE_WAIT / TIME_WAIT are entered only when the FIN is
+//! acknowledged. A SYN from the responder or a SYN/ACK from the initiator
+//! is invalid outside a simultaneous open; the initiator's SYN on a live
+//! flow is passed without effect (a retransmission, or a new connection
+//! whose SYN/ACK re-synchronises the flow) and reopens a closed one. A RST
+//! is accepted in any state but SYN_SENT, where only a RST acknowledging
+//! the SYN (RFC 793) or from the initiator counts.
 
 use tollgate_wire::summary::tcp_flags as f;
 
@@ -181,8 +184,9 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
                 e.flags |= flag::SYN_DATA;
             }
         }
-        // Simultaneous open: passed, not modelled further.
-        (TcpSynSent, Syn, false) => {}
+        // Simultaneous open (Linux's SYN_SENT2): each side's SYN/ACK then
+        // acknowledges the other's SYN.
+        (TcpSynSent, Syn, false) => e.flags |= flag::SIMULTANEOUS,
         (TcpSynSent, SynAck, false) => {
             if !acks_syn(e, seg) {
                 return TcpStep::Drop(DropReason::TcpInvalid);
@@ -190,18 +194,36 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             set(e, TcpSynRecv);
             e.track_seq = seg.seq;
         }
+        (TcpSynSent, SynAck, true) if e.flags & flag::SIMULTANEOUS != 0 => {
+            if seg.seq != e.track_seq {
+                return TcpStep::Drop(DropReason::TcpInvalid);
+            }
+            // Its ACK must cover the responder's SYN, whose ISN it names.
+            set(e, TcpSynRecv);
+            e.track_seq = seg.ack.wrapping_sub(1);
+        }
+        // The responder's answer to a SYN it takes for part of an old
+        // connection (a challenge ACK): the initiator's RST then clears
+        // the way (Linux ignores it too).
+        (TcpSynSent, Ack, false) => {}
         (TcpSynSent, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
 
         (TcpSynRecv, Ack | Fin, true) => {
             if !seg.acks_handshake(e.track_seq) {
                 return TcpStep::Drop(DropReason::TcpInvalid);
             }
+            e.flags &= !flag::SIMULTANEOUS;
             if seg.class == Fin {
                 set(e, TcpFinWait);
                 e.flags |= fin_flag(sender);
                 e.track_seq = seg.fin_end();
             } else {
                 set(e, TcpEstablished);
+            }
+        }
+        (TcpSynRecv, SynAck, true) if e.flags & flag::SIMULTANEOUS != 0 => {
+            if !seg.acks_handshake(e.track_seq) {
+                return TcpStep::Drop(DropReason::TcpInvalid);
             }
         }
         (TcpSynRecv, SynAck, false) => e.track_seq = seg.seq,
@@ -227,7 +249,6 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             e.flags |= fin_flag(sender);
             e.track_seq = seg.fin_end();
         }
-        (TcpEstablished, _, _) => {}
 
         (TcpUnconfirmed, Ack, _) if sender != pickup_sender(e) => set(e, TcpEstablished),
         (TcpUnconfirmed, Ack, _) => {}
@@ -247,7 +268,6 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         (TcpFinWait | TcpCloseWait, Fin, _) if sender != first_fin_side(e) => {
             enter_last_ack(e, sender, seg);
         }
-        (TcpFinWait | TcpCloseWait, _, _) => {}
 
         (TcpLastAck, Ack | Fin, _) => {
             let acker = if e.flags & flag::LAST_ACKER_A != 0 {
@@ -259,10 +279,29 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
                 set(e, TcpTimeWait);
             }
         }
-        (TcpLastAck, _, _) => {}
 
-        (TcpTimeWait | TcpClose, Syn, _) => return TcpStep::Reopen,
-        (TcpTimeWait | TcpClose, _, _) => {}
+        (TcpTimeWait | TcpClose, Syn, true) => return TcpStep::Reopen,
+
+        // From here on the handshake is over: a SYN from the responder or
+        // a SYN/ACK from the initiator has no place in it (the first could
+        // open the initiator's ports to the responder), while the
+        // initiator's SYN and the responder's SYN/ACK are retransmissions
+        // or a new connection on the same ports, passed unchanged.
+        (
+            TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
+            Syn,
+            false,
+        )
+        | (
+            TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
+            SynAck,
+            true,
+        ) => return TcpStep::Drop(DropReason::TcpInvalid),
+        (
+            TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
+            _,
+            _,
+        ) => {}
 
         (UdpSingle | UdpStream | IcmpEcho | Generic | Denied, _, _) => {
             return TcpStep::Drop(DropReason::Inconsistent)

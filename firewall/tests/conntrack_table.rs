@@ -608,6 +608,115 @@ fn rows() -> Vec<Row> {
             ),
         ],
     });
+    // tcp_conntracks in both directions: a SYN from the responder and a
+    // SYN/ACK from the initiator are invalid in every state but a
+    // simultaneous open; the initiator's SYN on a live flow is ignored
+    // (passed, no state change), as Linux does.
+    let strict = |name: &'static str, steps: Vec<Step>| Row {
+        name,
+        config: small_config(),
+        rules: || TestRules::tcp_port(443),
+        steps,
+    };
+    let fin_from_c = send(10, tcp(c, s, FIN | ACK, a, b, 0), Pass, Some(TcpFinWait));
+    let responder_syn = |at: u64, state: FlowState| {
+        send(
+            at,
+            tcp(s, c, SYN, 7000, 0, 0),
+            drop(DropReason::TcpInvalid),
+            Some(state),
+        )
+    };
+    rows.push(strict(
+        "the responder's syn after a normal handshake is invalid",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                responder_syn(10, TcpEstablished),
+                // Nor does it reach the inside host by a SYN/ACK from it.
+                send(
+                    11,
+                    tcp(c, s, SYN | ACK, 9000, 7001, 0),
+                    drop(DropReason::TcpInvalid),
+                    Some(TcpEstablished),
+                ),
+                send(12, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+            ],
+        ]),
+    ));
+    rows.push(strict(
+        "the responder's syn is invalid while closing",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                fin_from_c.clone(),
+                responder_syn(11, TcpFinWait),
+                send(12, tcp(s, c, ACK, b, a + 1, 0), Pass, Some(TcpCloseWait)),
+                responder_syn(13, TcpCloseWait),
+                send(
+                    14,
+                    tcp(s, c, FIN | ACK, b, a + 1, 0),
+                    Pass,
+                    Some(TcpLastAck),
+                ),
+                responder_syn(15, TcpLastAck),
+                send(16, tcp(c, s, ACK, a + 1, b + 1, 0), Pass, Some(TcpTimeWait)),
+                responder_syn(17, TcpTimeWait),
+            ],
+        ]),
+    ));
+    rows.push(strict(
+        "the responder's syn is invalid after a reset",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                send(10, tcp(c, s, RST, a, 0, 0), Pass, Some(TcpClose)),
+                responder_syn(11, TcpClose),
+                // The initiator's SYN reopens through the rules.
+                send(12, tcp(c, s, SYN, 9000, 0, 0), Pass, Some(TcpSynSent)),
+            ],
+        ]),
+    ));
+    rows.push(strict(
+        "the initiator's syn on a live flow is ignored",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                send(10, tcp(c, s, SYN, 9000, 0, 0), Pass, Some(TcpEstablished)),
+                send(11, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+            ],
+        ]),
+    ));
+    rows.push(strict(
+        "a syn/ack from the initiator is invalid in the handshake",
+        vec![
+            send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+            send(
+                1,
+                tcp(c, s, SYN | ACK, ISN_C, ISN_S + 1, 0),
+                drop(DropReason::TcpInvalid),
+                Some(TcpSynSent),
+            ),
+            send(2, tcp(s, c, SYN | ACK, ISN_S, a, 0), Pass, Some(TcpSynRecv)),
+            send(
+                3,
+                tcp(c, s, SYN | ACK, ISN_C, b, 0),
+                drop(DropReason::TcpInvalid),
+                Some(TcpSynRecv),
+            ),
+            send(4, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+        ],
+    ));
+    rows.push(row(
+        "simultaneous open: both sides send a syn, then a syn/ack",
+        vec![
+            send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+            send(1, tcp(s, c, SYN, ISN_S, 0, 0), Pass, Some(TcpSynSent)),
+            send(2, tcp(c, s, SYN | ACK, ISN_C, b, 0), Pass, Some(TcpSynRecv)),
+            send(3, tcp(s, c, SYN | ACK, ISN_S, a, 0), Pass, Some(TcpSynRecv)),
+            send(4, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+        ],
+    ));
     rows.push(Row {
         name: "pickup without the reverse try",
         config: FirewallConfig {
