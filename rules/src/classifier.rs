@@ -520,6 +520,7 @@ mod tests {
             ack: 0,
             window: 0,
             payload_len: 0,
+            window_scale: None,
         };
         assert_eq!(
             c.classify(0, &pkt(IpVersion::V4, 6, Fragment::First, first))
@@ -609,6 +610,7 @@ mod tests {
             ack: 0,
             window: 0,
             payload_len: 0,
+            window_scale: None,
         };
         assert_eq!(
             c.classify(0, &pkt(IpVersion::V4, 6, Fragment::None, tcp))

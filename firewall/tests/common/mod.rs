@@ -64,6 +64,7 @@ pub fn tcp(src: Addr, dst: Addr, flags: u8, seq: u32, ack: u32, payload_len: u16
             ack,
             window: 65535,
             payload_len,
+            window_scale: None,
         },
     )
 }
