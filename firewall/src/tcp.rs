@@ -12,11 +12,13 @@
 //! the SYN (RFC 793) or from the initiator counts.
 
 use tollgate_wire::summary::tcp_flags as f;
+use tollgate_wire::summary::L4Summary;
 
 use crate::decision::DropReason;
 use crate::key::Side;
 use crate::state::FlowState;
 use crate::table::{flag, FlowEntry};
+use crate::window::TcpWindows;
 
 /// How far past the responder's ISN the handshake ACK may acknowledge.
 const HANDSHAKE_ACK_SLACK: u32 = 1 << 20;
@@ -41,9 +43,33 @@ pub(crate) struct Segment {
     pub seq: u32,
     pub ack: u32,
     pub payload_len: u16,
+    /// The advertised window, unscaled.
+    pub window: u16,
+    /// A SYN's window-scale option.
+    pub window_scale: Option<u8>,
 }
 
 impl Segment {
+    /// The segment of a TCP summary; `None` for other protocols.
+    pub fn of(l4: &L4Summary) -> Option<Segment> {
+        match *l4 {
+            L4Summary::Tcp {
+                flags,
+                seq,
+                ack,
+                window,
+                payload_len,
+                window_scale,
+                ..
+            } => Some(Segment {
+                window,
+                window_scale,
+                ..Segment::new(flags, seq, ack, payload_len)
+            }),
+            _ => None,
+        }
+    }
+
     pub fn new(flags: u8, seq: u32, ack: u32, payload_len: u16) -> Segment {
         let has_ack = flags & f::ACK != 0;
         let class = if flags & f::SYN != 0 {
@@ -73,7 +99,22 @@ impl Segment {
             seq,
             ack,
             payload_len,
+            window: 0,
+            window_scale: None,
         }
+    }
+
+    pub fn is_syn(&self) -> bool {
+        matches!(self.class, TcpClass::Syn | TcpClass::SynAck)
+    }
+
+    /// The sequence number after this segment: its data, SYN and FIN
+    /// each take sequence space.
+    pub fn end(&self) -> u32 {
+        self.seq
+            .wrapping_add(u32::from(self.payload_len))
+            .wrapping_add(u32::from(self.is_syn()))
+            .wrapping_add(u32::from(self.class == TcpClass::Fin))
     }
 
     /// The sequence number just after this segment's FIN.
@@ -156,25 +197,58 @@ fn acks_syn(e: &FlowEntry, seg: &Segment) -> bool {
     }
 }
 
-/// Apply `seg`, sent by `sender`, to the TCP flow `e`.
-pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
-    use FlowState::*;
-    use TcpClass::*;
+/// What a segment does to a flow, before its windows are consulted.
+enum Move {
+    /// A segment of the connection: checked against the windows.
+    Tracked,
+    /// Passed without window tracking, as Linux ignores it (a SYN or
+    /// SYN/ACK sent again, a challenge ACK).
+    Ignored,
+    /// A new connection on the flow's ports took over: windows start over.
+    Restart,
+    Drop(DropReason),
+    Reopen,
+}
+
+/// Apply `seg`, sent by `sender`, to the TCP flow `e` and its windows `w`.
+/// A segment the state machine accepts but that lies out of window is
+/// dropped and changes nothing.
+pub(crate) fn step(e: &mut FlowEntry, w: &mut TcpWindows, sender: Side, seg: &Segment) -> TcpStep {
     let Some(state) = e.state() else {
         return TcpStep::Drop(DropReason::Inconsistent);
     };
+    let mut next = *e;
+    match transition(&mut next, state, sender, seg) {
+        Move::Drop(reason) => return TcpStep::Drop(reason),
+        Move::Reopen => return TcpStep::Reopen,
+        Move::Ignored => {}
+        Move::Restart => w.restart(),
+        Move::Tracked => {
+            let from_initiator = sender == e.initiator();
+            if !w.track(sender, state, from_initiator, seg) {
+                return TcpStep::Drop(DropReason::TcpOutOfWindow);
+            }
+        }
+    }
+    *e = next;
+    TcpStep::Pass
+}
+
+fn transition(e: &mut FlowEntry, state: FlowState, sender: Side, seg: &Segment) -> Move {
+    use FlowState::*;
+    use TcpClass::*;
     let from_initiator = sender == e.initiator();
     let set = |e: &mut FlowEntry, s: FlowState| e.state = s as u8;
 
     if seg.class == Invalid {
-        return TcpStep::Drop(DropReason::TcpInvalid);
+        return Move::Drop(DropReason::TcpInvalid);
     }
     if seg.class == Rst {
         if state == TcpSynSent && !from_initiator && !acks_syn(e, seg) {
-            return TcpStep::Drop(DropReason::TcpInvalidRst);
+            return Move::Drop(DropReason::TcpInvalidRst);
         }
         set(e, TcpClose);
-        return TcpStep::Pass;
+        return Move::Tracked;
     }
 
     match (state, seg.class, from_initiator) {
@@ -189,14 +263,14 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         (TcpSynSent, Syn, false) => e.flags |= flag::SIMULTANEOUS,
         (TcpSynSent, SynAck, false) => {
             if !acks_syn(e, seg) {
-                return TcpStep::Drop(DropReason::TcpInvalid);
+                return Move::Drop(DropReason::TcpInvalid);
             }
             set(e, TcpSynRecv);
             e.track_seq = seg.seq;
         }
         (TcpSynSent, SynAck, true) if e.flags & flag::SIMULTANEOUS != 0 => {
             if seg.seq != e.track_seq {
-                return TcpStep::Drop(DropReason::TcpInvalid);
+                return Move::Drop(DropReason::TcpInvalid);
             }
             // Its ACK must cover the responder's SYN, whose ISN it names.
             set(e, TcpSynRecv);
@@ -205,12 +279,12 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         // The responder's answer to a SYN it takes for part of an old
         // connection (a challenge ACK): the initiator's RST then clears
         // the way (Linux ignores it too).
-        (TcpSynSent, Ack, false) => {}
-        (TcpSynSent, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
+        (TcpSynSent, Ack, false) => return Move::Ignored,
+        (TcpSynSent, _, _) => return Move::Drop(DropReason::TcpInvalid),
 
         (TcpSynRecv, Ack | Fin, true) => {
             if !seg.acks_handshake(e.track_seq) {
-                return TcpStep::Drop(DropReason::TcpInvalid);
+                return Move::Drop(DropReason::TcpInvalid);
             }
             e.flags &= !flag::SIMULTANEOUS;
             if seg.class == Fin {
@@ -223,18 +297,20 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         }
         (TcpSynRecv, SynAck, true) if e.flags & flag::SIMULTANEOUS != 0 => {
             if !seg.acks_handshake(e.track_seq) {
-                return TcpStep::Drop(DropReason::TcpInvalid);
+                return Move::Drop(DropReason::TcpInvalid);
             }
         }
         (TcpSynRecv, SynAck, false) => e.track_seq = seg.seq,
-        (TcpSynRecv, Syn, true) | (TcpSynRecv, Ack | Fin, false) => {}
-        (TcpSynRecv, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
+        (TcpSynRecv, Syn, true) => return Move::Ignored,
+        (TcpSynRecv, Ack | Fin, false) => {}
+        (TcpSynRecv, _, _) => return Move::Drop(DropReason::TcpInvalid),
 
         (TcpEstablished, Syn, true) => {
             // Maybe the endpoints reuse the ports after a close we missed:
             // remember the SYN; its SYN/ACK re-synchronises the flow.
             e.flags |= flag::SYN_PENDING;
             e.track_seq = seg.seq;
+            return Move::Ignored;
         }
         (TcpEstablished, SynAck, false)
             if e.flags & flag::SYN_PENDING != 0 && seg.ack == e.track_seq.wrapping_add(1) =>
@@ -242,6 +318,7 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             e.flags &= !flag::SYN_PENDING;
             set(e, TcpSynRecv);
             e.track_seq = seg.seq;
+            return Move::Restart;
         }
         (TcpEstablished, Fin, _) => {
             e.flags &= !flag::SYN_PENDING;
@@ -258,7 +335,7 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             e.track_seq = seg.fin_end();
         }
         // A guess confirmed by nobody cannot be turned into a handshake.
-        (TcpUnconfirmed, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
+        (TcpUnconfirmed, _, _) => return Move::Drop(DropReason::TcpInvalid),
 
         (TcpFinWait, Ack, _) if sender != first_fin_side(e) => {
             if seg.acks(e.track_seq) {
@@ -280,7 +357,7 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             }
         }
 
-        (TcpTimeWait | TcpClose, Syn, true) => return TcpStep::Reopen,
+        (TcpTimeWait | TcpClose, Syn, true) => return Move::Reopen,
 
         // From here on the handshake is over: a SYN from the responder or
         // a SYN/ACK from the initiator has no place in it (the first could
@@ -296,7 +373,12 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
             SynAck,
             true,
-        ) => return TcpStep::Drop(DropReason::TcpInvalid),
+        ) => return Move::Drop(DropReason::TcpInvalid),
+        (
+            TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
+            Syn | SynAck,
+            _,
+        ) => return Move::Ignored,
         (
             TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
             _,
@@ -304,8 +386,8 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         ) => {}
 
         (UdpSingle | UdpStream | IcmpEcho | Generic | Denied, _, _) => {
-            return TcpStep::Drop(DropReason::Inconsistent)
+            return Move::Drop(DropReason::Inconsistent)
         }
     }
-    TcpStep::Pass
+    Move::Tracked
 }

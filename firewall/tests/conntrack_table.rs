@@ -649,7 +649,7 @@ fn rows() -> Vec<Row> {
         cat(vec![
             handshake(c, s, 0),
             vec![
-                fin_from_c.clone(),
+                fin_from_c,
                 responder_syn(11, TcpFinWait),
                 send(12, tcp(s, c, ACK, b, a + 1, 0), Pass, Some(TcpCloseWait)),
                 responder_syn(13, TcpCloseWait),
@@ -715,6 +715,243 @@ fn rows() -> Vec<Row> {
             send(2, tcp(c, s, SYN | ACK, ISN_C, b, 0), Pass, Some(TcpSynRecv)),
             send(3, tcp(s, c, SYN | ACK, ISN_S, a, 0), Pass, Some(TcpSynRecv)),
             send(4, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+        ],
+    ));
+    // Sequence windows (tcp_in_window). After `handshake` each side has
+    // sent its ISN + 1 and advertised 65535 bytes, unscaled.
+    let oow = drop(DropReason::TcpOutOfWindow);
+    rows.push(row(
+        "a blind rst or fin outside the window is dropped and changes nothing",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                send(
+                    10,
+                    tcp(s, c, RST, b + 100_000, 0, 0),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    11,
+                    tcp(s, c, RST, b.wrapping_sub(100_000), 0, 0),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    12,
+                    tcp(s, c, RST | ACK, b, a + 5000, 0),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    13,
+                    tcp(s, c, FIN | ACK, b + 100_000, a, 0),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(14, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+                // In the window: the connection is reset.
+                send(15, tcp(s, c, RST, b + 1000, 0, 0), Pass, Some(TcpClose)),
+            ],
+        ]),
+    ));
+    rows.push(row(
+        "injected data and acknowledgements of unsent data are dropped",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                // Past the receiver's window.
+                send(
+                    10,
+                    tcp(s, c, PSH | ACK, b + 70_000, a, 100),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                // Acknowledging data the other side never sent.
+                send(
+                    11,
+                    tcp(c, s, PSH | ACK, a, b + 1, 100),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                // Acknowledging data older than a window.
+                send(
+                    12,
+                    tcp(s, c, PSH | ACK, b, a.wrapping_sub(70_000), 100),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    13,
+                    tcp(s, c, PSH | ACK, b, a, 100),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+            ],
+        ]),
+    ));
+    rows.push(row(
+        "retransmissions, keepalives, window probes and updates pass",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                send(
+                    10,
+                    tcp(c, s, PSH | ACK, a, b, 1000),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                // The same segment again, and part of it.
+                send(
+                    11,
+                    tcp(c, s, PSH | ACK, a, b, 1000),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    12,
+                    tcp(c, s, PSH | ACK, a + 500, b, 500),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                // A keepalive one below the next sequence number, bare and
+                // with one byte, and its answer.
+                send(
+                    13,
+                    tcp(c, s, ACK, a + 999, b, 0),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    14,
+                    tcp(c, s, ACK, a + 999, b, 1),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    15,
+                    tcp(s, c, ACK, b, a + 1000, 0),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                // A zero window, a probe of one byte, then the update.
+                send(
+                    16,
+                    tcp_win(s, c, ACK, b, a + 1000, 0, 0, None),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    17,
+                    tcp(c, s, ACK, a + 1000, b, 1),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    18,
+                    tcp_win(s, c, ACK, b, a + 1000, 0, 65535, None),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                // A duplicate ACK, and data up to the window's edge.
+                send(
+                    19,
+                    tcp(s, c, ACK, b, a + 1000, 0),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    20,
+                    tcp(c, s, PSH | ACK, a + 1000 + 64_535 - 1400, b, 1400),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+            ],
+        ]),
+    ));
+    let scaled_handshake = |responder_scale: Option<u8>| {
+        vec![
+            send(
+                0,
+                tcp_win(c, s, SYN, ISN_C, 0, 0, 64240, Some(7)),
+                Pass,
+                Some(TcpSynSent),
+            ),
+            send(
+                1,
+                tcp_win(s, c, SYN | ACK, ISN_S, a, 0, 65535, responder_scale),
+                Pass,
+                Some(TcpSynRecv),
+            ),
+            send(
+                2,
+                tcp_win(c, s, ACK, a, b, 0, 502, None),
+                Pass,
+                Some(TcpEstablished),
+            ),
+            // The responder opens its window: 1024 << 7 bytes if scaled.
+            send(
+                3,
+                tcp_win(s, c, ACK, b, a, 0, 1024, None),
+                Pass,
+                Some(TcpEstablished),
+            ),
+        ]
+    };
+    rows.push(row(
+        "window scaling when both syns offer it",
+        cat(vec![
+            scaled_handshake(Some(7)),
+            vec![send(
+                10,
+                tcp(c, s, PSH | ACK, a + 100_000, b, 1000),
+                Pass,
+                Some(TcpEstablished),
+            )],
+        ]),
+    ));
+    rows.push(row(
+        "no window scaling when one syn does not offer it",
+        cat(vec![
+            scaled_handshake(None),
+            vec![send(
+                10,
+                tcp(c, s, PSH | ACK, a + 100_000, b, 1000),
+                oow,
+                Some(TcpEstablished),
+            )],
+        ]),
+    ));
+    rows.push(row(
+        "a pickup learns windows liberally until both sides are seen",
+        vec![
+            send(
+                0,
+                tcp(c, s, PSH | ACK, a, b, 100),
+                Pass,
+                Some(TcpUnconfirmed),
+            ),
+            // Far from anything seen: passes while only one side is known.
+            send(
+                1,
+                tcp(c, s, PSH | ACK, a.wrapping_add(3_000_000_000), b, 100),
+                Pass,
+                Some(TcpUnconfirmed),
+            ),
+            send(2, tcp(s, c, ACK, b, a + 100, 0), Pass, Some(TcpEstablished)),
+            // Both known: an acknowledgement of unsent data is dropped.
+            send(
+                3,
+                tcp(c, s, PSH | ACK, a + 100, b + 1_000_000, 100),
+                oow,
+                Some(TcpEstablished),
+            ),
+            send(
+                4,
+                tcp(c, s, PSH | ACK, a + 100, b, 100),
+                Pass,
+                Some(TcpEstablished),
+            ),
         ],
     ));
     rows.push(Row {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::*;
 use proptest::prelude::*;
 use tollgate_firewall::{
-    Action, DropReason, FirewallConfig, FlowFilter, OnRuleChange, Prefix, Verdict,
+    Action, DropReason, FirewallConfig, FlowFilter, FlowState, OnRuleChange, Prefix, Verdict,
 };
 use tollgate_wire::summary::L4Summary;
 use tollgate_wire::InnerSummary;
@@ -178,5 +178,84 @@ proptest! {
             prop_assert_eq!(got, expected);
         }
         prop_assert_eq!(one.counters(), burst.counters());
+    }
+}
+
+/// One segment between an inside host (port 40000, or 22) and an outside
+/// host (port 443), with sequence numbers near two ISNs so that
+/// handshakes, pickups, FINs and RSTs happen, and any flags.
+fn attack_segment() -> impl Strategy<Value = InnerSummary> {
+    let inside = (v4(10, 0, 0, 1), 40000u16);
+    let ssh = (v4(10, 0, 0, 1), 22u16);
+    let outside = (v4(10, 0, 0, 2), 443u16);
+    let near = prop_oneof![
+        (0..3u32).prop_map(|d| 1000 + d),
+        (0..3u32).prop_map(|d| 5000 + d),
+        (0..3u32).prop_map(|d| 1100 + d),
+        any::<u32>(),
+    ];
+    let flags = prop_oneof![
+        Just(SYN),
+        Just(SYN | ACK),
+        Just(ACK),
+        Just(PSH | ACK),
+        Just(FIN | ACK),
+        Just(RST),
+        Just(RST | ACK),
+        any::<u8>(),
+    ];
+    (
+        0..4usize,
+        flags,
+        near.clone(),
+        near,
+        prop_oneof![Just(0u16), Just(100)],
+    )
+        .prop_map(move |(dir, flags, seq, ack, len)| {
+            let (src, dst) = match dir {
+                0 => (inside, outside),
+                1 => (outside, inside),
+                2 => (ssh, outside),
+                _ => (outside, ssh),
+            };
+            tcp(src, dst, flags, seq, ack, len)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    /// With rules allowing flows only to port 443, no bare SYN ever passes
+    /// from the 443 side: a SYN passes only where the rules allow a flow
+    /// opened in its own direction, whatever came before (handshakes,
+    /// pickups in either direction, resets, closes, expiry), or in a
+    /// simultaneous open: while the other side's own SYN on these very
+    /// ports waits for an answer (SYN_SENT), which only that connecting
+    /// socket takes.
+    #[test]
+    fn no_syn_passes_against_the_rules(
+        pickup in any::<bool>(),
+        reverse in any::<bool>(),
+        segs in proptest::collection::vec((0..3_000u64, attack_segment()), 1..120),
+    ) {
+        let config = FirewallConfig {
+            mid_stream_pickup: pickup,
+            pickup_try_reverse: reverse,
+            ..small_config()
+        };
+        let rules = TestRules::tcp_port(443);
+        let mut fw = firewall(config, TestRules::tcp_port(443));
+        let mut now = 0;
+        for (dt_ms, pkt) in segs {
+            now += dt_ms * 1_000_000;
+            let before = state_of(&fw, now, EP, &pkt);
+            let d = fw.process(now, EP, &pkt);
+            let L4Summary::Tcp { flags, .. } = pkt.l4 else { unreachable!() };
+            let bare_syn = flags & (SYN | ACK | RST | FIN) == SYN;
+            let simultaneous = before == Some(FlowState::TcpSynSent);
+            if bare_syn && d.verdict == Verdict::Pass && !simultaneous {
+                let own = tollgate_firewall::Classify::classify(&rules, EP, &pkt);
+                prop_assert_eq!(own.action, Action::Pass, "{:?}", pkt.l4);
+            }
+        }
     }
 }

@@ -63,7 +63,7 @@ impl<C: Classify> Pipeline<'_, C> {
         }
         self.firewall.prepare_key_into(key, &mut out.prepared);
         out.express = true;
-        out.tcp_flags = frame.inner.tcp_flags;
+        out.tcp = frame.inner.tcp;
         // `udp_start` and `inner_start` are the shape's, set only if the
         // general path takes over (`express_finish`).
         out.frame_len = frame.frame_len;
@@ -86,7 +86,7 @@ impl<C: Classify> Pipeline<'_, C> {
     ) -> Action {
         let passed = times.as_ref().is_some_and(|times| {
             self.firewall
-                .pass_established_at(times, &p.prepared, p.tcp_flags)
+                .pass_established_at(times, &p.prepared, &p.tcp)
         });
         if passed {
             if p.endpoint != passes.endpoint {

@@ -24,8 +24,6 @@ pub const UDP_START: usize = 14 + 20;
 pub const INNER_START: usize = UDP_START + 8 + 8 + 32;
 /// The shortest frame of the shape: an inner UDP header.
 const MIN_FRAME: usize = INNER_START + 20 + 8;
-/// With an inner TCP header instead.
-const MIN_TCP_FRAME: usize = INNER_START + 20 + 20;
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
@@ -39,8 +37,33 @@ pub struct TupleV4 {
     pub dst_port: u16,
     /// 6 (TCP) or 17 (UDP).
     pub protocol: u8,
-    /// TCP flags (0 for UDP).
-    pub tcp_flags: u8,
+    /// The TCP header's tracked fields (all 0 for UDP).
+    pub tcp: TcpFields,
+}
+
+/// What connection tracking reads from a TCP header (the window-scale
+/// option aside, which only SYNs carry and the express lane leaves to the
+/// general path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpFields {
+    /// See [`crate::summary::tcp_flags`].
+    pub flags: u8,
+    pub seq: u32,
+    pub ack: u32,
+    pub window: u16,
+    /// TCP payload length in bytes.
+    pub payload_len: u16,
+}
+
+impl TcpFields {
+    /// A UDP packet's (and a placeholder's).
+    pub const NONE: TcpFields = TcpFields {
+        flags: 0,
+        seq: 0,
+        ack: 0,
+        window: 0,
+        payload_len: 0,
+    };
 }
 
 impl TupleV4 {
@@ -50,14 +73,28 @@ impl TupleV4 {
         if s.version != IpVersion::V4 || s.fragment != Fragment::None {
             return None;
         }
-        let (src_port, dst_port, tcp_flags) = match s.l4 {
+        let (src_port, dst_port, tcp) = match s.l4 {
             L4Summary::Tcp {
                 src_port,
                 dst_port,
                 flags,
+                seq,
+                ack,
+                window,
+                payload_len,
                 ..
-            } => (src_port, dst_port, flags),
-            L4Summary::Udp { src_port, dst_port } => (src_port, dst_port, 0),
+            } => (
+                src_port,
+                dst_port,
+                TcpFields {
+                    flags,
+                    seq,
+                    ack,
+                    window,
+                    payload_len,
+                },
+            ),
+            L4Summary::Udp { src_port, dst_port } => (src_port, dst_port, TcpFields::NONE),
             _ => return None,
         };
         Some(TupleV4 {
@@ -66,7 +103,7 @@ impl TupleV4 {
             src_port,
             dst_port,
             protocol: s.protocol,
-            tcp_flags,
+            tcp,
         })
     }
 
@@ -77,7 +114,7 @@ impl TupleV4 {
         src_port: 0,
         dst_port: 0,
         protocol: 0,
-        tcp_flags: 0,
+        tcp: TcpFields::NONE,
     };
 }
 
@@ -147,18 +184,26 @@ pub fn parse_express(frame: &[u8]) -> Option<ExpressFrame> {
     }
     let l4 = i + 20;
     let l4_len = inner_total.saturating_sub(20);
-    let tcp_flags = if protocol == TCP {
-        let data_offset = usize::from(*frame.get(l4 + 12)? >> 4) * 4;
-        if frame.len() < MIN_TCP_FRAME || data_offset < 20 || data_offset > l4_len {
+    let tcp = if protocol == TCP {
+        let t: &[u8; 20] = frame.get(l4..l4 + 20)?.try_into().ok()?;
+        let data_offset = usize::from(t[12] >> 4) * 4;
+        if data_offset < 20 || data_offset > l4_len {
             return None;
         }
-        frame[l4 + 13]
+        TcpFields {
+            flags: t[13],
+            seq: be32(&t[4..]),
+            ack: be32(&t[8..]),
+            window: be16(&t[14..]),
+            // Below the inner total length, a u16.
+            payload_len: (l4_len - data_offset) as u16,
+        }
     } else {
         let udp_inner_len = usize::from(be16(&h[l4 + 4..]));
         if l4_len < 8 || udp_inner_len < 8 || udp_inner_len > l4_len {
             return None;
         }
-        0
+        TcpFields::NONE
     };
     Some(ExpressFrame {
         frame_len,
@@ -170,7 +215,7 @@ pub fn parse_express(frame: &[u8]) -> Option<ExpressFrame> {
             src_port: be16(&h[l4..]),
             dst_port: be16(&h[l4 + 2..]),
             protocol,
-            tcp_flags,
+            tcp,
         },
     })
 }

@@ -73,9 +73,19 @@ fn fixtures_of_the_common_shape_are_accepted_others_are_not() {
     }
     let udp = parse_express(&fixture("gwlb_v4_udp")).unwrap();
     assert_eq!(udp.inner.protocol, 17);
-    assert_eq!(udp.inner.tcp_flags, 0);
+    assert_eq!(udp.inner.tcp, TcpFields::NONE);
     let syn = parse_express(&fixture("gwlb_v4_tcp_syn")).unwrap();
-    assert_eq!(syn.inner.tcp_flags, summary::tcp_flags::SYN);
+    // make_fixtures.py's SYN: seq 1000, window 64240, no payload.
+    assert_eq!(
+        syn.inner.tcp,
+        TcpFields {
+            flags: summary::tcp_flags::SYN,
+            seq: 1000,
+            ack: 0,
+            window: 64240,
+            payload_len: 0,
+        }
+    );
 }
 
 /// Every header byte (outer, GENEVE, inner IP and L4) of the two
