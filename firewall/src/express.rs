@@ -46,8 +46,9 @@ impl<C: Classify> Firewall<C> {
     }
 
     /// Passes the packet prepared as `prepared` (from [`FlowKey::of_tuple_v4`],
-    /// with `tcp` its TCP header's fields, [`TcpFields::NONE`] for UDP), if
-    /// its flow is in the table, unexpired, decided under the current
+    /// with `tcp_flags` its TCP flags, 0 for UDP, and `tcp` giving its TCP
+    /// header's other fields, asked for only on a TCP flow), if its flow is
+    /// in the table, unexpired, decided under the current
     /// rules, and in a state this packet keeps it in or moves it along
     /// without a decision: UDP, or an ESTABLISHED TCP flow whose windows
     /// are known and a segment with ACK and without SYN, FIN or RST that
@@ -57,9 +58,15 @@ impl<C: Classify> Firewall<C> {
     /// nothing changes and the result is false: decide the packet with
     /// [`Self::process_swept`].
     #[inline]
-    pub fn pass_established(&mut self, now_ns: u64, prepared: &Prepared, tcp: &TcpFields) -> bool {
+    pub fn pass_established(
+        &mut self,
+        now_ns: u64,
+        prepared: &Prepared,
+        tcp_flags: u8,
+        tcp: impl FnOnce() -> TcpFields,
+    ) -> bool {
         match self.fast_times(now_ns) {
-            Some(times) => self.pass_established_at(&times, prepared, tcp),
+            Some(times) => self.pass_established_at(&times, prepared, tcp_flags, tcp),
             None => false,
         }
     }
@@ -84,7 +91,8 @@ impl<C: Classify> Firewall<C> {
         &mut self,
         times: &FastTimes,
         prepared: &Prepared,
-        tcp: &TcpFields,
+        tcp_flags: u8,
+        tcp: impl FnOnce() -> TcpFields,
     ) -> bool {
         let t = &mut self.tracker;
         let Some(slot) = t.table.find_probed(&prepared.key, prepared.probe) else {
@@ -108,15 +116,8 @@ impl<C: Classify> Firewall<C> {
             }
             (TCP, s)
                 if s == FlowState::TcpEstablished as u8
-                    && tcp.flags & TCP_CONTROL == TCP_ACK_ONLY
-                    && window::pass_ack(
-                        &mut windows[slot],
-                        prepared.sender,
-                        tcp.seq,
-                        tcp.ack,
-                        tcp.window,
-                        tcp.payload_len,
-                    ) =>
+                    && tcp_flags & TCP_CONTROL == TCP_ACK_ONLY
+                    && window::pass_ack(&mut windows[slot], prepared.sender, &tcp()) =>
             {
                 times.tcp_established
             }

@@ -19,6 +19,8 @@
 //! an acknowledgement may cover (data the other side has sent) stays
 //! exact.
 
+use tollgate_wire::TcpFields;
+
 use crate::key::Side;
 use crate::state::FlowState;
 use crate::tcp::{Segment, TcpClass};
@@ -274,14 +276,13 @@ pub(crate) fn learn(s: &mut SeqSide, r: &mut SeqSide, end: u32, ack: u32, win: u
 /// FIN or RST) on an ESTABLISHED flow with both sides known: in window and
 /// learned, or false with nothing changed (the general path then decides).
 #[inline(always)]
-pub(crate) fn pass_ack(
-    w: &mut TcpWindows,
-    sender: Side,
-    seq: u32,
-    ack: u32,
-    window: u16,
-    payload_len: u16,
-) -> bool {
+pub(crate) fn pass_ack(w: &mut TcpWindows, sender: Side, tcp: &TcpFields) -> bool {
+    let TcpFields {
+        seq,
+        ack,
+        window,
+        payload_len,
+    } = *tcp;
     let (s, r) = w.sides(sender);
     if (s.flags | r.flags) & side_flag::LIBERAL != 0 || s.maxwin == 0 {
         return false;

@@ -16,7 +16,7 @@ use tollgate_firewall::{
     Prepared, Verdict,
 };
 use tollgate_wire::summary::tcp_flags as f;
-use tollgate_wire::{InnerSummary, TupleV4};
+use tollgate_wire::{InnerSummary, TcpFields, TupleV4};
 
 /// One packet as the pipeline's burst does it: the sweep, then the fast
 /// path, then (if it declined) the general path. `Some(true)` when the
@@ -42,7 +42,8 @@ fn fast_then_general(
         "same key, hash and probe"
     );
     let before = (fw.counters(), table(fw, now));
-    if fw.pass_established(now, &prepared, &t.tcp) {
+    let fields = TcpFields::of_summary(pkt).unwrap_or(TcpFields::NONE);
+    if fw.pass_established(now, &prepared, t.tcp_flags, || fields) {
         let pass = Decision {
             verdict: Verdict::Pass,
             rule: None,

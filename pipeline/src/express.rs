@@ -16,7 +16,7 @@ use tollgate_firewall::{owner_hash_of_key, Classify, FastTimes, FlowKey};
 use tollgate_shm::Counter;
 use tollgate_wire::express::{INNER_START, UDP_START};
 use tollgate_wire::summary::summarize_into;
-use tollgate_wire::{ExpressFrame, IpVersion};
+use tollgate_wire::{express_tcp_fields, ExpressFrame, IpVersion};
 
 use crate::dispatch::{Action, Pipeline, PipelineConfig};
 use crate::hairpin::{malformed, owner_of, swap_outer, Pending};
@@ -63,7 +63,7 @@ impl<C: Classify> Pipeline<'_, C> {
         }
         self.firewall.prepare_key_into(key, &mut out.prepared);
         out.express = true;
-        out.tcp = frame.inner.tcp;
+        out.tcp_flags = frame.inner.tcp_flags;
         // `udp_start` and `inner_start` are the shape's, set only if the
         // general path takes over (`express_finish`).
         out.frame_len = frame.frame_len;
@@ -85,8 +85,12 @@ impl<C: Classify> Pipeline<'_, C> {
         passes: &mut PassTally,
     ) -> Action {
         let passed = times.as_ref().is_some_and(|times| {
+            // The TCP fields are read from the frame only for a TCP flow.
+            let frame: &[u8] = buf;
             self.firewall
-                .pass_established_at(times, &p.prepared, &p.tcp)
+                .pass_established_at(times, &p.prepared, p.tcp_flags, || {
+                    express_tcp_fields(frame)
+                })
         });
         if passed {
             if p.endpoint != passes.endpoint {

@@ -11,7 +11,7 @@
 use tollgate_firewall::{Classify, DropReason, Prepared, Verdict};
 use tollgate_shm::Counter;
 use tollgate_wire::summary::summarize_into;
-use tollgate_wire::{ethernet, gwlb, ipv4, udp, InnerSummary, Layer, TcpFields};
+use tollgate_wire::{ethernet, gwlb, ipv4, udp, InnerSummary, Layer};
 
 use crate::dispatch::{Action, Pipeline};
 use crate::reject;
@@ -57,11 +57,10 @@ pub(crate) struct Pending {
     pub(crate) inner_start: usize,
     pub(crate) inner_len: usize,
     pub(crate) endpoint: u64,
-    /// Parsed by the express parse: `tcp` is set, `pkt` is not (yet).
+    /// Parsed by the express parse: `tcp_flags` is set, `pkt` is not (yet).
     pub(crate) express: bool,
-    /// The inner TCP header's fields (none for UDP), for an
-    /// express-parsed frame.
-    pub(crate) tcp: TcpFields,
+    /// The inner TCP flags (0 for UDP), for an express-parsed frame.
+    pub(crate) tcp_flags: u8,
     pub(crate) pkt: InnerSummary,
     pub(crate) prepared: Prepared,
 }
@@ -75,7 +74,7 @@ impl Pending {
         inner_len: 0,
         endpoint: 0,
         express: false,
-        tcp: TcpFields::NONE,
+        tcp_flags: 0,
         pkt: InnerSummary::EMPTY,
         prepared: Prepared::EMPTY,
     };

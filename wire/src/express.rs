@@ -24,6 +24,8 @@ pub const UDP_START: usize = 14 + 20;
 pub const INNER_START: usize = UDP_START + 8 + 8 + 32;
 /// The shortest frame of the shape: an inner UDP header.
 const MIN_FRAME: usize = INNER_START + 20 + 8;
+/// With an inner TCP header instead.
+const MIN_TCP_FRAME: usize = INNER_START + 20 + 20;
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
@@ -37,33 +39,8 @@ pub struct TupleV4 {
     pub dst_port: u16,
     /// 6 (TCP) or 17 (UDP).
     pub protocol: u8,
-    /// The TCP header's tracked fields (all 0 for UDP).
-    pub tcp: TcpFields,
-}
-
-/// What connection tracking reads from a TCP header (the window-scale
-/// option aside, which only SYNs carry and the express lane leaves to the
-/// general path).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpFields {
-    /// See [`crate::summary::tcp_flags`].
-    pub flags: u8,
-    pub seq: u32,
-    pub ack: u32,
-    pub window: u16,
-    /// TCP payload length in bytes.
-    pub payload_len: u16,
-}
-
-impl TcpFields {
-    /// A UDP packet's (and a placeholder's).
-    pub const NONE: TcpFields = TcpFields {
-        flags: 0,
-        seq: 0,
-        ack: 0,
-        window: 0,
-        payload_len: 0,
-    };
+    /// TCP flags (0 for UDP).
+    pub tcp_flags: u8,
 }
 
 impl TupleV4 {
@@ -73,28 +50,14 @@ impl TupleV4 {
         if s.version != IpVersion::V4 || s.fragment != Fragment::None {
             return None;
         }
-        let (src_port, dst_port, tcp) = match s.l4 {
+        let (src_port, dst_port, tcp_flags) = match s.l4 {
             L4Summary::Tcp {
                 src_port,
                 dst_port,
                 flags,
-                seq,
-                ack,
-                window,
-                payload_len,
                 ..
-            } => (
-                src_port,
-                dst_port,
-                TcpFields {
-                    flags,
-                    seq,
-                    ack,
-                    window,
-                    payload_len,
-                },
-            ),
-            L4Summary::Udp { src_port, dst_port } => (src_port, dst_port, TcpFields::NONE),
+            } => (src_port, dst_port, flags),
+            L4Summary::Udp { src_port, dst_port } => (src_port, dst_port, 0),
             _ => return None,
         };
         Some(TupleV4 {
@@ -103,7 +66,7 @@ impl TupleV4 {
             src_port,
             dst_port,
             protocol: s.protocol,
-            tcp,
+            tcp_flags,
         })
     }
 
@@ -114,8 +77,69 @@ impl TupleV4 {
         src_port: 0,
         dst_port: 0,
         protocol: 0,
-        tcp: TcpFields::NONE,
+        tcp_flags: 0,
     };
+}
+
+/// What connection tracking reads from a TCP header besides its flags
+/// (the window-scale option aside, which only SYNs carry and the express
+/// lane leaves to the general path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpFields {
+    pub seq: u32,
+    pub ack: u32,
+    pub window: u16,
+    /// TCP payload length in bytes.
+    pub payload_len: u16,
+}
+
+impl TcpFields {
+    /// A placeholder, and what [`express_tcp_fields`] reads from a frame
+    /// too short to be of the express shape.
+    pub const NONE: TcpFields = TcpFields {
+        seq: 0,
+        ack: 0,
+        window: 0,
+        payload_len: 0,
+    };
+
+    /// The fields of a summarized TCP segment; `None` for other packets.
+    pub fn of_summary(s: &InnerSummary) -> Option<TcpFields> {
+        match s.l4 {
+            L4Summary::Tcp {
+                seq,
+                ack,
+                window,
+                payload_len,
+                ..
+            } => Some(TcpFields {
+                seq,
+                ack,
+                window,
+                payload_len,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The inner TCP header's fields of a frame [`parse_express`] accepted
+/// with protocol TCP, read at the shape's fixed offsets: only when the
+/// flow turns out to be tracked TCP, so UDP frames never pay for them.
+#[inline(always)]
+pub fn express_tcp_fields(frame: &[u8]) -> TcpFields {
+    let Some(h) = frame.first_chunk::<{ INNER_START + 20 + 20 }>() else {
+        return TcpFields::NONE;
+    };
+    let (i, t) = (INNER_START, INNER_START + 20);
+    let data_offset = u16::from(h[t + 12] >> 4) * 4;
+    TcpFields {
+        seq: be32(&h[t + 4..]),
+        ack: be32(&h[t + 8..]),
+        window: be16(&h[t + 14..]),
+        // parse_express checked the header fits the inner total length.
+        payload_len: be16(&h[i + 2..]).wrapping_sub(20).wrapping_sub(data_offset),
+    }
 }
 
 /// What [`parse_express`] found that the flow lookup and the reply need.
@@ -184,26 +208,18 @@ pub fn parse_express(frame: &[u8]) -> Option<ExpressFrame> {
     }
     let l4 = i + 20;
     let l4_len = inner_total.saturating_sub(20);
-    let tcp = if protocol == TCP {
-        let t: &[u8; 20] = frame.get(l4..l4 + 20)?.try_into().ok()?;
-        let data_offset = usize::from(t[12] >> 4) * 4;
-        if data_offset < 20 || data_offset > l4_len {
+    let tcp_flags = if protocol == TCP {
+        let data_offset = usize::from(*frame.get(l4 + 12)? >> 4) * 4;
+        if frame.len() < MIN_TCP_FRAME || data_offset < 20 || data_offset > l4_len {
             return None;
         }
-        TcpFields {
-            flags: t[13],
-            seq: be32(&t[4..]),
-            ack: be32(&t[8..]),
-            window: be16(&t[14..]),
-            // Below the inner total length, a u16.
-            payload_len: (l4_len - data_offset) as u16,
-        }
+        frame[l4 + 13]
     } else {
         let udp_inner_len = usize::from(be16(&h[l4 + 4..]));
         if l4_len < 8 || udp_inner_len < 8 || udp_inner_len > l4_len {
             return None;
         }
-        TcpFields::NONE
+        0
     };
     Some(ExpressFrame {
         frame_len,
@@ -215,7 +231,7 @@ pub fn parse_express(frame: &[u8]) -> Option<ExpressFrame> {
             src_port: be16(&h[l4..]),
             dst_port: be16(&h[l4 + 2..]),
             protocol,
-            tcp,
+            tcp_flags,
         },
     })
 }
