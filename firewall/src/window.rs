@@ -32,6 +32,10 @@ const MIN_ACK_WINDOW: u32 = 66_000;
 /// The largest window-scale shift count (RFC 7323).
 const MAX_SCALE: u8 = 14;
 
+/// The largest window TCP can advertise (65535 << 14): windows stay far
+/// below half the sequence space, where before/after comparisons hold.
+const MAX_WINDOW: u32 = 0xffff << MAX_SCALE;
+
 /// Flag bits of [`SeqSide::flags`].
 pub(crate) mod side_flag {
     /// The side's SYN carried the window-scale option.
@@ -263,7 +267,10 @@ pub(crate) fn learn(s: &mut SeqSide, r: &mut SeqSide, end: u32, ack: u32, win: u
         s.end = end;
     }
     if r.maxwin != 0 && after(end, s.maxend) {
-        r.maxwin = r.maxwin.wrapping_add(end.wrapping_sub(s.maxend));
+        r.maxwin = r
+            .maxwin
+            .saturating_add(end.wrapping_sub(s.maxend))
+            .min(MAX_WINDOW);
     }
     let right_edge = ack.wrapping_add(win);
     if after(right_edge, r.maxend.wrapping_sub(1)) {
