@@ -1260,3 +1260,155 @@ fn icmp_informational_messages_are_classified_per_packet() {
     assert_eq!(fw.rules().unwrap().evaluations(), 2);
     assert_eq!(fw.counters().active, 0);
 }
+
+/// Where a cell of [`linux_table_cells`] starts: the segments that bring
+/// a fresh flow to the state, and the next sequence numbers of the
+/// initiator (c) and the responder (s) there.
+fn reach(state: FlowState, c: Addr, s: Addr) -> (Vec<InnerSummary>, u32, u32) {
+    let (a, b) = (ISN_C + 1, ISN_S + 1);
+    let mut segs = vec![tcp(c, s, SYN, ISN_C, 0, 0)];
+    let at = |segs: &mut Vec<InnerSummary>, more: &[InnerSummary]| segs.extend_from_slice(more);
+    let handshake = [tcp(s, c, SYN | ACK, ISN_S, a, 0), tcp(c, s, ACK, a, b, 0)];
+    let fin_c = tcp(c, s, FIN | ACK, a, b, 0);
+    let ack_fin_c = tcp(s, c, ACK, b, a + 1, 0);
+    let fin_s = tcp(s, c, FIN | ACK, b, a + 1, 0);
+    let ack_fin_s = tcp(c, s, ACK, a + 1, b + 1, 0);
+    match state {
+        TcpSynSent => return (segs, a, ISN_S),
+        TcpSynRecv => at(&mut segs, &handshake[..1]),
+        TcpEstablished => at(&mut segs, &handshake),
+        TcpFinWait => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[fin_c]);
+            return (segs, a + 1, b);
+        }
+        TcpCloseWait => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[fin_c, ack_fin_c]);
+            return (segs, a + 1, b);
+        }
+        TcpLastAck => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[fin_c, ack_fin_c, fin_s]);
+            return (segs, a + 1, b + 1);
+        }
+        TcpTimeWait => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[fin_c, ack_fin_c, fin_s, ack_fin_s]);
+            return (segs, a + 1, b + 1);
+        }
+        TcpClose => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[tcp(c, s, RST, a, 0, 0)]);
+        }
+        _ => unreachable!("not a TCP state of the table"),
+    }
+    (segs, a, b)
+}
+
+/// Linux's `tcp_conntracks` cell by cell: every TCP state (columns) by
+/// direction and flags (rows), each cell a fresh flow brought to the state
+/// and then sent one segment with in-window numbers. `None` is invalid
+/// (dropped as tcp_invalid); `Some(state)` passes and leaves the flow in
+/// `state`. Where this tracker deviates from Linux it says so: it is
+/// stricter on SYN/ACKs from the initiator (Linux ignores them after the
+/// handshake), and it follows who sent which FIN and what an ACK covers
+/// where Linux moves on any FIN or ACK.
+#[test]
+fn linux_table_cells() {
+    const NONE: u8 = 0;
+    let states = [
+        TcpSynSent,
+        TcpSynRecv,
+        TcpEstablished,
+        TcpFinWait,
+        TcpCloseWait,
+        TcpLastAck,
+        TcpTimeWait,
+        TcpClose,
+    ];
+    // Columns: SS, SR, ES, FW, CW, LA, TW, CL.
+    let iv: Option<FlowState> = None;
+    let (ss, sr, es, fw_, cw, la, tw, cl) = (
+        Some(TcpSynSent),
+        Some(TcpSynRecv),
+        Some(TcpEstablished),
+        Some(TcpFinWait),
+        Some(TcpCloseWait),
+        Some(TcpLastAck),
+        Some(TcpTimeWait),
+        Some(TcpClose),
+    );
+    // (from the initiator, flags, expected per column)
+    let table: [(bool, u8, [Option<FlowState>; 8]); 12] = [
+        // Linux: sSS sIG sIG sIG sIG sIG sSS sSS (TIME_WAIT and CLOSE
+        // reopen: a new flow in SYN_SENT).
+        (true, SYN, [ss, sr, es, fw_, cw, la, ss, ss]),
+        // Linux: sIV sIG...: ignored after the handshake; here invalid.
+        (true, SYN | ACK, [iv, iv, iv, iv, iv, iv, iv, iv]),
+        // Linux: sIV sFW sFW sLA sLA sLA sTW sCL. A FIN sent again by the
+        // side that closed first moves nothing here; in LAST_ACK the
+        // initiator's FIN|ACK acknowledges the responder's FIN.
+        (true, FIN | ACK, [iv, fw_, fw_, fw_, cw, tw, tw, cl]),
+        // Linux: sIV sES sES sCW sCW sTW sTW sCL. Here only the other
+        // side's ACK of a FIN moves FIN_WAIT on.
+        (true, ACK, [iv, es, es, fw_, cw, tw, tw, cl]),
+        (true, RST, [cl, cl, cl, cl, cl, cl, cl, cl]),
+        (true, NONE, [iv, iv, iv, iv, iv, iv, iv, iv]),
+        // Linux: sS2 sIV sIV...: only a simultaneous open (the flow stays
+        // SYN_SENT, marked).
+        (false, SYN, [ss, iv, iv, iv, iv, iv, iv, iv]),
+        // Linux: sSR sIG sIG sIG sIG sIG sIG sIG.
+        (false, SYN | ACK, [sr, sr, es, fw_, cw, la, tw, cl]),
+        // Linux: sIV sFW sFW sLA sLA sLA sTW sCL. Here a FIN before the
+        // handshake's end leaves SYN_RECV to the initiator's ACK.
+        (false, FIN | ACK, [iv, sr, fw_, la, la, la, tw, cl]),
+        // Linux: sIG sSR sES sCW sCW sTW sTW sCL. In LAST_ACK the final ACK
+        // must come from the side whose FIN is outstanding (here c).
+        (false, ACK, [ss, sr, es, cw, cw, la, tw, cl]),
+        (false, RST, [cl, cl, cl, cl, cl, cl, cl, cl]),
+        (false, NONE, [iv, iv, iv, iv, iv, iv, iv, iv]),
+    ];
+    let mut fw = firewall(small_config(), TestRules::pass_all());
+    let mut port = 20000u16;
+    for (from_initiator, flags, expect) in table {
+        for (col, &state) in states.iter().enumerate() {
+            port += 1;
+            let (c, s) = ((v4(10, 9, 0, 1), port), s4());
+            let (setup, c_next, s_next) = reach(state, c, s);
+            for seg in &setup {
+                assert_eq!(fw.process(0, EP, seg).verdict, Pass, "{state:?}: setup");
+            }
+            assert_eq!(state_of(&fw, 0, EP, &setup[0]), Some(state), "setup");
+            // A FIN from a side that already sent one is that FIN again.
+            let c_fin = matches!(state, TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait);
+            let s_fin = matches!(state, TcpLastAck | TcpTimeWait);
+            let seg = match (from_initiator, flags) {
+                (true, SYN) => tcp(c, s, SYN, 9000, 0, 0),
+                (false, SYN) => tcp(s, c, SYN, ISN_S, 0, 0),
+                (true, f) if f == SYN | ACK => tcp(c, s, f, ISN_C, s_next, 0),
+                (false, f) if f == SYN | ACK => tcp(s, c, f, ISN_S, ISN_C + 1, 0),
+                (true, RST) => tcp(c, s, RST, c_next, 0, 0),
+                // A RST answering a SYN acknowledges it.
+                (false, RST) if state == TcpSynSent => tcp(s, c, RST | ACK, 0, c_next, 0),
+                (false, RST) => tcp(s, c, RST, s_next, 0, 0),
+                // In SYN_SENT the responder's ACK is a challenge ACK.
+                (false, ACK) if state == TcpSynSent => tcp(s, c, ACK, 7777, c_next, 0),
+                (true, f) if f & FIN != 0 && c_fin => tcp(c, s, f, c_next - 1, s_next, 0),
+                (true, f) => tcp(c, s, f, c_next, s_next, 0),
+                (false, f) if f & FIN != 0 && s_fin => tcp(s, c, f, s_next - 1, c_next, 0),
+                (false, f) => tcp(s, c, f, s_next, c_next, 0),
+            };
+            let d = fw.process(1, EP, &seg);
+            let want = expect[col];
+            let what = format!("{state:?}, from initiator {from_initiator}, flags {flags:#x}");
+            match want {
+                None => assert_eq!(d.verdict, drop(DropReason::TcpInvalid), "{what}"),
+                Some(next) => {
+                    assert_eq!(d.verdict, Pass, "{what}");
+                    assert_eq!(state_of(&fw, 1, EP, &seg), Some(next), "{what}");
+                }
+            }
+        }
+    }
+}
