@@ -5,7 +5,8 @@
 //! path's work (the full inner summary, the tracker's state machine, the
 //! decision value) reduces to: find the entry, check that nothing needs a
 //! decision (not expired, no rule change pending, a state this packet
-//! keeps), refresh the timer, count. [`Firewall::pass_established`] does
+//! keeps, a TCP segment within the flow's sequence windows, which it
+//! updates), refresh the timer, count. [`Firewall::pass_established`] does
 //! only that and otherwise changes nothing, so the caller can hand the
 //! packet to the general path ([`Firewall::process_swept`]) which then
 //! decides it exactly as if the fast path had not looked.

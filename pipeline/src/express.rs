@@ -5,8 +5,9 @@
 //! inner tuple, and, when [`Firewall::pass_established`] passes them,
 //! sent back without the inner summary, the tracker or a decision value.
 //! Anything else the express lane meets (a new flow, a TCP control
-//! segment, a rule change to apply, a frame from a source that is not
-//! GWLB) goes on to the general path, which then does exactly what it
+//! segment, a TCP segment out of its flow's windows, a rule change to
+//! apply, a frame from a source that is not GWLB) goes on to the general
+//! path, which then does exactly what it
 //! would have done alone: same actions, bytes and counters (tested in
 //! `tests.rs` against [`Pipeline::process_general`]).
 //!
