@@ -163,8 +163,9 @@ impl TcpWindows {
         if s.maxwin == 0 {
             if syn {
                 s.init_from_syn(end, win, seg.window_scale);
-                if s.flags & r.flags & side_flag::WSCALE == 0 {
-                    // RFC 7323: scaling only when both sides offer it.
+                if r.maxwin != 0 && s.flags & r.flags & side_flag::WSCALE == 0 {
+                    // The other side's SYN was seen: RFC 7323 scales only
+                    // when both sides offer it.
                     s.scale = 0;
                     r.scale = 0;
                 }

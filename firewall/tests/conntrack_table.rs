@@ -911,6 +911,27 @@ fn rows() -> Vec<Row> {
         ]),
     ));
     rows.push(row(
+        "window scaling applies to the initiator's window too",
+        cat(vec![
+            scaled_handshake(Some(7)),
+            vec![
+                // The initiator opens its window: 1024 << 7 bytes.
+                send(
+                    10,
+                    tcp_win(c, s, ACK, a, b, 0, 1024, None),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    11,
+                    tcp(s, c, PSH | ACK, b + 100_000, a, 1000),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+            ],
+        ]),
+    ));
+    rows.push(row(
         "no window scaling when one syn does not offer it",
         cat(vec![
             scaled_handshake(None),
