@@ -40,8 +40,9 @@ const MAX_WINDOW: u32 = 0xffff << MAX_SCALE;
 pub(crate) mod side_flag {
     /// The side's SYN carried the window-scale option.
     pub const WSCALE: u8 = 0x01;
-    /// Picked up mid-stream: segments out of window still pass while the
-    /// windows are being learned.
+    /// Picked up mid-stream (or restarted): segments out of window still
+    /// pass while the windows are being learned. Set and cleared on both
+    /// sides at once.
     pub const LIBERAL: u8 = 0x02;
 }
 
@@ -292,7 +293,9 @@ pub(crate) fn pass_ack(w: &mut TcpWindows, sender: Side, tcp: &TcpFields) -> boo
         payload_len,
     } = *tcp;
     let (s, r) = w.sides(sender);
-    if (s.flags | r.flags) & side_flag::LIBERAL != 0 || s.maxwin == 0 {
+    // Both sides are marked liberal, or neither; and on an ESTABLISHED
+    // flow a side not seen yet (maxwin 0) is always a liberal one.
+    if s.flags & side_flag::LIBERAL != 0 {
         return false;
     }
     let (seq, end) = if payload_len == 0 {
