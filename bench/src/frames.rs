@@ -90,11 +90,9 @@ fn csum(data: &[u8], initial: u32) -> u16 {
     !(sum as u16)
 }
 
-/// Appends to `out` the frame GWLB sends for one packet of flow `flow`
-/// with an inner packet of `inner_len` bytes.
-pub fn build_frame(out: &mut Vec<u8>, flow: u64, servers: u32, inner_len: usize) {
-    let inner_len = inner_len.clamp(MIN_INNER, MAX_INNER);
-    let (client, sport, server, dport) = flow_tuple(flow, servers);
+/// Appends the outer headers (Ethernet, IPv4, UDP, GENEVE with the AWS
+/// options) of flow `flow`'s frame carrying `inner_len` bytes.
+fn outer_headers(out: &mut Vec<u8>, flow: u64, inner_len: usize) {
     let start = out.len();
     // Ethernet
     out.extend_from_slice(&APPLIANCE_MAC);
@@ -125,6 +123,14 @@ pub fn build_frame(out: &mut Vec<u8>, flow: u64, servers: u32, inner_len: usize)
     out.extend_from_slice(&[0x01, 0x08, 3, 1]);
     out.extend_from_slice(&(scramble(flow) as u32).to_be_bytes());
     debug_assert_eq!(out.len() - start, OUTER_LEN);
+}
+
+/// Appends to `out` the frame GWLB sends for one packet of flow `flow`
+/// with an inner packet of `inner_len` bytes.
+pub fn build_frame(out: &mut Vec<u8>, flow: u64, servers: u32, inner_len: usize) {
+    let inner_len = inner_len.clamp(MIN_INNER, MAX_INNER);
+    let (client, sport, server, dport) = flow_tuple(flow, servers);
+    outer_headers(out, flow, inner_len);
     // Inner IPv4 / UDP
     let iip = out.len();
     out.extend_from_slice(&[0x45, 0]);
@@ -153,6 +159,52 @@ pub fn build_frame(out: &mut Vec<u8>, flow: u64, servers: u32, inner_len: usize)
     out[iudp + 6..iudp + 8].copy_from_slice(&c.to_be_bytes());
 }
 
+/// A TCP segment of a benchmark flow: client to server, or back
+/// (`reply`), with `payload` bytes of data.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpSegment {
+    pub reply: bool,
+    pub flags: u8,
+    pub seq: u32,
+    pub ack: u32,
+    pub payload: usize,
+}
+
+/// Appends to `out` the frame GWLB sends for segment `seg` of flow `flow`
+/// (the flow's tuple as [`flow_tuple`] gives it, carried over TCP).
+pub fn build_tcp_frame(out: &mut Vec<u8>, flow: u64, servers: u32, seg: &TcpSegment) {
+    let inner_len = (40 + seg.payload).min(MAX_INNER);
+    let (client, sport, server, dport) = flow_tuple(flow, servers);
+    let (src, sp, dst, dp) = if seg.reply {
+        (server, dport, client, sport)
+    } else {
+        (client, sport, server, dport)
+    };
+    outer_headers(out, flow, inner_len);
+    let iip = out.len();
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&(inner_len as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 1, 0x40, 0, 63, 6, 0, 0]);
+    out.extend_from_slice(&src);
+    out.extend_from_slice(&dst);
+    let c = csum(&out[iip..iip + 20], 0);
+    out[iip + 10..iip + 12].copy_from_slice(&c.to_be_bytes());
+    let itcp = out.len();
+    out.extend_from_slice(&sp.to_be_bytes());
+    out.extend_from_slice(&dp.to_be_bytes());
+    out.extend_from_slice(&seg.seq.to_be_bytes());
+    out.extend_from_slice(&seg.ack.to_be_bytes());
+    out.extend_from_slice(&[0x50, seg.flags, 0xff, 0xff, 0, 0, 0, 0]);
+    out.extend((0..inner_len - 40).map(|k| (k as u8).wrapping_mul(31)));
+    let mut pseudo = 0u32;
+    for w in [&src[..2], &src[2..], &dst[..2], &dst[2..]] {
+        pseudo += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    pseudo += 6 + (inner_len - 20) as u32;
+    let c = csum(&out[itcp..], pseudo);
+    out[itcp + 16..itcp + 18].copy_from_slice(&c.to_be_bytes());
+}
+
 /// Frames packed at a fixed stride, with their lengths.
 pub struct FrameSet {
     pub data: Vec<u8>,
@@ -170,6 +222,25 @@ impl FrameSet {
             let at = data.len();
             build_frame(&mut data, flow, servers, sizes.inner_len(i));
             lens.push((data.len() - at) as u32);
+            data.resize(at + stride, 0);
+        }
+        FrameSet { data, lens, stride }
+    }
+
+    /// `frames`, in the order given.
+    pub fn of_frames(frames: &[Vec<u8>]) -> FrameSet {
+        let stride = frames
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .next_multiple_of(64);
+        let mut data = Vec::with_capacity(stride * frames.len());
+        let mut lens = Vec::with_capacity(frames.len());
+        for f in frames {
+            let at = data.len();
+            data.extend_from_slice(f);
+            lens.push(f.len() as u32);
             data.resize(at + stride, 0);
         }
         FrameSet { data, lens, stride }
@@ -194,6 +265,57 @@ impl FrameSet {
 mod tests {
     use super::*;
     use tollgate_wire::summary::L4Summary;
+
+    #[test]
+    fn tcp_frames_parse_with_their_segment_and_the_express_parse_takes_them() {
+        for (reply, payload) in [(false, 0usize), (true, 24), (false, 1400)] {
+            let seg = TcpSegment {
+                reply,
+                flags: 0x18,
+                seq: 7,
+                ack: 9,
+                payload,
+            };
+            let mut f = Vec::new();
+            build_tcp_frame(&mut f, 70_000, 1000, &seg);
+            let parsed = tollgate_wire::parse_gwlb_frame(&f).expect("valid GWLB frame");
+            let inner = &f[OUTER_LEN..];
+            let s = tollgate_wire::summarize(inner, parsed.tunnel.inner_version).unwrap();
+            let (client, sport, server, dport) = flow_tuple(70_000, 1000);
+            let (src, sp, dst, dp) = if reply {
+                (server, dport, client, sport)
+            } else {
+                (client, sport, server, dport)
+            };
+            assert_eq!(s.src, tollgate_wire::summary::ipv4_mapped(src));
+            assert_eq!(s.dst, tollgate_wire::summary::ipv4_mapped(dst));
+            match s.l4 {
+                L4Summary::Tcp {
+                    src_port,
+                    dst_port,
+                    flags,
+                    seq,
+                    ack,
+                    payload_len,
+                    ..
+                } => assert_eq!(
+                    (
+                        src_port,
+                        dst_port,
+                        flags,
+                        seq,
+                        ack,
+                        usize::from(payload_len)
+                    ),
+                    (sp, dp, 0x18, 7, 9, payload)
+                ),
+                other => panic!("not TCP: {other:?}"),
+            }
+            let t = tollgate_wire::tcp::Packet::new_checked(&inner[20..]).unwrap();
+            assert!(t.verify_checksum_v4(src, dst));
+            assert!(tollgate_wire::parse_express(&f).is_some());
+        }
+    }
 
     #[test]
     fn frames_parse_as_gwlb_with_the_flow_tuple() {

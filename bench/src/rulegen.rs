@@ -7,13 +7,18 @@ use std::fmt::Write;
 use crate::frames::server_addr;
 
 pub fn rules_text(n: u32) -> String {
+    rules_text_for(n, "udp")
+}
+
+/// [`rules_text`] for `protocol` ("udp" or "tcp") to port 53.
+pub fn rules_text_for(n: u32, protocol: &str) -> String {
     let mut s = String::from("default_action = \"drop\"\non_rule_change = \"keep\"\n");
     for k in 0..n {
         let [a, b, c, d] = server_addr(k);
         // Writing to a String cannot fail.
         let _ = write!(
             s,
-            "\n[[rule]]\nid = \"svc-{k}\"\naction = \"pass\"\nprotocol = \"udp\"\ndst = \"{a}.{b}.{c}.{d}\"\ndst_port = 53\n"
+            "\n[[rule]]\nid = \"svc-{k}\"\naction = \"pass\"\nprotocol = \"{protocol}\"\ndst = \"{a}.{b}.{c}.{d}\"\ndst_port = 53\n"
         );
     }
     s

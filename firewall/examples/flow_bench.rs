@@ -47,6 +47,7 @@ fn packet(i: u32, reply: bool, flags: u8) -> InnerSummary {
             ack: 1,
             window: 1000,
             payload_len: 100,
+            window_scale: None,
         },
         l4_offset: 20,
         total_len: 160,

@@ -24,6 +24,10 @@ pub enum DropReason {
     /// A RST in SYN_SENT that does not acknowledge the SYN (RFC 793 says to
     /// ignore it; it is how blind reset attacks look).
     TcpInvalidRst,
+    /// A TCP segment outside its flow's sequence windows: data or a RST
+    /// the receiver would not accept, or an acknowledgement of data never
+    /// sent (how blind reset and injection attacks look).
+    TcpOutOfWindow,
     /// An ICMP echo reply without a request.
     UnsolicitedEchoReply,
     /// An ICMP error quoting a packet of no allowed flow, or not sent to the
@@ -42,7 +46,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Number of reasons (the length of [`FirewallCounters::drops`]).
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::NoRuleSet,
         DropReason::RuleDenied,
@@ -51,6 +55,7 @@ impl DropReason {
         DropReason::MidStreamPickupOff,
         DropReason::TcpInvalid,
         DropReason::TcpInvalidRst,
+        DropReason::TcpOutOfWindow,
         DropReason::UnsolicitedEchoReply,
         DropReason::IcmpErrorUnrelated,
         DropReason::Fragment,
@@ -68,6 +73,7 @@ impl DropReason {
             DropReason::MidStreamPickupOff => "mid_stream_pickup_off",
             DropReason::TcpInvalid => "tcp_invalid",
             DropReason::TcpInvalidRst => "tcp_invalid_rst",
+            DropReason::TcpOutOfWindow => "tcp_out_of_window",
             DropReason::UnsolicitedEchoReply => "unsolicited_echo_reply",
             DropReason::IcmpErrorUnrelated => "icmp_error_unrelated",
             DropReason::Fragment => "fragment",

@@ -50,18 +50,12 @@ impl Tracker {
                 };
                 return Hit::Decided(d);
             }
-            (
-                _,
-                &L4Summary::Tcp {
-                    flags,
-                    seq,
-                    ack,
-                    payload_len,
-                    ..
-                },
-            ) if state.kind() == Some(crate::key::FlowKind::Tcp) => {
-                let seg = Segment::new(flags, seq, ack, payload_len);
-                match tcp::step(e, sender, &seg) {
+            (_, L4Summary::Tcp { .. }) if state.kind() == Some(crate::key::FlowKind::Tcp) => {
+                let Some(seg) = Segment::of(&pkt.l4) else {
+                    return Hit::Decided(Decision::drop(DropReason::Inconsistent));
+                };
+                let (e, w) = self.table.tcp_mut(slot);
+                match tcp::step(e, w, sender, &seg) {
                     TcpStep::Pass => true,
                     TcpStep::Drop(reason) => return Hit::Decided(Decision::drop(reason)),
                     TcpStep::Reopen => {
@@ -84,6 +78,7 @@ impl Tracker {
         if !consistent {
             return Hit::Decided(Decision::drop(DropReason::Inconsistent));
         }
+        let e = self.table.entry_mut(slot);
         e.expires = self.clock.expiry(self.timeouts_ns[usize::from(e.state)]);
         Hit::Decided(Decision::PASS)
     }

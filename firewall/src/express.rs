@@ -5,18 +5,20 @@
 //! path's work (the full inner summary, the tracker's state machine, the
 //! decision value) reduces to: find the entry, check that nothing needs a
 //! decision (not expired, no rule change pending, a state this packet
-//! keeps), refresh the timer, count. [`Firewall::pass_established`] does
+//! keeps, a TCP segment within the flow's sequence windows, which it
+//! updates), refresh the timer, count. [`Firewall::pass_established`] does
 //! only that and otherwise changes nothing, so the caller can hand the
 //! packet to the general path ([`Firewall::process_swept`]) which then
 //! decides it exactly as if the fast path had not looked.
 
 use tollgate_wire::summary::{ipv4_mapped, tcp_flags, IpVersion};
-use tollgate_wire::TupleV4;
+use tollgate_wire::{TcpFields, TupleV4};
 
 use crate::classify::Classify;
 use crate::firewall::{Firewall, Prepared, Tracker};
 use crate::key::{FlowKey, Side};
 use crate::state::FlowState;
+use crate::window;
 
 impl FlowKey {
     /// The key of an IPv4 TCP or UDP packet on `endpoint`, and its
@@ -45,18 +47,27 @@ impl<C: Classify> Firewall<C> {
     }
 
     /// Passes the packet prepared as `prepared` (from [`FlowKey::of_tuple_v4`],
-    /// with `tcp_flags` its TCP flags, 0 for UDP), if its flow is in
-    /// the table, unexpired, decided under the current rules, and in a
-    /// state this packet keeps it in or moves it along without a decision:
-    /// UDP, or an ESTABLISHED TCP flow and a segment with ACK and without
-    /// SYN, FIN or RST. Then the flow's timer restarts and the packet is
-    /// counted as passed, exactly as [`Self::process_swept`] would, and the
-    /// result is true. Otherwise nothing changes and the result is false:
-    /// decide the packet with [`Self::process_swept`].
+    /// with `tcp_flags` its TCP flags, 0 for UDP, and `tcp` giving its TCP
+    /// header's other fields, asked for only on a TCP flow), if its flow is
+    /// in the table, unexpired, decided under the current
+    /// rules, and in a state this packet keeps it in or moves it along
+    /// without a decision: UDP, or an ESTABLISHED TCP flow whose windows
+    /// are known and a segment with ACK and without SYN, FIN or RST that
+    /// lies in them. Then the flow's timer restarts, its windows learn from
+    /// the segment and the packet is counted as passed, exactly as
+    /// [`Self::process_swept`] would, and the result is true. Otherwise
+    /// nothing changes and the result is false: decide the packet with
+    /// [`Self::process_swept`].
     #[inline]
-    pub fn pass_established(&mut self, now_ns: u64, prepared: &Prepared, tcp_flags: u8) -> bool {
+    pub fn pass_established(
+        &mut self,
+        now_ns: u64,
+        prepared: &Prepared,
+        tcp_flags: u8,
+        tcp: impl FnOnce() -> TcpFields,
+    ) -> bool {
         match self.fast_times(now_ns) {
-            Some(times) => self.pass_established_at(&times, prepared, tcp_flags),
+            Some(times) => self.pass_established_at(&times, prepared, tcp_flags, tcp),
             None => false,
         }
     }
@@ -82,12 +93,13 @@ impl<C: Classify> Firewall<C> {
         times: &FastTimes,
         prepared: &Prepared,
         tcp_flags: u8,
+        tcp: impl FnOnce() -> TcpFields,
     ) -> bool {
         let t = &mut self.tracker;
         let Some(slot) = t.table.find_probed(&prepared.key, prepared.probe) else {
             return false;
         };
-        let e = t.table.entry_mut(slot);
+        let (e, windows) = t.table.entry_and_windows(slot);
         if e.is_expired(times.now_tick) || e.rules_epoch < t.stale_below {
             return false;
         }
@@ -105,7 +117,8 @@ impl<C: Classify> Firewall<C> {
             }
             (TCP, s)
                 if s == FlowState::TcpEstablished as u8
-                    && tcp_flags & TCP_CONTROL == TCP_ACK_ONLY =>
+                    && tcp_flags & TCP_CONTROL == TCP_ACK_ONLY
+                    && window::pass_ack(&mut windows[slot], prepared.sender, &tcp()) =>
             {
                 times.tcp_established
             }

@@ -188,10 +188,11 @@ impl<C: Classify> Firewall<C> {
     }
 
     /// Second step of burst processing: start loading the flow entry (its
-    /// buckets should be in cache by now).
+    /// buckets should be in cache by now), and a TCP flow's windows.
     #[inline]
     pub fn prefetch_flow(&self, prepared: &mut Prepared) {
-        self.tracker.table.prefetch_entry(&mut prepared.probe);
+        let tcp = prepared.key.protocol == 6;
+        self.tracker.table.prefetch_entry(&mut prepared.probe, tcp);
     }
 
     /// [`Self::process`] with the work of [`Self::prepare`] already done.

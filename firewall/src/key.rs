@@ -265,6 +265,7 @@ pub(crate) fn opening_summary(
             ack: 0,
             window: 0,
             payload_len: 0,
+            window_scale: None,
         },
         FlowKind::Udp => L4Summary::Udp {
             src_port: sport,
@@ -303,6 +304,7 @@ pub(crate) fn reversed_summary(pkt: &InnerSummary) -> InnerSummary {
             ack: 0,
             window: 0,
             payload_len: 0,
+            window_scale: None,
         },
         L4Summary::Udp { src_port, dst_port } => L4Summary::Udp {
             src_port: dst_port,

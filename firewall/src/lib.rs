@@ -10,7 +10,10 @@
 //!   initiator's direction. Every later packet of an allowed flow passes on
 //!   its state; a denied flow is remembered too (dropped, or rejected,
 //!   without rule evaluation until it idles out for `Timeouts::denied`).
-//! - TCP follows Linux conntrack's states ([`FlowState`], `tcp.rs`); UDP is
+//! - TCP follows Linux conntrack's states ([`FlowState`], `tcp.rs`) in both
+//!   directions (no SYN from the responder outside a simultaneous open)
+//!   and its sequence windows (`window.rs`): segments out of window are
+//!   dropped as [`DropReason::TcpOutOfWindow`]; UDP is
 //!   single until seen both ways, then stream (120 s each: GWLB's idle
 //!   timeout); ICMP echo is opened by a request and matched by its identifier
 //!   (120 s); ICMP and ICMPv6 errors pass when the flow they quote is allowed
@@ -36,8 +39,9 @@
 //!
 //! # Costs
 //! Time is passed in (`now_ns`); the per-packet path does no syscall and no
-//! allocation. Memory: 64-byte entries plus 2-byte signatures, 25 % slot
-//! headroom: 83 bytes per flow of capacity, all allocated at construction.
+//! allocation. Memory: 64-byte entries, 32-byte TCP windows and 2-byte
+//! signatures, 25 % slot headroom: 123 bytes per flow of capacity, all
+//! allocated at construction.
 //! Expiry is incremental: a clock hand goes once around the table per
 //! `expiry_lap` (default 1 s), paced by the clock and moved by the packets
 //! (at most `expiry_slots_per_packet` slots each, default 2; a burst takes
@@ -94,6 +98,7 @@
 //!     fragment: Fragment::None,
 //!     l4: L4Summary::Tcp {
 //!         src_port: sport, dst_port: dport, flags, seq: 100, ack: 1, window: 1024, payload_len: 0,
+//!         window_scale: None,
 //!     },
 //!     l4_offset: 20,
 //!     total_len: 40,
@@ -138,6 +143,7 @@ mod state;
 mod sweep_pace;
 mod table;
 mod tcp;
+mod window;
 
 pub use classify::{Action, Classify, OnRuleChange, RuleMatch};
 pub use clock::TICK_NS;

@@ -11,6 +11,7 @@ use crate::key::{reversed_summary, FlowKey, Side};
 use crate::state::FlowState;
 use crate::table::{flag, Reclaimed, NO_RULE};
 use crate::tcp::{Segment, TcpClass};
+use crate::window::TcpWindows;
 
 /// How a packet may open a flow.
 struct Opening {
@@ -219,6 +220,17 @@ impl Tracker {
         e.rule = m.rule.unwrap_or(NO_RULE);
         e.rules_epoch = self.rules_epoch;
         e.expires = expires;
+        if m.action == Action::Pass {
+            if let Some(seg) = Segment::of(&pkt.l4) {
+                let (_, w) = self.table.tcp_mut(slot);
+                if opening.picked_up {
+                    *w = TcpWindows::picked_up(sender, &seg);
+                } else {
+                    *w = TcpWindows::EMPTY;
+                    w.track(sender, state, true, &seg);
+                }
+            }
+        }
 
         let mut d = match m.action {
             Action::Pass => Decision::PASS,

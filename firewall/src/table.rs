@@ -10,12 +10,15 @@
 //!   would (the trade DPDK's `rte_hash` makes too).
 //! - `entries`: one 64-byte, cache-line-aligned [`FlowEntry`] per slot: the
 //!   canonical key and all tracking state, so a hit touches one line.
+//! - `windows`: a TCP flow's sequence windows ([`TcpWindows`], 32 bytes),
+//!   at the entry's slot: a TCP hit touches a second line, requested with
+//!   the entry's (UDP and other flows never touch it).
 //!
 //! Each key may live in one of two buckets chosen from its hash; inserting
 //! into two full buckets first tries to move one of their entries to its
 //! other bucket. The table has 25 % more slots than its capacity, so that
-//! at full capacity this rarely fails: 66 bytes per slot, 83 bytes per flow
-//! of capacity (83 MB for the default million flows). All of it is
+//! at full capacity this rarely fails: 98 bytes per slot, 123 bytes per flow
+//! of capacity (123 MB for the default million flows). All of it is
 //! allocated and written at construction; nothing is allocated later.
 //! Both arrays are mapped on transparent huge pages where the kernel allows
 //! (see [`huge_array`]): at a million flows, 4 KiB pages make most lookups
@@ -44,6 +47,7 @@ pub use self::huge_array::TableAllocError;
 use crate::decision::RefuseReason;
 use crate::key::{FlowKey, KeyHasher, Side};
 use crate::state::{EvictReason, FlowState};
+use crate::window::TcpWindows;
 
 /// Slots per bucket.
 pub(crate) const BUCKET_SLOTS: usize = 8;
@@ -73,6 +77,10 @@ pub(crate) mod flag {
     pub const PICKUP_SENDER_A: u8 = 0x20;
     /// The flow was created from a mid-stream packet.
     pub const PICKED_UP: u8 = 0x40;
+    /// In SYN_SENT and SYN_RECV: the responder sent a SYN too (a
+    /// simultaneous open). Shares its bit with `SYN_PENDING`, which only
+    /// ESTABLISHED reads; entering ESTABLISHED clears it.
+    pub const SIMULTANEOUS: u8 = 0x80;
     /// ESTABLISHED: the initiator sent a new SYN (seq in `track_seq`); a
     /// matching SYN/ACK re-synchronises the flow (port reuse).
     pub const SYN_PENDING: u8 = 0x80;
@@ -240,6 +248,9 @@ fn rank(reason: EvictReason, under_share: bool, expires: u32) -> Rank {
 pub(crate) struct FlowTable {
     sigs: HugeArray<SigBucket>,
     entries: HugeArray<FlowEntry>,
+    /// A TCP flow's sequence windows, beside its entry (same slot). Read
+    /// and written only for TCP flows.
+    windows: HugeArray<TcpWindows>,
     n_buckets: u32,
     capacity: u32,
     active: u32,
@@ -269,6 +280,7 @@ impl FlowTable {
         Ok(FlowTable {
             sigs: HugeArray::new(n, SigBucket([0; BUCKET_SLOTS]))?,
             entries: HugeArray::new(n * BUCKET_SLOTS, FlowEntry::EMPTY)?,
+            windows: HugeArray::new(n * BUCKET_SLOTS, TcpWindows::EMPTY)?,
             n_buckets,
             capacity,
             active: 0,
@@ -305,7 +317,7 @@ impl FlowTable {
 
     /// Bytes the table mapped (its arrays rounded up to whole pages).
     pub fn memory_bytes(&self) -> usize {
-        self.sigs.mapped_bytes() + self.entries.mapped_bytes()
+        self.sigs.mapped_bytes() + self.entries.mapped_bytes() + self.windows.mapped_bytes()
     }
 
     #[inline(always)]
@@ -355,7 +367,7 @@ impl FlowTable {
     /// follows touches only cached lines. Notes that slot in `probe` for
     /// the lookup to try first.
     #[inline]
-    pub fn prefetch_entry(&self, probe: &mut Probe) {
+    pub fn prefetch_entry(&self, probe: &mut Probe, tcp: bool) {
         let Probe { b1, b2, sig, .. } = *probe;
         let (b1, b2) = (b1 as usize, b2 as usize);
         for b in [b1, b2] {
@@ -363,6 +375,9 @@ impl FlowTable {
             if matches != 0 {
                 let slot = b * BUCKET_SLOTS + matches.trailing_zeros() as usize;
                 prefetch_line(&self.entries[slot]);
+                if tcp {
+                    prefetch_line(&self.windows[slot]);
+                }
                 probe.hint = slot as u32;
                 return;
             }
@@ -370,6 +385,9 @@ impl FlowTable {
         // A new flow: the slot an insert will most likely take.
         if let Some(free) = self.empty_in(b1) {
             prefetch_line(&self.entries[free]);
+            if tcp {
+                prefetch_line(&self.windows[free]);
+            }
         }
     }
 
@@ -414,6 +432,19 @@ impl FlowTable {
         &mut self.entries[slot]
     }
 
+    /// A TCP flow's entry and its windows.
+    #[inline(always)]
+    pub fn tcp_mut(&mut self, slot: usize) -> (&mut FlowEntry, &mut TcpWindows) {
+        (&mut self.entries[slot], &mut self.windows[slot])
+    }
+
+    /// The entry in `slot` and every slot's windows, for a caller that
+    /// reads the windows only if the flow is TCP.
+    #[inline(always)]
+    pub fn entry_and_windows(&mut self, slot: usize) -> (&mut FlowEntry, &mut [TcpWindows]) {
+        (&mut self.entries[slot], &mut self.windows)
+    }
+
     #[inline]
     fn is_occupied(&self, slot: usize) -> bool {
         self.sigs[slot / BUCKET_SLOTS].0[slot % BUCKET_SLOTS] != 0
@@ -446,6 +477,7 @@ impl FlowTable {
             let alt = if x1 == bucket { x2 } else { x1 };
             if let Some(free) = self.empty_in(alt) {
                 self.entries[free] = self.entries[slot];
+                self.windows[free] = self.windows[slot];
                 self.sigs[alt].0[free % BUCKET_SLOTS] = self.sigs[bucket].0[i];
                 self.sigs[bucket].0[i] = 0;
                 self.entries[slot].state = 0;
@@ -775,7 +807,7 @@ mod tests {
         let (s1, _) = t.insert(&k1, h1, 0, 0).expect("room");
         let (s2, _) = t.insert(&k2, h2, 0, 0).expect("room");
         let mut p1 = t.probe(h1);
-        t.prefetch_entry(&mut p1);
+        t.prefetch_entry(&mut p1, false);
         assert_eq!(p1.hint as usize, s1);
         assert_eq!(t.find_probed(&k1, p1), Some(s1));
         // Another flow's slot as the hint: the lookup still finds k2's.
@@ -886,11 +918,11 @@ mod tests {
     #[test]
     fn large_tables_map_whole_huge_pages_small_ones_whole_pages() {
         let small = FlowTable::new(1_000, 1);
-        assert_eq!(small.memory_bytes(), 4096 + 81920);
-        // 125k slots: 8 MB of entries (4 huge pages), 250 kB of signatures
-        // (below one huge page: 62 small ones).
+        assert_eq!(small.memory_bytes(), 4096 + 81920 + 40960);
+        // 125k slots: 8 MB of entries (4 huge pages), 4 MB of windows (2),
+        // 250 kB of signatures (below one huge page: 62 small ones).
         let large = FlowTable::new(100_000, 1);
-        assert_eq!(large.memory_bytes(), 4 * huge_array::HUGE_PAGE + 62 * 4096);
+        assert_eq!(large.memory_bytes(), 6 * huge_array::HUGE_PAGE + 62 * 4096);
         // Every slot starts empty, huge pages or not.
         assert_eq!(large.occupied().count(), 0);
         assert!(large.entries.iter().all(|e| *e == FlowEntry::EMPTY));

@@ -1,19 +1,24 @@
 //! TCP connection tracking: the state machine of one flow.
 //!
-//! Modelled on Linux conntrack's `tcp_conntracks` table, with the
-//! acknowledgement checks that make each step mean what its name says:
-//! SYN/ACK must acknowledge the SYN, the handshake ACK the SYN/ACK, and
-//! CLOSE_WAIT / TIME_WAIT are entered only when the FIN is acknowledged.
-//! Sequence windows are not tracked (no `tcp_in_window`): any in-state
-//! segment passes, and a RST is accepted in any state but SYN_SENT, where
-//! only a RST acknowledging the SYN (RFC 793) or from the initiator counts.
+//! Modelled on Linux conntrack's `tcp_conntracks` table, in both
+//! directions, with the acknowledgement checks that make each step mean
+//! what its name says: SYN/ACK must acknowledge the SYN, the handshake ACK
+//! the SYN/ACK, and CLOSE_WAIT / TIME_WAIT are entered only when the FIN is
+//! acknowledged. A SYN from the responder or a SYN/ACK from the initiator
+//! is invalid outside a simultaneous open; the initiator's SYN on a live
+//! flow is passed without effect (a retransmission, or a new connection
+//! whose SYN/ACK re-synchronises the flow) and reopens a closed one. A RST
+//! is accepted in any state but SYN_SENT, where only a RST acknowledging
+//! the SYN (RFC 793) or from the initiator counts.
 
 use tollgate_wire::summary::tcp_flags as f;
+use tollgate_wire::summary::L4Summary;
 
 use crate::decision::DropReason;
 use crate::key::Side;
 use crate::state::FlowState;
 use crate::table::{flag, FlowEntry};
+use crate::window::TcpWindows;
 
 /// How far past the responder's ISN the handshake ACK may acknowledge.
 const HANDSHAKE_ACK_SLACK: u32 = 1 << 20;
@@ -38,9 +43,33 @@ pub(crate) struct Segment {
     pub seq: u32,
     pub ack: u32,
     pub payload_len: u16,
+    /// The advertised window, unscaled.
+    pub window: u16,
+    /// A SYN's window-scale option.
+    pub window_scale: Option<u8>,
 }
 
 impl Segment {
+    /// The segment of a TCP summary; `None` for other protocols.
+    pub fn of(l4: &L4Summary) -> Option<Segment> {
+        match *l4 {
+            L4Summary::Tcp {
+                flags,
+                seq,
+                ack,
+                window,
+                payload_len,
+                window_scale,
+                ..
+            } => Some(Segment {
+                window,
+                window_scale,
+                ..Segment::new(flags, seq, ack, payload_len)
+            }),
+            _ => None,
+        }
+    }
+
     pub fn new(flags: u8, seq: u32, ack: u32, payload_len: u16) -> Segment {
         let has_ack = flags & f::ACK != 0;
         let class = if flags & f::SYN != 0 {
@@ -70,7 +99,22 @@ impl Segment {
             seq,
             ack,
             payload_len,
+            window: 0,
+            window_scale: None,
         }
+    }
+
+    pub fn is_syn(&self) -> bool {
+        matches!(self.class, TcpClass::Syn | TcpClass::SynAck)
+    }
+
+    /// The sequence number after this segment: its data, SYN and FIN
+    /// each take sequence space.
+    pub fn end(&self) -> u32 {
+        self.seq
+            .wrapping_add(u32::from(self.payload_len))
+            .wrapping_add(u32::from(self.is_syn()))
+            .wrapping_add(u32::from(self.class == TcpClass::Fin))
     }
 
     /// The sequence number just after this segment's FIN.
@@ -153,25 +197,58 @@ fn acks_syn(e: &FlowEntry, seg: &Segment) -> bool {
     }
 }
 
-/// Apply `seg`, sent by `sender`, to the TCP flow `e`.
-pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
-    use FlowState::*;
-    use TcpClass::*;
+/// What a segment does to a flow, before its windows are consulted.
+enum Move {
+    /// A segment of the connection: checked against the windows.
+    Tracked,
+    /// Passed without window tracking, as Linux ignores it (a SYN or
+    /// SYN/ACK sent again, a challenge ACK).
+    Ignored,
+    /// A new connection on the flow's ports took over: windows start over.
+    Restart,
+    Drop(DropReason),
+    Reopen,
+}
+
+/// Apply `seg`, sent by `sender`, to the TCP flow `e` and its windows `w`.
+/// A segment the state machine accepts but that lies out of window is
+/// dropped and changes nothing.
+pub(crate) fn step(e: &mut FlowEntry, w: &mut TcpWindows, sender: Side, seg: &Segment) -> TcpStep {
     let Some(state) = e.state() else {
         return TcpStep::Drop(DropReason::Inconsistent);
     };
+    let mut next = *e;
+    match transition(&mut next, state, sender, seg) {
+        Move::Drop(reason) => return TcpStep::Drop(reason),
+        Move::Reopen => return TcpStep::Reopen,
+        Move::Ignored => {}
+        Move::Restart => w.restart(),
+        Move::Tracked => {
+            let from_initiator = sender == e.initiator();
+            if !w.track(sender, state, from_initiator, seg) {
+                return TcpStep::Drop(DropReason::TcpOutOfWindow);
+            }
+        }
+    }
+    *e = next;
+    TcpStep::Pass
+}
+
+fn transition(e: &mut FlowEntry, state: FlowState, sender: Side, seg: &Segment) -> Move {
+    use FlowState::*;
+    use TcpClass::*;
     let from_initiator = sender == e.initiator();
     let set = |e: &mut FlowEntry, s: FlowState| e.state = s as u8;
 
     if seg.class == Invalid {
-        return TcpStep::Drop(DropReason::TcpInvalid);
+        return Move::Drop(DropReason::TcpInvalid);
     }
     if seg.class == Rst {
         if state == TcpSynSent && !from_initiator && !acks_syn(e, seg) {
-            return TcpStep::Drop(DropReason::TcpInvalidRst);
+            return Move::Drop(DropReason::TcpInvalidRst);
         }
         set(e, TcpClose);
-        return TcpStep::Pass;
+        return Move::Tracked;
     }
 
     match (state, seg.class, from_initiator) {
@@ -181,21 +258,35 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
                 e.flags |= flag::SYN_DATA;
             }
         }
-        // Simultaneous open: passed, not modelled further.
-        (TcpSynSent, Syn, false) => {}
+        // Simultaneous open (Linux's SYN_SENT2): each side's SYN/ACK then
+        // acknowledges the other's SYN.
+        (TcpSynSent, Syn, false) => e.flags |= flag::SIMULTANEOUS,
         (TcpSynSent, SynAck, false) => {
             if !acks_syn(e, seg) {
-                return TcpStep::Drop(DropReason::TcpInvalid);
+                return Move::Drop(DropReason::TcpInvalid);
             }
             set(e, TcpSynRecv);
             e.track_seq = seg.seq;
         }
-        (TcpSynSent, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
+        (TcpSynSent, SynAck, true) if e.flags & flag::SIMULTANEOUS != 0 => {
+            if seg.seq != e.track_seq {
+                return Move::Drop(DropReason::TcpInvalid);
+            }
+            // Its ACK must cover the responder's SYN, whose ISN it names.
+            set(e, TcpSynRecv);
+            e.track_seq = seg.ack.wrapping_sub(1);
+        }
+        // The responder's answer to a SYN it takes for part of an old
+        // connection (a challenge ACK): the initiator's RST then clears
+        // the way (Linux ignores it too).
+        (TcpSynSent, Ack, false) => return Move::Ignored,
+        (TcpSynSent, _, _) => return Move::Drop(DropReason::TcpInvalid),
 
         (TcpSynRecv, Ack | Fin, true) => {
             if !seg.acks_handshake(e.track_seq) {
-                return TcpStep::Drop(DropReason::TcpInvalid);
+                return Move::Drop(DropReason::TcpInvalid);
             }
+            e.flags &= !flag::SIMULTANEOUS;
             if seg.class == Fin {
                 set(e, TcpFinWait);
                 e.flags |= fin_flag(sender);
@@ -204,15 +295,22 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
                 set(e, TcpEstablished);
             }
         }
+        (TcpSynRecv, SynAck, true) if e.flags & flag::SIMULTANEOUS != 0 => {
+            if !seg.acks_handshake(e.track_seq) {
+                return Move::Drop(DropReason::TcpInvalid);
+            }
+        }
         (TcpSynRecv, SynAck, false) => e.track_seq = seg.seq,
-        (TcpSynRecv, Syn, true) | (TcpSynRecv, Ack | Fin, false) => {}
-        (TcpSynRecv, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
+        (TcpSynRecv, Syn, true) => return Move::Ignored,
+        (TcpSynRecv, Ack | Fin, false) => {}
+        (TcpSynRecv, _, _) => return Move::Drop(DropReason::TcpInvalid),
 
         (TcpEstablished, Syn, true) => {
             // Maybe the endpoints reuse the ports after a close we missed:
             // remember the SYN; its SYN/ACK re-synchronises the flow.
             e.flags |= flag::SYN_PENDING;
             e.track_seq = seg.seq;
+            return Move::Ignored;
         }
         (TcpEstablished, SynAck, false)
             if e.flags & flag::SYN_PENDING != 0 && seg.ack == e.track_seq.wrapping_add(1) =>
@@ -220,6 +318,7 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             e.flags &= !flag::SYN_PENDING;
             set(e, TcpSynRecv);
             e.track_seq = seg.seq;
+            return Move::Restart;
         }
         (TcpEstablished, Fin, _) => {
             e.flags &= !flag::SYN_PENDING;
@@ -227,7 +326,6 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             e.flags |= fin_flag(sender);
             e.track_seq = seg.fin_end();
         }
-        (TcpEstablished, _, _) => {}
 
         (TcpUnconfirmed, Ack, _) if sender != pickup_sender(e) => set(e, TcpEstablished),
         (TcpUnconfirmed, Ack, _) => {}
@@ -237,7 +335,7 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
             e.track_seq = seg.fin_end();
         }
         // A guess confirmed by nobody cannot be turned into a handshake.
-        (TcpUnconfirmed, _, _) => return TcpStep::Drop(DropReason::TcpInvalid),
+        (TcpUnconfirmed, _, _) => return Move::Drop(DropReason::TcpInvalid),
 
         (TcpFinWait, Ack, _) if sender != first_fin_side(e) => {
             if seg.acks(e.track_seq) {
@@ -247,7 +345,6 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
         (TcpFinWait | TcpCloseWait, Fin, _) if sender != first_fin_side(e) => {
             enter_last_ack(e, sender, seg);
         }
-        (TcpFinWait | TcpCloseWait, _, _) => {}
 
         (TcpLastAck, Ack | Fin, _) => {
             let acker = if e.flags & flag::LAST_ACKER_A != 0 {
@@ -259,14 +356,38 @@ pub(crate) fn step(e: &mut FlowEntry, sender: Side, seg: &Segment) -> TcpStep {
                 set(e, TcpTimeWait);
             }
         }
-        (TcpLastAck, _, _) => {}
 
-        (TcpTimeWait | TcpClose, Syn, _) => return TcpStep::Reopen,
-        (TcpTimeWait | TcpClose, _, _) => {}
+        (TcpTimeWait | TcpClose, Syn, true) => return Move::Reopen,
+
+        // From here on the handshake is over: a SYN from the responder or
+        // a SYN/ACK from the initiator has no place in it (the first could
+        // open the initiator's ports to the responder), while the
+        // initiator's SYN and the responder's SYN/ACK are retransmissions
+        // or a new connection on the same ports, passed unchanged.
+        (
+            TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
+            Syn,
+            false,
+        )
+        | (
+            TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
+            SynAck,
+            true,
+        ) => return Move::Drop(DropReason::TcpInvalid),
+        (
+            TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
+            Syn | SynAck,
+            _,
+        ) => return Move::Ignored,
+        (
+            TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
+            _,
+            _,
+        ) => {}
 
         (UdpSingle | UdpStream | IcmpEcho | Generic | Denied, _, _) => {
-            return TcpStep::Drop(DropReason::Inconsistent)
+            return Move::Drop(DropReason::Inconsistent)
         }
     }
-    TcpStep::Pass
+    Move::Tracked
 }

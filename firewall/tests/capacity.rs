@@ -161,9 +161,10 @@ fn a_table_fills_to_its_capacity() {
         );
         let d = fw.process(0, EP, &tcp((v4(11, 0, 0, 1), 1), server(), ACK, 1, 1, 0));
         assert_eq!(d.verdict, Verdict::Drop(DropReason::TableFull));
-        // 64-byte entries + 2-byte signatures, 25 % headroom: <= 83 B/flow,
-        // each of the two arrays rounded up to whole 4 KiB pages.
-        assert!(fw.memory_bytes() as u64 <= 83 * u64::from(capacity) + 2 * 4096);
+        // 64-byte entries + 32-byte windows + 2-byte signatures, 25 %
+        // headroom: <= 123 B/flow, each of the three arrays rounded up to
+        // whole 4 KiB pages.
+        assert!(fw.memory_bytes() as u64 <= 123 * u64::from(capacity) + 3 * 4096);
     }
 }
 

@@ -608,6 +608,373 @@ fn rows() -> Vec<Row> {
             ),
         ],
     });
+    // tcp_conntracks in both directions: a SYN from the responder and a
+    // SYN/ACK from the initiator are invalid in every state but a
+    // simultaneous open; the initiator's SYN on a live flow is ignored
+    // (passed, no state change), as Linux does.
+    let strict = |name: &'static str, steps: Vec<Step>| Row {
+        name,
+        config: small_config(),
+        rules: || TestRules::tcp_port(443),
+        steps,
+    };
+    let fin_from_c = send(10, tcp(c, s, FIN | ACK, a, b, 0), Pass, Some(TcpFinWait));
+    let responder_syn = |at: u64, state: FlowState| {
+        send(
+            at,
+            tcp(s, c, SYN, 7000, 0, 0),
+            drop(DropReason::TcpInvalid),
+            Some(state),
+        )
+    };
+    rows.push(strict(
+        "the responder's syn after a normal handshake is invalid",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                responder_syn(10, TcpEstablished),
+                // Nor does it reach the inside host by a SYN/ACK from it.
+                send(
+                    11,
+                    tcp(c, s, SYN | ACK, 9000, 7001, 0),
+                    drop(DropReason::TcpInvalid),
+                    Some(TcpEstablished),
+                ),
+                send(12, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+            ],
+        ]),
+    ));
+    rows.push(strict(
+        "the responder's syn is invalid while closing",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                fin_from_c,
+                responder_syn(11, TcpFinWait),
+                send(12, tcp(s, c, ACK, b, a + 1, 0), Pass, Some(TcpCloseWait)),
+                responder_syn(13, TcpCloseWait),
+                send(
+                    14,
+                    tcp(s, c, FIN | ACK, b, a + 1, 0),
+                    Pass,
+                    Some(TcpLastAck),
+                ),
+                responder_syn(15, TcpLastAck),
+                send(16, tcp(c, s, ACK, a + 1, b + 1, 0), Pass, Some(TcpTimeWait)),
+                responder_syn(17, TcpTimeWait),
+            ],
+        ]),
+    ));
+    rows.push(strict(
+        "the responder's syn is invalid after a reset",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                send(10, tcp(c, s, RST, a, 0, 0), Pass, Some(TcpClose)),
+                responder_syn(11, TcpClose),
+                // The initiator's SYN reopens through the rules.
+                send(12, tcp(c, s, SYN, 9000, 0, 0), Pass, Some(TcpSynSent)),
+            ],
+        ]),
+    ));
+    rows.push(strict(
+        "the initiator's syn on a live flow is ignored",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                send(10, tcp(c, s, SYN, 9000, 0, 0), Pass, Some(TcpEstablished)),
+                send(11, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+            ],
+        ]),
+    ));
+    rows.push(strict(
+        "a syn/ack from the initiator is invalid in the handshake",
+        vec![
+            send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+            send(
+                1,
+                tcp(c, s, SYN | ACK, ISN_C, ISN_S + 1, 0),
+                drop(DropReason::TcpInvalid),
+                Some(TcpSynSent),
+            ),
+            send(2, tcp(s, c, SYN | ACK, ISN_S, a, 0), Pass, Some(TcpSynRecv)),
+            send(
+                3,
+                tcp(c, s, SYN | ACK, ISN_C, b, 0),
+                drop(DropReason::TcpInvalid),
+                Some(TcpSynRecv),
+            ),
+            send(4, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+        ],
+    ));
+    rows.push(row(
+        "simultaneous open: both sides send a syn, then a syn/ack",
+        vec![
+            send(0, tcp(c, s, SYN, ISN_C, 0, 0), Pass, Some(TcpSynSent)),
+            send(1, tcp(s, c, SYN, ISN_S, 0, 0), Pass, Some(TcpSynSent)),
+            send(2, tcp(c, s, SYN | ACK, ISN_C, b, 0), Pass, Some(TcpSynRecv)),
+            send(3, tcp(s, c, SYN | ACK, ISN_S, a, 0), Pass, Some(TcpSynRecv)),
+            send(4, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+        ],
+    ));
+    // Sequence windows (tcp_in_window). After `handshake` each side has
+    // sent its ISN + 1 and advertised 65535 bytes, unscaled.
+    let oow = drop(DropReason::TcpOutOfWindow);
+    rows.push(row(
+        "a blind rst or fin outside the window is dropped and changes nothing",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                send(
+                    10,
+                    tcp(s, c, RST, b + 100_000, 0, 0),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    11,
+                    tcp(s, c, RST, b.wrapping_sub(100_000), 0, 0),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    12,
+                    tcp(s, c, RST | ACK, b, a + 5000, 0),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    13,
+                    tcp(s, c, FIN | ACK, b + 100_000, a, 0),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(14, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+                // In the window: the connection is reset.
+                send(15, tcp(s, c, RST, b + 1000, 0, 0), Pass, Some(TcpClose)),
+            ],
+        ]),
+    ));
+    rows.push(row(
+        "injected data and acknowledgements of unsent data are dropped",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                // Past the receiver's window.
+                send(
+                    10,
+                    tcp(s, c, PSH | ACK, b + 70_000, a, 100),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                // Acknowledging data the other side never sent.
+                send(
+                    11,
+                    tcp(c, s, PSH | ACK, a, b + 1, 100),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                // Acknowledging data older than a window.
+                send(
+                    12,
+                    tcp(s, c, PSH | ACK, b, a.wrapping_sub(70_000), 100),
+                    oow,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    13,
+                    tcp(s, c, PSH | ACK, b, a, 100),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+            ],
+        ]),
+    ));
+    rows.push(row(
+        "retransmissions, keepalives, window probes and updates pass",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                send(
+                    10,
+                    tcp(c, s, PSH | ACK, a, b, 1000),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                // The same segment again, and part of it.
+                send(
+                    11,
+                    tcp(c, s, PSH | ACK, a, b, 1000),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    12,
+                    tcp(c, s, PSH | ACK, a + 500, b, 500),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                // A keepalive one below the next sequence number, bare and
+                // with one byte, and its answer.
+                send(
+                    13,
+                    tcp(c, s, ACK, a + 999, b, 0),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    14,
+                    tcp(c, s, ACK, a + 999, b, 1),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    15,
+                    tcp(s, c, ACK, b, a + 1000, 0),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                // A zero window, a probe of one byte, then the update.
+                send(
+                    16,
+                    tcp_win(s, c, ACK, b, a + 1000, 0, 0, None),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    17,
+                    tcp(c, s, ACK, a + 1000, b, 1),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    18,
+                    tcp_win(s, c, ACK, b, a + 1000, 0, 65535, None),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                // A duplicate ACK, and data up to the window's edge.
+                send(
+                    19,
+                    tcp(s, c, ACK, b, a + 1000, 0),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    20,
+                    tcp(c, s, PSH | ACK, a + 1000 + 64_535 - 1400, b, 1400),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+            ],
+        ]),
+    ));
+    let scaled_handshake = |responder_scale: Option<u8>| {
+        vec![
+            send(
+                0,
+                tcp_win(c, s, SYN, ISN_C, 0, 0, 64240, Some(7)),
+                Pass,
+                Some(TcpSynSent),
+            ),
+            send(
+                1,
+                tcp_win(s, c, SYN | ACK, ISN_S, a, 0, 65535, responder_scale),
+                Pass,
+                Some(TcpSynRecv),
+            ),
+            send(
+                2,
+                tcp_win(c, s, ACK, a, b, 0, 502, None),
+                Pass,
+                Some(TcpEstablished),
+            ),
+            // The responder opens its window: 1024 << 7 bytes if scaled.
+            send(
+                3,
+                tcp_win(s, c, ACK, b, a, 0, 1024, None),
+                Pass,
+                Some(TcpEstablished),
+            ),
+        ]
+    };
+    rows.push(row(
+        "window scaling when both syns offer it",
+        cat(vec![
+            scaled_handshake(Some(7)),
+            vec![send(
+                10,
+                tcp(c, s, PSH | ACK, a + 100_000, b, 1000),
+                Pass,
+                Some(TcpEstablished),
+            )],
+        ]),
+    ));
+    rows.push(row(
+        "window scaling applies to the initiator's window too",
+        cat(vec![
+            scaled_handshake(Some(7)),
+            vec![
+                // The initiator opens its window: 1024 << 7 bytes.
+                send(
+                    10,
+                    tcp_win(c, s, ACK, a, b, 0, 1024, None),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+                send(
+                    11,
+                    tcp(s, c, PSH | ACK, b + 100_000, a, 1000),
+                    Pass,
+                    Some(TcpEstablished),
+                ),
+            ],
+        ]),
+    ));
+    rows.push(row(
+        "no window scaling when one syn does not offer it",
+        cat(vec![
+            scaled_handshake(None),
+            vec![send(
+                10,
+                tcp(c, s, PSH | ACK, a + 100_000, b, 1000),
+                oow,
+                Some(TcpEstablished),
+            )],
+        ]),
+    ));
+    rows.push(row(
+        "a pickup learns windows liberally until both sides are seen",
+        vec![
+            send(
+                0,
+                tcp(c, s, PSH | ACK, a, b, 100),
+                Pass,
+                Some(TcpUnconfirmed),
+            ),
+            // Far from anything seen: passes while only one side is known.
+            send(
+                1,
+                tcp(c, s, PSH | ACK, a.wrapping_add(3_000_000_000), b, 100),
+                Pass,
+                Some(TcpUnconfirmed),
+            ),
+            send(2, tcp(s, c, ACK, b, a + 100, 0), Pass, Some(TcpEstablished)),
+            // Both known: an acknowledgement of unsent data is dropped.
+            send(
+                3,
+                tcp(c, s, PSH | ACK, a + 100, b + 1_000_000, 100),
+                oow,
+                Some(TcpEstablished),
+            ),
+            send(
+                4,
+                tcp(c, s, PSH | ACK, a + 100, b, 100),
+                Pass,
+                Some(TcpEstablished),
+            ),
+        ],
+    ));
     rows.push(Row {
         name: "pickup without the reverse try",
         config: FirewallConfig {
@@ -913,4 +1280,156 @@ fn icmp_informational_messages_are_classified_per_packet() {
     fw.process(0, EP, &pkt);
     assert_eq!(fw.rules().unwrap().evaluations(), 2);
     assert_eq!(fw.counters().active, 0);
+}
+
+/// Where a cell of [`linux_table_cells`] starts: the segments that bring
+/// a fresh flow to the state, and the next sequence numbers of the
+/// initiator (c) and the responder (s) there.
+fn reach(state: FlowState, c: Addr, s: Addr) -> (Vec<InnerSummary>, u32, u32) {
+    let (a, b) = (ISN_C + 1, ISN_S + 1);
+    let mut segs = vec![tcp(c, s, SYN, ISN_C, 0, 0)];
+    let at = |segs: &mut Vec<InnerSummary>, more: &[InnerSummary]| segs.extend_from_slice(more);
+    let handshake = [tcp(s, c, SYN | ACK, ISN_S, a, 0), tcp(c, s, ACK, a, b, 0)];
+    let fin_c = tcp(c, s, FIN | ACK, a, b, 0);
+    let ack_fin_c = tcp(s, c, ACK, b, a + 1, 0);
+    let fin_s = tcp(s, c, FIN | ACK, b, a + 1, 0);
+    let ack_fin_s = tcp(c, s, ACK, a + 1, b + 1, 0);
+    match state {
+        TcpSynSent => return (segs, a, ISN_S),
+        TcpSynRecv => at(&mut segs, &handshake[..1]),
+        TcpEstablished => at(&mut segs, &handshake),
+        TcpFinWait => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[fin_c]);
+            return (segs, a + 1, b);
+        }
+        TcpCloseWait => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[fin_c, ack_fin_c]);
+            return (segs, a + 1, b);
+        }
+        TcpLastAck => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[fin_c, ack_fin_c, fin_s]);
+            return (segs, a + 1, b + 1);
+        }
+        TcpTimeWait => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[fin_c, ack_fin_c, fin_s, ack_fin_s]);
+            return (segs, a + 1, b + 1);
+        }
+        TcpClose => {
+            at(&mut segs, &handshake);
+            at(&mut segs, &[tcp(c, s, RST, a, 0, 0)]);
+        }
+        _ => unreachable!("not a TCP state of the table"),
+    }
+    (segs, a, b)
+}
+
+/// Linux's `tcp_conntracks` cell by cell: every TCP state (columns) by
+/// direction and flags (rows), each cell a fresh flow brought to the state
+/// and then sent one segment with in-window numbers. `None` is invalid
+/// (dropped as tcp_invalid); `Some(state)` passes and leaves the flow in
+/// `state`. Where this tracker deviates from Linux it says so: it is
+/// stricter on SYN/ACKs from the initiator (Linux ignores them after the
+/// handshake), and it follows who sent which FIN and what an ACK covers
+/// where Linux moves on any FIN or ACK.
+#[test]
+fn linux_table_cells() {
+    const NONE: u8 = 0;
+    let states = [
+        TcpSynSent,
+        TcpSynRecv,
+        TcpEstablished,
+        TcpFinWait,
+        TcpCloseWait,
+        TcpLastAck,
+        TcpTimeWait,
+        TcpClose,
+    ];
+    // Columns: SS, SR, ES, FW, CW, LA, TW, CL.
+    let iv: Option<FlowState> = None;
+    let (ss, sr, es, fw_, cw, la, tw, cl) = (
+        Some(TcpSynSent),
+        Some(TcpSynRecv),
+        Some(TcpEstablished),
+        Some(TcpFinWait),
+        Some(TcpCloseWait),
+        Some(TcpLastAck),
+        Some(TcpTimeWait),
+        Some(TcpClose),
+    );
+    // (from the initiator, flags, expected per column)
+    let table: [(bool, u8, [Option<FlowState>; 8]); 12] = [
+        // Linux: sSS sIG sIG sIG sIG sIG sSS sSS (TIME_WAIT and CLOSE
+        // reopen: a new flow in SYN_SENT).
+        (true, SYN, [ss, sr, es, fw_, cw, la, ss, ss]),
+        // Linux: sIV sIG...: ignored after the handshake; here invalid.
+        (true, SYN | ACK, [iv, iv, iv, iv, iv, iv, iv, iv]),
+        // Linux: sIV sFW sFW sLA sLA sLA sTW sCL. A FIN sent again by the
+        // side that closed first moves nothing here; in LAST_ACK the
+        // initiator's FIN|ACK acknowledges the responder's FIN.
+        (true, FIN | ACK, [iv, fw_, fw_, fw_, cw, tw, tw, cl]),
+        // Linux: sIV sES sES sCW sCW sTW sTW sCL. Here only the other
+        // side's ACK of a FIN moves FIN_WAIT on.
+        (true, ACK, [iv, es, es, fw_, cw, tw, tw, cl]),
+        (true, RST, [cl, cl, cl, cl, cl, cl, cl, cl]),
+        (true, NONE, [iv, iv, iv, iv, iv, iv, iv, iv]),
+        // Linux: sS2 sIV sIV...: only a simultaneous open (the flow stays
+        // SYN_SENT, marked).
+        (false, SYN, [ss, iv, iv, iv, iv, iv, iv, iv]),
+        // Linux: sSR sIG sIG sIG sIG sIG sIG sIG.
+        (false, SYN | ACK, [sr, sr, es, fw_, cw, la, tw, cl]),
+        // Linux: sIV sFW sFW sLA sLA sLA sTW sCL. Here a FIN before the
+        // handshake's end leaves SYN_RECV to the initiator's ACK.
+        (false, FIN | ACK, [iv, sr, fw_, la, la, la, tw, cl]),
+        // Linux: sIG sSR sES sCW sCW sTW sTW sCL. In LAST_ACK the final ACK
+        // must come from the side whose FIN is outstanding (here c).
+        (false, ACK, [ss, sr, es, cw, cw, la, tw, cl]),
+        (false, RST, [cl, cl, cl, cl, cl, cl, cl, cl]),
+        (false, NONE, [iv, iv, iv, iv, iv, iv, iv, iv]),
+    ];
+    let mut fw = firewall(small_config(), TestRules::pass_all());
+    let mut port = 20000u16;
+    for (from_initiator, flags, expect) in table {
+        for (col, &state) in states.iter().enumerate() {
+            port += 1;
+            let (c, s) = ((v4(10, 9, 0, 1), port), s4());
+            let (setup, c_next, s_next) = reach(state, c, s);
+            for seg in &setup {
+                assert_eq!(fw.process(0, EP, seg).verdict, Pass, "{state:?}: setup");
+            }
+            assert_eq!(state_of(&fw, 0, EP, &setup[0]), Some(state), "setup");
+            // A FIN from a side that already sent one is that FIN again.
+            let c_fin = matches!(state, TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait);
+            let s_fin = matches!(state, TcpLastAck | TcpTimeWait);
+            let seg = match (from_initiator, flags) {
+                (true, SYN) => tcp(c, s, SYN, 9000, 0, 0),
+                (false, SYN) => tcp(s, c, SYN, ISN_S, 0, 0),
+                (true, f) if f == SYN | ACK => tcp(c, s, f, ISN_C, s_next, 0),
+                (false, f) if f == SYN | ACK => tcp(s, c, f, ISN_S, ISN_C + 1, 0),
+                (true, RST) => tcp(c, s, RST, c_next, 0, 0),
+                // A RST answering a SYN acknowledges it.
+                (false, RST) if state == TcpSynSent => tcp(s, c, RST | ACK, 0, c_next, 0),
+                (false, RST) => tcp(s, c, RST, s_next, 0, 0),
+                // In SYN_SENT the responder's ACK is a challenge ACK.
+                (false, ACK) if state == TcpSynSent => tcp(s, c, ACK, 7777, c_next, 0),
+                (true, f) if f & FIN != 0 && c_fin => tcp(c, s, f, c_next - 1, s_next, 0),
+                (true, f) => tcp(c, s, f, c_next, s_next, 0),
+                (false, f) if f & FIN != 0 && s_fin => tcp(s, c, f, s_next - 1, c_next, 0),
+                (false, f) => tcp(s, c, f, s_next, c_next, 0),
+            };
+            let d = fw.process(1, EP, &seg);
+            let want = expect[col];
+            let what = format!("{state:?}, from initiator {from_initiator}, flags {flags:#x}");
+            match want {
+                None => assert_eq!(d.verdict, drop(DropReason::TcpInvalid), "{what}"),
+                Some(next) => {
+                    assert_eq!(d.verdict, Pass, "{what}");
+                    assert_eq!(state_of(&fw, 1, EP, &seg), Some(next), "{what}");
+                }
+            }
+        }
+    }
 }

@@ -12,11 +12,11 @@ use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use tollgate_firewall::{
-    Decision, Firewall, FirewallConfig, FlowInfo, FlowKey, FlowState, OnRuleChange, Prepared,
-    Verdict,
+    Decision, DropReason, Firewall, FirewallConfig, FlowInfo, FlowKey, FlowState, OnRuleChange,
+    Prepared, Verdict,
 };
 use tollgate_wire::summary::tcp_flags as f;
-use tollgate_wire::{InnerSummary, TupleV4};
+use tollgate_wire::{InnerSummary, TcpFields, TupleV4};
 
 /// One packet as the pipeline's burst does it: the sweep, then the fast
 /// path, then (if it declined) the general path. `Some(true)` when the
@@ -42,7 +42,8 @@ fn fast_then_general(
         "same key, hash and probe"
     );
     let before = (fw.counters(), table(fw, now));
-    if fw.pass_established(now, &prepared, t.tcp_flags) {
+    let fields = TcpFields::of_summary(pkt).unwrap_or(TcpFields::NONE);
+    if fw.pass_established(now, &prepared, t.tcp_flags, || fields) {
         let pass = Decision {
             verdict: Verdict::Pass,
             rule: None,
@@ -98,6 +99,42 @@ fn established_tcp_and_udp_take_the_fast_path_and_nothing_else_does() {
         Some(true)
     );
     assert_eq!(send(&mut fw, tcp(s, c, f::ACK, 501, 111, 0)).1, Some(true));
+    // Out of window: the general path's, which drops it.
+    let (d, how) = send(&mut fw, tcp(c, s, f::ACK | f::PSH, 101 + 100_000, 501, 10));
+    assert_eq!(
+        (d.verdict, how),
+        (Verdict::Drop(DropReason::TcpOutOfWindow), Some(false))
+    );
+    let (d, how) = send(&mut fw, tcp(s, c, f::ACK, 501, 5000, 0));
+    assert_eq!(
+        (d.verdict, how),
+        (Verdict::Drop(DropReason::TcpOutOfWindow), Some(false))
+    );
+    // In window again, and the windows the fast path learned hold: data
+    // the fast path passed is acknowledged.
+    assert_eq!(
+        send(&mut fw, tcp(c, s, f::ACK | f::PSH, 111, 501, 1000)).1,
+        Some(true)
+    );
+    assert_eq!(send(&mut fw, tcp(s, c, f::ACK, 501, 1111, 0)).1, Some(true));
+    // A pickup is the general path's until confirmed, then fast.
+    let pc = (v4(10, 0, 9, 9), 40000);
+    assert_eq!(
+        send(&mut fw, tcp(pc, s, f::ACK, 7000, 9000, 10)).1,
+        Some(false)
+    );
+    assert_eq!(
+        send(&mut fw, tcp(pc, s, f::ACK, 7010, 9000, 10)).1,
+        Some(false)
+    );
+    assert_eq!(
+        send(&mut fw, tcp(s, pc, f::ACK, 9000, 7020, 0)).1,
+        Some(false)
+    );
+    assert_eq!(
+        send(&mut fw, tcp(pc, s, f::ACK, 7020, 9000, 10)).1,
+        Some(true)
+    );
     // Control segments are the tracker's: FIN, RST, SYN, no ACK (each on
     // a flow of its own, so that they do not close the one above).
     for (i, flags) in [f::ACK | f::FIN, f::RST, f::SYN, f::PSH, 0]
@@ -282,14 +319,15 @@ fn packet_strategy() -> impl Strategy<Value = InnerSummary> {
         flags,
         0..3u32,
         0..3u32,
+        prop_oneof![Just(0u16), Just(100), Just(1000)],
     )
-        .prop_map(move |(flow, reply, kind, flags, seq, ack)| {
+        .prop_map(move |(flow, reply, kind, flags, seq, ack, len)| {
             let (mut a, mut b) = flows[flow];
             if reply {
                 std::mem::swap(&mut a, &mut b);
             }
             match kind {
-                0 | 1 => tcp(a, b, flags, seq * 1000, ack * 1000 + 1, 0),
+                0 | 1 => tcp(a, b, flags, seq * 1000, ack * 1000 + 1, len),
                 2 | 3 => udp(a, b),
                 _ => later_fragment(udp(a, b)),
             }

@@ -5,8 +5,9 @@
 //! inner tuple, and, when [`Firewall::pass_established`] passes them,
 //! sent back without the inner summary, the tracker or a decision value.
 //! Anything else the express lane meets (a new flow, a TCP control
-//! segment, a rule change to apply, a frame from a source that is not
-//! GWLB) goes on to the general path, which then does exactly what it
+//! segment, a TCP segment out of its flow's windows, a rule change to
+//! apply, a frame from a source that is not GWLB) goes on to the general
+//! path, which then does exactly what it
 //! would have done alone: same actions, bytes and counters (tested in
 //! `tests.rs` against [`Pipeline::process_general`]).
 //!
@@ -16,7 +17,7 @@ use tollgate_firewall::{Classify, FastTimes, FlowKey};
 use tollgate_shm::Counter;
 use tollgate_wire::express::{INNER_START, UDP_START};
 use tollgate_wire::summary::summarize_into;
-use tollgate_wire::{ExpressFrame, IpVersion};
+use tollgate_wire::{express_tcp_fields, ExpressFrame, IpVersion};
 
 use crate::dispatch::{Action, Pipeline, PipelineConfig};
 use crate::hairpin::{malformed, owner_of, swap_outer, Pending};
@@ -88,8 +89,12 @@ impl<C: Classify> Pipeline<'_, C> {
         passes: &mut PassTally,
     ) -> Action {
         let passed = times.as_ref().is_some_and(|times| {
+            // The TCP fields are read from the frame only for a TCP flow.
+            let frame: &[u8] = buf;
             self.firewall
-                .pass_established_at(times, &p.prepared, p.tcp_flags)
+                .pass_established_at(times, &p.prepared, p.tcp_flags, || {
+                    express_tcp_fields(frame)
+                })
         });
         if passed {
             if p.endpoint != passes.endpoint {

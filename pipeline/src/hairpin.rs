@@ -41,6 +41,7 @@ fn firewall_drop(reason: DropReason) -> Counter {
         DropReason::MidStreamPickupOff => Counter::DropPickupOff,
         DropReason::TcpInvalid => Counter::DropTcpInvalid,
         DropReason::TcpInvalidRst => Counter::DropTcpInvalidRst,
+        DropReason::TcpOutOfWindow => Counter::DropTcpOutOfWindow,
         DropReason::UnsolicitedEchoReply => Counter::DropUnsolicitedEchoReply,
         DropReason::IcmpErrorUnrelated => Counter::DropIcmpErrorUnrelated,
         DropReason::Fragment => Counter::DropInnerFragment,

@@ -2266,6 +2266,11 @@ fn burst_processing_matches_one_at_a_time() {
         icmp_to_appliance(8, 16),
         tcp_segment_to_appliance(80, SYN),
         web(V4, (40000, 443), ACK | PSH, 401, 901, 20),
+        // Out of the flow's windows: declined by the express lane, dropped
+        // and counted by the general path; then in window again.
+        web(V4, (40000, 443), ACK | PSH, 100_421, 901, 20),
+        web(back, (443, 40000), RST, 200_901, 0, 0),
+        web(back, (443, 40000), ACK, 901, 421, 0),
     ];
     for i in 0..45u16 {
         let endpoint = if i % 4 == 3 { ENDPOINT_B } else { ENDPOINT_A };
@@ -2287,6 +2292,13 @@ fn burst_processing_matches_one_at_a_time() {
             buf.resize(f.len() + TAILROOM, 0);
             let action = one.process_general(T0, &mut buf, f.len(), false);
             want.push((action, buf));
+        }
+        if workers == 1 {
+            let oow = want
+                .iter()
+                .filter(|(a, _)| *a == Action::Drop(Counter::DropTcpOutOfWindow))
+                .count();
+            assert_eq!(oow, 2, "the two out-of-window segments");
         }
         // The picked-up flows pass only as the reversed packet's (the
         // forward one is the default's: drop).

@@ -123,6 +123,7 @@ fn random_packet(rng: &mut Rng, rules: &[Rule]) -> (u64, InnerSummary) {
         ack: 0,
         window: 0,
         payload_len: 0,
+        window_scale: None,
     };
     let pkt = InnerSummary {
         version,

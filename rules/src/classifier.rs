@@ -563,6 +563,7 @@ mod tests {
             ack: 0,
             window: 0,
             payload_len: 0,
+            window_scale: None,
         };
         assert_eq!(
             c.classify(0, &pkt(IpVersion::V4, 6, Fragment::First, first))
@@ -652,6 +653,7 @@ mod tests {
             ack: 0,
             window: 0,
             payload_len: 0,
+            window_scale: None,
         };
         assert_eq!(
             c.classify(0, &pkt(IpVersion::V4, 6, Fragment::None, tcp))

@@ -46,7 +46,10 @@
 //!     dst: ipv4_mapped([10, 1, 2, 3]),
 //!     protocol: 6,
 //!     fragment: Fragment::None,
-//!     l4: L4Summary::Tcp { src_port: 50000, dst_port: 443, flags: 0x02, seq: 1, ack: 0, window: 64240, payload_len: 0 },
+//!     l4: L4Summary::Tcp {
+//!         src_port: 50000, dst_port: 443, flags: 0x02, seq: 1, ack: 0, window: 64240, payload_len: 0,
+//!         window_scale: None,
+//!     },
 //!     l4_offset: 20,
 //!     total_len: 40,
 //! };

@@ -20,6 +20,7 @@ fn tcp_v4(src: [u8; 4], dst: [u8; 4], dst_port: u16) -> InnerSummary {
             ack: 0,
             window: 1000,
             payload_len: 0,
+            window_scale: None,
         },
         l4_offset: 20,
         total_len: 40,

@@ -103,6 +103,7 @@ counters! {
     DropPickupOff: Counter "tollgate_dropped_packets_total" {"reason" = "mid_stream_pickup_off"} "Packets dropped by the dataplane, by reason.";
     DropTcpInvalid: Counter "tollgate_dropped_packets_total" {"reason" = "tcp_invalid"} "Packets dropped by the dataplane, by reason.";
     DropTcpInvalidRst: Counter "tollgate_dropped_packets_total" {"reason" = "tcp_invalid_rst"} "Packets dropped by the dataplane, by reason.";
+    DropTcpOutOfWindow: Counter "tollgate_dropped_packets_total" {"reason" = "tcp_out_of_window"} "Packets dropped by the dataplane, by reason.";
     DropUnsolicitedEchoReply: Counter "tollgate_dropped_packets_total" {"reason" = "unsolicited_echo_reply"} "Packets dropped by the dataplane, by reason.";
     DropIcmpErrorUnrelated: Counter "tollgate_dropped_packets_total" {"reason" = "icmp_error_unrelated"} "Packets dropped by the dataplane, by reason.";
     DropInnerFragment: Counter "tollgate_dropped_packets_total" {"reason" = "inner_fragment"} "Packets dropped by the dataplane, by reason.";

@@ -81,6 +81,67 @@ impl TupleV4 {
     };
 }
 
+/// What connection tracking reads from a TCP header besides its flags
+/// (the window-scale option aside, which only SYNs carry and the express
+/// lane leaves to the general path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpFields {
+    pub seq: u32,
+    pub ack: u32,
+    pub window: u16,
+    /// TCP payload length in bytes.
+    pub payload_len: u16,
+}
+
+impl TcpFields {
+    /// A placeholder, and what [`express_tcp_fields`] reads from a frame
+    /// too short to be of the express shape.
+    pub const NONE: TcpFields = TcpFields {
+        seq: 0,
+        ack: 0,
+        window: 0,
+        payload_len: 0,
+    };
+
+    /// The fields of a summarized TCP segment; `None` for other packets.
+    pub fn of_summary(s: &InnerSummary) -> Option<TcpFields> {
+        match s.l4 {
+            L4Summary::Tcp {
+                seq,
+                ack,
+                window,
+                payload_len,
+                ..
+            } => Some(TcpFields {
+                seq,
+                ack,
+                window,
+                payload_len,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The inner TCP header's fields of a frame [`parse_express`] accepted
+/// with protocol TCP, read at the shape's fixed offsets: only when the
+/// flow turns out to be tracked TCP, so UDP frames never pay for them.
+#[inline(always)]
+pub fn express_tcp_fields(frame: &[u8]) -> TcpFields {
+    let Some(h) = frame.first_chunk::<{ INNER_START + 20 + 20 }>() else {
+        return TcpFields::NONE;
+    };
+    let (i, t) = (INNER_START, INNER_START + 20);
+    let data_offset = u16::from(h[t + 12] >> 4) * 4;
+    TcpFields {
+        seq: be32(&h[t + 4..]),
+        ack: be32(&h[t + 8..]),
+        window: be16(&h[t + 14..]),
+        // parse_express checked the header fits the inner total length.
+        payload_len: be16(&h[i + 2..]).wrapping_sub(20).wrapping_sub(data_offset),
+    }
+}
+
 /// What [`parse_express`] found that the flow lookup and the reply need.
 /// The addresses the appliance checks (Ethernet and outer IPv4) are not
 /// here: its pipeline reads them from the frame before this parse.

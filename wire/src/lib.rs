@@ -60,6 +60,6 @@ pub mod tcp;
 pub mod udp;
 
 pub use error::{Error, Layer};
-pub use express::{parse_express, ExpressFrame, TupleV4};
+pub use express::{express_tcp_fields, parse_express, ExpressFrame, TcpFields, TupleV4};
 pub use gwlb::{parse_geneve_payload, parse_gwlb_frame, GeneveTunnel, GwlbFrame, GwlbMetadata};
 pub use summary::{summarize, InnerSummary, IpVersion, L4Summary};

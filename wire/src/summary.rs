@@ -66,6 +66,10 @@ pub enum L4Summary {
         window: u16,
         /// TCP payload length in bytes.
         payload_len: u16,
+        /// The window-scale option's shift count (RFC 7323, at most 14) of
+        /// a SYN or SYN/ACK that carries one; `None` otherwise (other
+        /// segments' options are not read).
+        window_scale: Option<u8>,
     },
     Udp {
         src_port: u16,
@@ -264,6 +268,11 @@ fn l4_summary(
                 window: t.window(),
                 // Below the IP total length, which is a u16.
                 payload_len: t.payload().len() as u16,
+                window_scale: if t.flags() & tcp_flags::SYN != 0 {
+                    t.window_scale()
+                } else {
+                    None
+                },
             }
         }
         (ipv4::protocol::UDP, _) => {

@@ -24,6 +24,16 @@ mod field {
 
 pub const MIN_HEADER_LEN: usize = field::OPTIONS_START;
 
+/// The largest window-scale shift count (RFC 7323).
+pub const MAX_WINDOW_SCALE: u8 = 14;
+
+/// TCP option kinds.
+pub mod option {
+    pub const END: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const WINDOW_SCALE: u8 = 3;
+}
+
 /// A view of a TCP segment.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<T: AsRef<[u8]>> {
@@ -91,6 +101,31 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     pub fn options(&self) -> &[u8] {
         &self.buffer.as_ref()[field::OPTIONS_START..self.header_len()]
+    }
+
+    /// The shift count of the window-scale option (kind 3, length 3), if
+    /// the options hold one; counts above 14 are read as 14 (RFC 7323
+    /// 2.3). Options are walked as RFC 9293 lays them out and the walk
+    /// stops at the end-of-list option or at a malformed length.
+    pub fn window_scale(&self) -> Option<u8> {
+        let mut opts = self.options();
+        while let [kind, rest @ ..] = opts {
+            match *kind {
+                option::END => return None,
+                option::NOP => opts = rest,
+                kind => {
+                    let len = usize::from(*rest.first()?);
+                    if len < 2 || len > opts.len() {
+                        return None;
+                    }
+                    if kind == option::WINDOW_SCALE && len == 3 {
+                        return Some(opts[2].min(MAX_WINDOW_SCALE));
+                    }
+                    opts = &opts[len..];
+                }
+            }
+        }
+        None
     }
 
     pub fn payload(&self) -> &[u8] {
@@ -190,5 +225,52 @@ mod tests {
                 have: 24
             }
         );
+    }
+
+    /// A header with `opts` as its options (padded with zeros, which end
+    /// the list).
+    fn with_options(opts: &[u8]) -> Vec<u8> {
+        let len = 20 + opts.len().div_ceil(4) * 4;
+        let mut b = vec![0u8; len];
+        b[12] = ((len / 4) as u8) << 4;
+        b[20..20 + opts.len()].copy_from_slice(opts);
+        b
+    }
+
+    fn scale(opts: &[u8]) -> Option<u8> {
+        Packet::new_checked(with_options(opts))
+            .unwrap()
+            .window_scale()
+    }
+
+    #[test]
+    fn window_scale_option() {
+        // Linux's SYN: MSS, SACK permitted, timestamps, NOP, window scale 7.
+        let linux = [
+            2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
+        assert_eq!(scale(&linux), Some(7));
+        assert_eq!(scale(&[1, 1, 1, 3, 3, 0]), Some(0));
+        // Above 14 counts as 14.
+        assert_eq!(scale(&[3, 3, 200]), Some(MAX_WINDOW_SCALE));
+        // None, after the end of the list, or with a wrong length.
+        assert_eq!(scale(&[]), None);
+        assert_eq!(scale(&[2, 4, 0x05, 0xb4]), None);
+        assert_eq!(scale(&[0, 3, 3, 7]), None);
+        assert_eq!(scale(&[3, 4, 7, 0]), None);
+        // Malformed lengths stop the walk without reading past the header.
+        assert_eq!(scale(&[2, 0, 3, 3, 7]), None);
+        assert_eq!(scale(&[2, 1, 3, 3, 7]), None);
+        assert_eq!(scale(&[1, 1, 1, 2, 9]), None);
+        assert_eq!(scale(&[1, 1, 1, 3]), None);
+        // Every byte string of up to 40 option bytes: no panic.
+        for n in 0..=40usize {
+            for seed in 0..64u32 {
+                let opts: Vec<u8> = (0..n)
+                    .map(|i| (seed.wrapping_mul(2_654_435_761).rotate_left(i as u32) % 6) as u8)
+                    .collect();
+                let _ = scale(&opts);
+            }
+        }
     }
 }

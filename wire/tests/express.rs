@@ -49,6 +49,11 @@ fn agree(frame: &[u8]) -> Result<bool, TestCaseError> {
     };
     let slow = general(frame);
     prop_assert_eq!(Some(fast), slow, "frame {:02x?}", frame);
+    if fast.inner.protocol == 6 {
+        let inner = &frame[express::INNER_START..express::INNER_START + fast.inner_len];
+        let s = summarize(inner, IpVersion::V4).expect("accepted above");
+        prop_assert_eq!(Some(express_tcp_fields(frame)), TcpFields::of_summary(&s));
+    }
     let ip = ipv4::Packet::new_checked(&frame[14..]).expect("accepted above");
     prop_assert_eq!(14 + ip.header_len(), express::UDP_START);
     Ok(true)
@@ -74,8 +79,19 @@ fn fixtures_of_the_common_shape_are_accepted_others_are_not() {
     let udp = parse_express(&fixture("gwlb_v4_udp")).unwrap();
     assert_eq!(udp.inner.protocol, 17);
     assert_eq!(udp.inner.tcp_flags, 0);
-    let syn = parse_express(&fixture("gwlb_v4_tcp_syn")).unwrap();
+    let frame = fixture("gwlb_v4_tcp_syn");
+    let syn = parse_express(&frame).unwrap();
     assert_eq!(syn.inner.tcp_flags, summary::tcp_flags::SYN);
+    // make_fixtures.py's SYN: seq 1000, window 64240, no payload.
+    assert_eq!(
+        express_tcp_fields(&frame),
+        TcpFields {
+            seq: 1000,
+            ack: 0,
+            window: 64240,
+            payload_len: 0,
+        }
+    );
 }
 
 /// Every header byte (outer, GENEVE, inner IP and L4) of the two

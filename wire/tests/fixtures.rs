@@ -45,6 +45,8 @@ fn expectations() -> Vec<Expect> {
                     ack: 0,
                     window: 64240,
                     payload_len: 0,
+                    // make_fixtures.py: options MSS, SAckOK, WScale 7.
+                    window_scale: Some(7),
                 },
                 l4_offset: 20,
                 total_len: 52,
@@ -113,6 +115,7 @@ fn expectations() -> Vec<Expect> {
                     ack: 6000,
                     window: 512,
                     payload_len: 18,
+                    window_scale: None,
                 },
                 l4_offset: 48,
                 total_len: 86,

@@ -64,8 +64,34 @@ pub fn tcp(src: Addr, dst: Addr, flags: u8, seq: u32, ack: u32, payload_len: u16
             ack,
             window: 65535,
             payload_len,
+            window_scale: None,
         },
     )
+}
+
+/// [`tcp`] with the window field and a SYN's window-scale option.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_win(
+    src: Addr,
+    dst: Addr,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload_len: u16,
+    window: u16,
+    scale: Option<u8>,
+) -> InnerSummary {
+    let mut p = tcp(src, dst, flags, seq, ack, payload_len);
+    if let L4Summary::Tcp {
+        window: w,
+        window_scale: ws,
+        ..
+    } = &mut p.l4
+    {
+        *w = window;
+        *ws = scale;
+    }
+    p
 }
 
 pub fn udp(src: Addr, dst: Addr) -> InnerSummary {

@@ -500,6 +500,7 @@ pub fn packet() -> impl Strategy<Value = (u64, InnerSummary)> {
                             ack: 0,
                             window: 0,
                             payload_len: 0,
+                            window_scale: None,
                         },
                     ),
                     1 => (
