@@ -78,12 +78,8 @@ pub(crate) mod flag {
     /// The flow was created from a mid-stream packet.
     pub const PICKED_UP: u8 = 0x40;
     /// In SYN_SENT and SYN_RECV: the responder sent a SYN too (a
-    /// simultaneous open). Shares its bit with `SYN_PENDING`, which only
-    /// ESTABLISHED reads; entering ESTABLISHED clears it.
+    /// simultaneous open).
     pub const SIMULTANEOUS: u8 = 0x80;
-    /// ESTABLISHED: the initiator sent a new SYN (seq in `track_seq`); a
-    /// matching SYN/ACK re-synchronises the flow (port reuse).
-    pub const SYN_PENDING: u8 = 0x80;
 }
 
 /// `rule` value meaning "decided by the default action".

@@ -5,9 +5,11 @@
 //! what its name says: SYN/ACK must acknowledge the SYN, the handshake ACK
 //! the SYN/ACK, and CLOSE_WAIT / TIME_WAIT are entered only when the FIN is
 //! acknowledged. A SYN from the responder or a SYN/ACK from the initiator
-//! is invalid outside a simultaneous open; the initiator's SYN on a live
-//! flow is passed without effect (a retransmission, or a new connection
-//! whose SYN/ACK re-synchronises the flow) and reopens a closed one. A RST
+//! is invalid outside a simultaneous open. The initiator's SYN is invalid
+//! on an ESTABLISHED flow (stricter than Linux, which ignores it: passing
+//! it would let a flow's one side probe the other with handshakes the
+//! rules never saw), and on a closing or closed flow it starts a new flow,
+//! which the rules decide in the initiator's direction. A RST
 //! is accepted in any state but SYN_SENT, where only a RST acknowledging
 //! the SYN (RFC 793) or from the initiator counts.
 
@@ -204,8 +206,6 @@ enum Move {
     /// Passed without window tracking, as Linux ignores it (a SYN or
     /// SYN/ACK sent again, a challenge ACK).
     Ignored,
-    /// A new connection on the flow's ports took over: windows start over.
-    Restart,
     Drop(DropReason),
     Reopen,
 }
@@ -222,7 +222,6 @@ pub(crate) fn step(e: &mut FlowEntry, w: &mut TcpWindows, sender: Side, seg: &Se
         Move::Drop(reason) => return TcpStep::Drop(reason),
         Move::Reopen => return TcpStep::Reopen,
         Move::Ignored => {}
-        Move::Restart => w.restart(),
         Move::Tracked => {
             let from_initiator = sender == e.initiator();
             if !w.track(sender, state, from_initiator, seg) {
@@ -305,23 +304,8 @@ fn transition(e: &mut FlowEntry, state: FlowState, sender: Side, seg: &Segment) 
         (TcpSynRecv, Ack | Fin, false) => {}
         (TcpSynRecv, _, _) => return Move::Drop(DropReason::TcpInvalid),
 
-        (TcpEstablished, Syn, true) => {
-            // Maybe the endpoints reuse the ports after a close we missed:
-            // remember the SYN; its SYN/ACK re-synchronises the flow.
-            e.flags |= flag::SYN_PENDING;
-            e.track_seq = seg.seq;
-            return Move::Ignored;
-        }
-        (TcpEstablished, SynAck, false)
-            if e.flags & flag::SYN_PENDING != 0 && seg.ack == e.track_seq.wrapping_add(1) =>
-        {
-            e.flags &= !flag::SYN_PENDING;
-            set(e, TcpSynRecv);
-            e.track_seq = seg.seq;
-            return Move::Restart;
-        }
+        (TcpEstablished, Syn, true) => return Move::Drop(DropReason::TcpInvalid),
         (TcpEstablished, Fin, _) => {
-            e.flags &= !flag::SYN_PENDING;
             set(e, TcpFinWait);
             e.flags |= fin_flag(sender);
             e.track_seq = seg.fin_end();
@@ -357,13 +341,14 @@ fn transition(e: &mut FlowEntry, state: FlowState, sender: Side, seg: &Segment) 
             }
         }
 
-        (TcpTimeWait | TcpClose, Syn, true) => return Move::Reopen,
+        (TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose, Syn, true) => {
+            return Move::Reopen
+        }
 
         // From here on the handshake is over: a SYN from the responder or
         // a SYN/ACK from the initiator has no place in it (the first could
         // open the initiator's ports to the responder), while the
-        // initiator's SYN and the responder's SYN/ACK are retransmissions
-        // or a new connection on the same ports, passed unchanged.
+        // responder's SYN/ACK is a retransmission, passed unchanged.
         (
             TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
             Syn,
@@ -376,8 +361,8 @@ fn transition(e: &mut FlowEntry, state: FlowState, sender: Side, seg: &Segment) 
         ) => return Move::Drop(DropReason::TcpInvalid),
         (
             TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,
-            Syn | SynAck,
-            _,
+            SynAck,
+            false,
         ) => return Move::Ignored,
         (
             TcpEstablished | TcpFinWait | TcpCloseWait | TcpLastAck | TcpTimeWait | TcpClose,

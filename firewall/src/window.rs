@@ -133,17 +133,6 @@ impl TcpWindows {
         w
     }
 
-    /// Forget both sides (a new connection on the flow's ports, whose
-    /// SYN was not tracked): learned again like a pickup.
-    pub fn restart(&mut self) {
-        let side = SeqSide {
-            flags: side_flag::LIBERAL,
-            scale: MAX_SCALE,
-            ..SeqSide::default()
-        };
-        *self = TcpWindows { a: side, b: side };
-    }
-
     /// Check `seg`, sent by `sender` on a flow in `state` (before the
     /// segment), against the windows and learn from it. False: out of
     /// window (nothing learned).

@@ -678,12 +678,27 @@ fn rows() -> Vec<Row> {
         ]),
     ));
     rows.push(strict(
-        "the initiator's syn on a live flow is ignored",
+        "the initiator's syn on an established flow is invalid",
         cat(vec![
             handshake(c, s, 0),
             vec![
-                send(10, tcp(c, s, SYN, 9000, 0, 0), Pass, Some(TcpEstablished)),
+                send(
+                    10,
+                    tcp(c, s, SYN, 9000, 0, 0),
+                    drop(DropReason::TcpInvalid),
+                    Some(TcpEstablished),
+                ),
                 send(11, tcp(c, s, ACK, a, b, 0), Pass, Some(TcpEstablished)),
+            ],
+        ]),
+    ));
+    rows.push(strict(
+        "the initiator's syn reopens a closing flow through the rules",
+        cat(vec![
+            handshake(c, s, 0),
+            vec![
+                send(10, tcp(c, s, FIN | ACK, a, b, 0), Pass, Some(TcpFinWait)),
+                send(11, tcp(c, s, SYN, 9000, 0, 0), Pass, Some(TcpSynSent)),
             ],
         ]),
     ));
@@ -1362,9 +1377,10 @@ fn linux_table_cells() {
     );
     // (from the initiator, flags, expected per column)
     let table: [(bool, u8, [Option<FlowState>; 8]); 12] = [
-        // Linux: sSS sIG sIG sIG sIG sIG sSS sSS (TIME_WAIT and CLOSE
-        // reopen: a new flow in SYN_SENT).
-        (true, SYN, [ss, sr, es, fw_, cw, la, ss, ss]),
+        // Linux: sSS sIG sIG sIG sIG sIG sSS sSS. Here invalid on an
+        // ESTABLISHED flow, and a closing flow reopens like a closed one
+        // (a new flow in SYN_SENT, decided by the rules).
+        (true, SYN, [ss, sr, iv, ss, ss, ss, ss, ss]),
         // Linux: sIV sIG...: ignored after the handshake; here invalid.
         (true, SYN | ACK, [iv, iv, iv, iv, iv, iv, iv, iv]),
         // Linux: sIV sFW sFW sLA sLA sLA sTW sCL. A FIN sent again by the
