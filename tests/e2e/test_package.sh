@@ -290,11 +290,11 @@ jq -e '.returned >= 3000 and .lost == 0 and .corrupted == 0' "$WORK/sim.json" >/
 log "simulator: $(jq .returned "$WORK/sim.json") frames returned intact"
 
 # ExecReload, as systemd runs it: the rule file is loaded again.
-loads=$(grep -c "loaded .* rules from" "$WORK/control.log" || true)
+loads=$(grep -c "validated .* rules from" "$WORK/control.log" || true)
 reload=$(unit_lines tollgate-control.service ExecReload | sed "s/\$MAINPID/$CONTROL_PID/")
 log "ExecReload: $reload"
 $reload
-wait_for 5 "the rule file reloaded on ExecReload" bash -c "[ \$(grep -c 'loaded .* rules from' '$WORK/control.log') -gt $loads ]"
+wait_for 5 "the rule file reloaded on ExecReload" bash -c "[ \$(grep -c 'validated .* rules from' '$WORK/control.log') -gt $loads ]"
 kill -0 "$CONTROL_PID" || fail "control exited on ExecReload"
 
 # The termination hook's drain: health checks fail, then recover.
