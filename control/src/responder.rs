@@ -181,7 +181,11 @@ impl HealthResponder {
     pub fn new(ip: [u8; 4], mac: [u8; 6], config: ResponderConfig, now_ms: i64) -> HealthResponder {
         let mut device = FrameQueue::default();
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ip);
-        iface_config.random_seed = tollgate_shm::realtime_ns() ^ u64::from(std::process::id());
+        // The seed picks TCP initial sequence numbers: one an outsider can
+        // guess (the start time) would let them inject into a check's
+        // connection. The clock only if the kernel has no random source.
+        iface_config.random_seed = getrandom::u64()
+            .unwrap_or_else(|_| tollgate_shm::realtime_ns() ^ u64::from(std::process::id()));
         let mut iface = Interface::new(iface_config, &mut device, SmolInstant::from_millis(now_ms));
         let ip = Ipv4Addr::from(ip);
         iface.update_ip_addrs(|addrs| {

@@ -194,7 +194,11 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     // its own per worker, all from the OS random source and never logged:
     // a key an outsider could predict (the start time, a constant) would
     // let them aim flows at one worker's buckets.
-    let owner_hasher = OwnerHasher::new(HashKey::random());
+    let random_key = || {
+        HashKey::try_random()
+            .map_err(|e| fail(format!("no OS random source to key the flow hashes: {e}")))
+    };
+    let owner_hasher = OwnerHasher::new(random_key()?);
     for (index, lcore) in lcores.iter().enumerate() {
         let stats = segment
             .worker_stats(index)
@@ -211,7 +215,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
                 punt_rate_pps: config.punt.rate_pps,
                 punt_burst: config.punt.burst,
                 firewall: FirewallConfig {
-                    hash_seed: HashKey::random(),
+                    hash_seed: random_key()?,
                     ..worker_firewall.clone()
                 },
             },

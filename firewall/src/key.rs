@@ -149,25 +149,17 @@ pub struct HashKey(u64);
 
 impl HashKey {
     /// A key from the OS random source (`getrandom(2)`, which waits until
-    /// the kernel's pool is initialized). Panics if the kernel offers none:
-    /// this runs once, at start.
+    /// the kernel's pool is initialized).
+    pub fn try_random() -> Result<HashKey, getrandom::Error> {
+        getrandom::u64().map(HashKey)
+    }
+
+    /// [`Self::try_random`] for defaults and tests, which have no error to
+    /// return; panics if the kernel offers no random source. A process that
+    /// can report errors (the dataplane at start) uses `try_random`.
     pub fn random() -> HashKey {
-        let mut buf = [0u8; 8];
-        let mut filled = 0;
-        while filled < buf.len() {
-            let rest = &mut buf[filled..];
-            // SAFETY: `rest` is valid for writes of `rest.len()` bytes.
-            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-            if n >= 0 {
-                filled += n as usize;
-                continue;
-            }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                panic!("getrandom: {err}: no OS random source to key the flow hashes");
-            }
-        }
-        HashKey(u64::from_ne_bytes(buf))
+        Self::try_random()
+            .unwrap_or_else(|e| panic!("no OS random source to key the flow hashes: {e}"))
     }
 
     /// A key of a chosen value, to reproduce a layout.
