@@ -21,6 +21,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "unit, property and DPDK tests"
 cargo test --workspace
 
+step "fuzz smoke (each target 10 s from its committed seeds)"
+# cargo test above replays every seed and regression input through the
+# harnesses; this runs the real fuzzer briefly, so that the targets and
+# scripts/fuzz.sh keep building and running (cargo-afl is installed the
+# first time).
+for target in $(bash scripts/fuzz.sh --list); do
+  bash scripts/fuzz.sh "$target" 10
+done
+
 step "release build"
 cargo build --release --workspace --bins
 

@@ -1,0 +1,5 @@
+//! AFL++ entry for the `pipeline` target (see the crate doc); built by `scripts/fuzz.sh`.
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| tollgate_fuzz::pipeline::run(data));
+}
