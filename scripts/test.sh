@@ -21,12 +21,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "unit, property and DPDK tests"
 cargo test --workspace
 
-step "fuzz smoke (each target 10 s from its committed seeds)"
-# cargo test above replays every seed and regression input through the
-# harnesses; this runs the real fuzzer briefly, so that the targets and
-# scripts/fuzz.sh keep building and running (cargo-afl is installed the
-# first time).
-for target in $(bash scripts/fuzz.sh --list); do
+step "fuzz smoke (one target for 10 s from its committed seeds)"
+# cargo test above replays every target's seeds and regression inputs
+# through its harness; this runs the real fuzzer briefly on the broadest
+# target, so that the AFL++ build and scripts/fuzz.sh keep working. The
+# first run installs cargo-afl (builds AFL++) and builds every target:
+# minutes. FUZZ_SMOKE_TARGETS="express ring ..." runs others too.
+for target in ${FUZZ_SMOKE_TARGETS:-pipeline}; do
   bash scripts/fuzz.sh "$target" 10
 done
 

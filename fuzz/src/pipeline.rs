@@ -179,6 +179,11 @@ fn is_drop_reason(c: Counter) -> bool {
 }
 
 pub fn run(data: &[u8]) {
+    check(data);
+}
+
+/// Runs and checks the input; returns the actions (for the tests).
+pub fn check(data: &[u8]) -> Vec<Action> {
     let mut input = Input::new(data);
     let cfg_byte = input.u8();
     let (worker, workers) = match cfg_byte & 3 {
@@ -299,4 +304,5 @@ pub fn run(data: &[u8]) {
         endpoints(&stats_ref),
         "endpoint counts differ"
     );
+    actions
 }

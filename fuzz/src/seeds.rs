@@ -133,6 +133,7 @@ fn pipeline() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("conversation", burst(0, &conversation, 2048)),
         ("conversation_2_workers", burst(1, &conversation, 2048)),
+        ("conversation_worker_1", burst(2, &conversation, 2048)),
         ("conversation_steered", burst(2 | 4, &conversation, 2048)),
         ("rejects", burst(0, &rejects, 2048)),
         ("rejects_no_tailroom", burst(0, &rejects, 0)),

@@ -84,3 +84,80 @@ fn seeds_exercise_the_targets() {
         assert!(ok, "message seed {name} decodes as nothing");
     }
 }
+
+/// The pipeline seeds reach the paths they are named after: passes
+/// through the firewall, rejects built into the tailroom (and dropped
+/// without one), local replies and punts, steering.
+#[test]
+fn pipeline_seeds_reach_their_paths() {
+    use tollgate_pipeline::Action;
+    let seeds: std::collections::HashMap<String, Vec<u8>> = tollgate_fuzz::seeds::seeds("pipeline")
+        .into_iter()
+        .collect();
+    let actions = |name: &str| tollgate_fuzz::pipeline::check(&seeds[name]);
+    let transmits = |a: &[Action]| {
+        a.iter()
+            .filter(|a| matches!(a, Action::Transmit { .. }))
+            .count()
+    };
+    let conversation = actions("conversation");
+    assert_eq!(
+        transmits(&conversation),
+        conversation.len(),
+        "{conversation:?}"
+    );
+    let rejects = actions("rejects");
+    assert!(transmits(&rejects) >= 3, "{rejects:?}");
+    let no_room = actions("rejects_no_tailroom");
+    assert!(transmits(&no_room) < transmits(&rejects), "{no_room:?}");
+    let local = actions("local");
+    assert!(
+        transmits(&local) == 2 && local.contains(&Action::Punt),
+        "{local:?}"
+    );
+    // The flow is one worker's: the other steers it there.
+    let two = [
+        actions("conversation_2_workers"),
+        actions("conversation_worker_1"),
+    ];
+    let steers = |a: &[Action]| {
+        a.iter()
+            .filter(|a| matches!(a, Action::Steer { .. }))
+            .count()
+    };
+    assert_eq!(steers(&two[0]) + steers(&two[1]), two[0].len(), "{two:?}");
+}
+
+/// Found by the `responder` target; the fixes belong in
+/// `control/src/responder.rs` (its owner's). Under `cargo afl build`
+/// smoltcp skips checksum checks (`cfg(fuzzing)`), so these are rebuilt
+/// here with valid checksums, as an attacker would send them. Run with
+/// `--ignored` after the fix, then drop the `ignore`.
+#[test]
+#[ignore = "responder findings, fixes pending in control/src/responder.rs"]
+fn responder_known_failures() {
+    use tollgate_fuzz::frames::*;
+    let one_frame = |frame: Vec<u8>| {
+        let mut input = vec![1, 0];
+        input.extend_from_slice(&(frame.len() as u16).to_be_bytes());
+        input.extend_from_slice(&frame);
+        input
+    };
+    // A SYN from 0.0.0.0 to the health port: smoltcp panics answering it
+    // ("assertion failed: !ip_repr.dst_addr().is_unspecified()"), which
+    // with panic = abort ends tollgate-control. The dataplane punts it:
+    // it checks the destination only.
+    let syn_from_nowhere = to_appliance(&tcp4(
+        ([0, 0, 0, 0], APPLIANCE_IP),
+        (40123, 80),
+        SYN,
+        (7, 0),
+        &[],
+    ));
+    // A segment to 255.255.255.255: answered (RST) from 255.255.255.255,
+    // the responder's address being configured as a /0.
+    let ack_to_broadcast = to_appliance(&tcp4((HOST_IP, [255; 4]), (40123, 80), ACK, (8, 1), &[]));
+    for frame in [ack_to_broadcast, syn_from_nowhere] {
+        tollgate_fuzz::responder::run(&one_frame(frame));
+    }
+}
