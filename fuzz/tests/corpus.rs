@@ -154,10 +154,20 @@ fn responder_known_failures() {
         (7, 0),
         &[],
     ));
-    // A segment to 255.255.255.255: answered (RST) from 255.255.255.255,
-    // the responder's address being configured as a /0.
+    // A segment to 255.255.255.255: answered (RST) from 255.255.255.255
+    // (the responder's address is configured as a /0). The dataplane
+    // punts only frames to the appliance address, so this and the next
+    // are defence in depth.
     let ack_to_broadcast = to_appliance(&tcp4((HOST_IP, [255; 4]), (40123, 80), ACK, (8, 1), &[]));
-    for frame in [ack_to_broadcast, syn_from_nowhere] {
+    // The same to the all-hosts group: answered from 224.0.0.1.
+    let ack_to_all_hosts = to_appliance(&tcp4(
+        (HOST_IP, [224, 0, 0, 1]),
+        (40123, 80),
+        ACK,
+        (8, 1),
+        &[],
+    ));
+    for frame in [ack_to_all_hosts, ack_to_broadcast, syn_from_nowhere] {
         tollgate_fuzz::responder::run(&one_frame(frame));
     }
 }
