@@ -149,9 +149,9 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     }
 
     /// [`Self::process`] without the established-flow fast path: the
-    /// reference the fast path is tested against.
-    #[cfg(test)]
-    pub(crate) fn process_general(
+    /// reference the fast path is tested (and fuzzed) against.
+    #[cfg(any(test, feature = "reference"))]
+    pub fn process_general(
         &mut self,
         now_ns: u64,
         buf: &mut [u8],
