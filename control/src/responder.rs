@@ -239,6 +239,12 @@ impl HealthResponder {
             self.stats.frames_ignored += 1;
             return;
         }
+        // The stack's address is a /0 (it has no routes to choose from), so
+        // it would answer for any destination, broadcast and multicast too.
+        if frame[ETHER_HEADER + 16..ETHER_HEADER + 20] != self.ip.octets() {
+            self.stats.frames_ignored += 1;
+            return;
+        }
         self.learn(src_ip, src_mac, now_ms);
         self.device.rx.push_back(frame[ETHER_HEADER..].to_vec());
     }

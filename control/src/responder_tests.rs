@@ -163,6 +163,21 @@ fn other_ports_and_non_ipv4_frames() {
     assert_eq!(r.stats().frames_ignored, 2);
 }
 
+/// Found by the responder fuzz target: the stack's address is a /0, so
+/// without this check it answered segments to broadcast and multicast
+/// addresses from those addresses.
+#[test]
+fn segments_to_another_address_are_ignored() {
+    let mut r = responder(HealthProtocol::Http);
+    for dst in [[255, 255, 255, 255], [224, 0, 0, 1], [10, 254, 11, 102]] {
+        for flags in [SYN, ACK] {
+            let frame = tcp_frame_to(CLIENT, dst, (43000, 80), 7, 1, flags, b"");
+            assert!(exchange(&mut r, frame, 1, &healthy()).is_empty(), "{dst:?}");
+        }
+    }
+    assert_eq!(r.stats().frames_ignored, 6);
+}
+
 #[test]
 fn partial_tcp_checksums_from_offload_are_accepted() {
     // veth peers hand over TCP segments whose checksum holds only the pseudo-header sum.

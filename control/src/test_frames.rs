@@ -64,6 +64,27 @@ pub fn tcp_frame_from(
     flags: u8,
     payload: &[u8],
 ) -> Vec<u8> {
+    tcp_frame_to(
+        host,
+        APPLIANCE_IP,
+        (src_port, dst_port),
+        seq,
+        ack,
+        flags,
+        payload,
+    )
+}
+
+/// A TCP segment from `host` to `dst_ip`, in a frame to the appliance's MAC.
+pub fn tcp_frame_to(
+    host: Host,
+    dst_ip: [u8; 4],
+    (src_port, dst_port): (u16, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut tcp = Vec::new();
     tcp.extend_from_slice(&src_port.to_be_bytes());
     tcp.extend_from_slice(&dst_port.to_be_bytes());
@@ -74,14 +95,14 @@ pub fn tcp_frame_from(
     tcp.extend_from_slice(&[0, 0, 0, 0]);
     tcp.extend_from_slice(payload);
     let tcp_len = (tcp.len() as u16).to_be_bytes();
-    let pseudo = [&host.ip[..], &APPLIANCE_IP[..], &[0, 6], &tcp_len];
+    let pseudo = [&host.ip[..], &dst_ip[..], &[0, 6], &tcp_len];
     let c = checksum(&[pseudo[0], pseudo[1], pseudo[2], pseudo[3], &tcp]);
     tcp[16..18].copy_from_slice(&c.to_be_bytes());
     let mut ip = vec![0x45, 0];
     ip.extend_from_slice(&((20 + tcp.len()) as u16).to_be_bytes());
     ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
     ip.extend_from_slice(&host.ip);
-    ip.extend_from_slice(&APPLIANCE_IP);
+    ip.extend_from_slice(&dst_ip);
     let c = checksum(&[&ip]);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     let mut frame = Vec::new();

@@ -18,7 +18,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use tollgate_firewall::FirewallConfig;
+use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
 use tollgate_pipeline::{Action, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::{Counter, EndpointCount, WorkerStats};
 
@@ -201,14 +201,19 @@ pub fn check(data: &[u8]) -> Vec<Action> {
             Prefix4::new([10, 254, 1, 0], 24),
             Prefix4::new([10, 254, 128, 0], 20),
         ],
+        punt_sources: vec![
+            Prefix4::new([10, 254, 1, 0], 24),
+            Prefix4::new([10, 254, 128, 0], 20),
+        ],
         worker,
         workers,
+        owner_hasher: OwnerHasher::new(HashKey::fixed(0x6f77_6e65_7273)),
         punt_rate_pps: 100,
         punt_burst: 8,
         firewall: FirewallConfig {
             capacity: 64,
             mid_stream_pickup: cfg_byte & 0x20 == 0,
-            hash_seed,
+            hash_seed: HashKey::fixed(hash_seed),
             ..FirewallConfig::default()
         },
     };

@@ -48,12 +48,9 @@ fn ring() -> &'static Mutex<Ring> {
             ..SegmentConfig::default()
         };
         let segment = Segment::create(&name, &config).expect("create the fuzz segment");
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .open(segment.path())
-            .expect("open the fuzz segment");
-        // The mapping and the open file outlive the name.
+        let file = segment.memory_file().expect("the fuzz segment's memory");
+        // Nobody attaches: the name goes now, as the process never drops
+        // the segment (it lives in this static).
         std::fs::remove_file(segment.path()).expect("unlink the fuzz segment");
         let region = segment.layout().region(RegionId::InjectRing);
         let control_bytes = region.size - CAPACITY;

@@ -198,6 +198,7 @@ fn probes(rules: &RuleSet) -> Vec<(u64, InnerSummary)> {
                                     seq: 1,
                                     ack: 0,
                                     window: 1024,
+                                    window_scale: None,
                                     payload_len: 0,
                                 }
                             } else {

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tollgate_shm::message::{
-    Command, FlowAddresses, FlowEntry, FlowFilter, Reply, Request, Response,
+    Command, FlowAddresses, FlowCursor, FlowEntry, FlowFilter, IpPrefix, Reply, Request, Response,
 };
 use tollgate_shm::PacketMeta;
 
@@ -198,10 +198,11 @@ fn ring() -> Vec<(&'static str, Vec<u8>)> {
 
 fn message() -> Vec<(&'static str, Vec<u8>)> {
     let filter = FlowFilter {
-        address: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 11, 7))),
+        address: IpPrefix::new(IpAddr::V4(Ipv4Addr::new(10, 1, 11, 0)), 24),
         port: Some(443),
         protocol: Some(6),
         endpoint: Some(ENDPOINT),
+        state: Some("ESTABLISHED".into()),
     };
     let entry = |addresses| FlowEntry {
         endpoint: ENDPOINT,
@@ -242,7 +243,8 @@ fn message() -> Vec<(&'static str, Vec<u8>)> {
                 3,
                 Command::ListFlows {
                     filter: filter.clone(),
-                    max: 100,
+                    cursor: None,
+                    limit: 100,
                 },
             ),
         ),
@@ -252,10 +254,14 @@ fn message() -> Vec<(&'static str, Vec<u8>)> {
                 3,
                 Command::ListFlows {
                     filter: FlowFilter {
-                        address: Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+                        address: IpPrefix::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128),
                         ..filter
                     },
-                    max: 1,
+                    cursor: Some(FlowCursor {
+                        worker: 1,
+                        slot: 4096,
+                    }),
+                    limit: 1,
                 },
             ),
         ),
@@ -290,6 +296,10 @@ fn message() -> Vec<(&'static str, Vec<u8>)> {
                             dst: Ipv6Addr::UNSPECIFIED,
                         }),
                     ],
+                    next: Some(FlowCursor {
+                        worker: 0,
+                        slot: 77,
+                    }),
                 },
             ),
         ),

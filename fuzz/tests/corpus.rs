@@ -128,14 +128,12 @@ fn pipeline_seeds_reach_their_paths() {
     assert_eq!(steers(&two[0]) + steers(&two[1]), two[0].len(), "{two:?}");
 }
 
-/// Found by the `responder` target; the fixes belong in
-/// `control/src/responder.rs` (its owner's). Under `cargo afl build`
-/// smoltcp skips checksum checks (`cfg(fuzzing)`), so these are rebuilt
-/// here with valid checksums, as an attacker would send them. Run with
-/// `--ignored` after the fix, then drop the `ignore`.
+/// Found by the `responder` target (fixed in `control/src/responder.rs`).
+/// Under `cargo afl build` smoltcp skips checksum checks (`cfg(fuzzing)`),
+/// so these are rebuilt here with valid checksums, as an attacker would
+/// send them.
 #[test]
-#[ignore = "responder findings, fixes pending in control/src/responder.rs"]
-fn responder_known_failures() {
+fn responder_findings() {
     use tollgate_fuzz::frames::*;
     let one_frame = |frame: Vec<u8>| {
         let mut input = vec![1, 0];

@@ -361,6 +361,13 @@ impl Segment {
         &self.map.path
     }
 
+    /// Another handle on the segment's memory, with what a peer holding it
+    /// can do (write any byte, never resize): for tests and the fuzz
+    /// harness that play such a peer.
+    pub fn memory_file(&self) -> std::io::Result<std::fs::File> {
+        self.map.file().try_clone()
+    }
+
     pub fn layout(&self) -> &Layout {
         &self.map.layout
     }
