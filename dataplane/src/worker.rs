@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
 use tollgate_firewall::{EvictReason, RefuseReason};
-use tollgate_pipeline::{Action, Pipeline, RuleSnapshot};
+use tollgate_pipeline::{Disposition, Pipeline, RuleSnapshot};
 use tollgate_shm::{Consumer, Counter, PacketMeta, Producer, WorkerStats};
 
 use crate::clock::TscClock;
@@ -309,7 +309,7 @@ impl Worker {
         trash: &mut MbufBurst<BURST>,
     ) {
         let n = rx.len();
-        let mut decided = [Action::Punt; BURST];
+        let mut decided = [Disposition::Punt; BURST];
         {
             let mut frames: [(&mut [u8], usize); BURST] =
                 std::array::from_fn(|_| Default::default());
@@ -324,8 +324,8 @@ impl Worker {
         let mut actions = decided.iter();
         rx.retain_owned(|mut mbuf| {
             // `decided` has an action for each of the n packets.
-            let action = actions.next().copied().unwrap_or(Action::Punt);
-            if let Action::Transmit { len } = action {
+            let action = actions.next().copied().unwrap_or(Disposition::Punt);
+            if let Disposition::Transmit { len } = action {
                 if mbuf.set_data_len(len as usize).is_ok() {
                     tx_bytes += len as u64;
                     return Some(mbuf);
@@ -362,20 +362,22 @@ impl Worker {
 
     /// The actions other than transmit, out of the burst loop.
     #[inline(never)]
-    fn act_other(&mut self, mbuf: Mbuf, action: Action, trash: &mut MbufBurst<BURST>) {
+    fn act_other(&mut self, mbuf: Mbuf, action: Disposition, trash: &mut MbufBurst<BURST>) {
         match action {
-            Action::Punt => {
+            Disposition::Punt => {
                 self.punt(&mbuf);
                 discard(trash, mbuf);
             }
-            Action::Steer { worker } => match self.shared.steer_inbox[worker as usize].push(mbuf) {
-                Ok(()) => self.stats.inc(Counter::Steered),
-                Err(refused) => {
-                    self.stats.inc(Counter::DropSteerRingFull);
-                    discard(trash, refused);
+            Disposition::Steer { worker } => {
+                match self.shared.steer_inbox[worker as usize].push(mbuf) {
+                    Ok(()) => self.stats.inc(Counter::Steered),
+                    Err(refused) => {
+                        self.stats.inc(Counter::DropSteerRingFull);
+                        discard(trash, refused);
+                    }
                 }
-            },
-            Action::Drop(_) | Action::Transmit { .. } => discard(trash, mbuf),
+            }
+            Disposition::Drop(_) | Disposition::Transmit { .. } => discard(trash, mbuf),
         }
     }
 

@@ -9,7 +9,7 @@ use tollgate_wire::InnerSummary;
 
 /// What a rule (or the default action) says about a new flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
+pub enum FlowAction {
     Pass,
     Drop,
     /// Drop and answer the initiator (TCP RST / ICMP unreachable).
@@ -21,7 +21,7 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleMatch {
     pub rule: Option<u32>,
-    pub action: Action,
+    pub action: FlowAction,
 }
 
 /// What a new rule set does to the flows decided under older ones.

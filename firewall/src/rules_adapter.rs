@@ -3,7 +3,7 @@
 
 use tollgate_wire::InnerSummary;
 
-use crate::classify::{Action, Classify, OnRuleChange, RuleMatch};
+use crate::classify::{Classify, FlowAction, OnRuleChange, RuleMatch};
 
 impl Classify for tollgate_rules::Classifier {
     #[inline]
@@ -16,12 +16,12 @@ impl Classify for tollgate_rules::Classifier {
     }
 }
 
-impl From<tollgate_rules::Action> for Action {
-    fn from(a: tollgate_rules::Action) -> Action {
+impl From<tollgate_rules::RuleAction> for FlowAction {
+    fn from(a: tollgate_rules::RuleAction) -> FlowAction {
         match a {
-            tollgate_rules::Action::Pass => Action::Pass,
-            tollgate_rules::Action::Drop => Action::Drop,
-            tollgate_rules::Action::Reject => Action::Reject,
+            tollgate_rules::RuleAction::Pass => FlowAction::Pass,
+            tollgate_rules::RuleAction::Drop => FlowAction::Drop,
+            tollgate_rules::RuleAction::Reject => FlowAction::Reject,
         }
     }
 }

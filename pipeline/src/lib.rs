@@ -1,7 +1,7 @@
 //! What a worker does to one packet, without DPDK.
 //!
 //! [`Pipeline::process`] takes a received Ethernet frame in a writable
-//! buffer (the frame plus the buffer's tailroom) and returns an [`Action`]:
+//! buffer (the frame plus the buffer's tailroom) and returns a [`Disposition`]:
 //! transmit the rewritten frame on the same port, punt it to the control
 //! plane, hand it to the worker owning its flow, or drop it with a counted
 //! reason. One step per file:
@@ -26,7 +26,7 @@ mod punt_limit;
 mod reject;
 mod rules_adapter;
 
-pub use dispatch::{Action, Pipeline, PipelineConfig, Prefix4};
+pub use dispatch::{Disposition, Pipeline, PipelineConfig, Prefix4};
 pub use punt_limit::TokenBucket;
 pub use rules_adapter::RuleSnapshot;
 

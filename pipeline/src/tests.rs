@@ -17,7 +17,7 @@ use tollgate_shm::{Counter, EndpointCount, WorkerStats};
 use tollgate_wire::summary::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use tollgate_wire::{checksum, icmpv4, icmpv6, ipv4, ipv6, parse_gwlb_frame, tcp, udp};
 
-use crate::{Action, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
+use crate::{Disposition, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use Counter::*;
 
 // ---------------------------------------------------------------------------
@@ -630,7 +630,7 @@ fn run_row(p: &mut Pipeline<'_, RuleSnapshot>, stats: &WorkerStats, row: &Row) {
 
     match &row.expect {
         Expect::Transmit(output) => {
-            let Action::Transmit { len: out_len } = action else {
+            let Disposition::Transmit { len: out_len } = action else {
                 panic!("{what}: want Transmit, got {action:?}");
             };
             let out = &buf[..out_len as usize];
@@ -641,11 +641,11 @@ fn run_row(p: &mut Pipeline<'_, RuleSnapshot>, stats: &WorkerStats, row: &Row) {
         }
         other => {
             let want = match other {
-                Expect::Punt => Action::Punt,
-                Expect::Steer(worker) => Action::Steer {
+                Expect::Punt => Disposition::Punt,
+                Expect::Steer(worker) => Disposition::Steer {
                     worker: *worker as u32,
                 },
-                Expect::Drop(counter) => Action::Drop(*counter),
+                Expect::Drop(counter) => Disposition::Drop(*counter),
                 Expect::Transmit(_) => unreachable!(),
             };
             assert_eq!(action, want, "{what}");
@@ -2045,8 +2045,8 @@ fn owner_is_symmetric_and_steered_frames_stay() {
             let mut buf = packets[0].clone();
             let len = buf.len();
             let owner = match pipes[0].process(T0, &mut buf, len, false) {
-                Action::Transmit { .. } => 0,
-                Action::Steer { worker: 1 } => 1,
+                Disposition::Transmit { .. } => 0,
+                Disposition::Steer { worker: 1 } => 1,
                 other => panic!("flow {i}: first packet on worker 0 gave {other:?}"),
             };
             owned[owner] += 1;
@@ -2106,19 +2106,19 @@ fn endpoint_counters_count_each_endpoint() {
     assert_eq!(
         sent,
         [
-            Action::Transmit {
+            Disposition::Transmit {
                 len: a1.len() as u32
             },
-            Action::Transmit {
+            Disposition::Transmit {
                 len: b1.len() as u32
             },
-            Action::Transmit {
+            Disposition::Transmit {
                 len: a2.len() as u32
             },
-            Action::Transmit {
+            Disposition::Transmit {
                 len: rst_len as u32
             },
-            Action::Drop(DropRuleDenied),
+            Disposition::Drop(DropRuleDenied),
         ]
     );
     let mut got: Vec<EndpointCount> = stats.endpoints().filter(|e| e.packets > 0).collect();
@@ -2296,7 +2296,7 @@ fn burst_processing_matches_one_at_a_time() {
         if workers == 1 {
             let oow = want
                 .iter()
-                .filter(|(a, _)| *a == Action::Drop(Counter::DropTcpOutOfWindow))
+                .filter(|(a, _)| *a == Disposition::Drop(Counter::DropTcpOutOfWindow))
                 .count();
             assert_eq!(oow, 2, "the two out-of-window segments");
         }
@@ -2305,8 +2305,8 @@ fn burst_processing_matches_one_at_a_time() {
         for frame in &picked_up {
             let i = frames.iter().position(|f| f == frame).expect("in the list");
             let action = want[i].0;
-            let passed = matches!(action, Action::Transmit { .. })
-                || (workers > 1 && matches!(action, Action::Steer { .. }));
+            let passed = matches!(action, Disposition::Transmit { .. })
+                || (workers > 1 && matches!(action, Disposition::Steer { .. }));
             assert!(passed, "workers {workers}, frame {i}: {action:?}");
         }
         let mut many_fast = 0;
@@ -2328,7 +2328,7 @@ fn burst_processing_matches_one_at_a_time() {
                     .zip(lens)
                     .map(|(b, f)| (b.as_mut_slice(), f.len()))
                     .collect();
-                let mut actions = vec![Action::Punt; batch.len()];
+                let mut actions = vec![Disposition::Punt; batch.len()];
                 many.process_burst(T0, &mut batch, false, &mut actions);
                 got.extend(actions);
             }
@@ -2460,7 +2460,9 @@ fn fast_path_makes_no_heap_allocation() {
                 for p in pipes.iter_mut() {
                     buf[..frame.len()].copy_from_slice(frame);
                     let now = T0 + round * 1_000_000;
-                    if let Action::Transmit { .. } = p.process(now, &mut buf, frame.len(), false) {
+                    if let Disposition::Transmit { .. } =
+                        p.process(now, &mut buf, frame.len(), false)
+                    {
                         transmitted += 1;
                     }
                 }

@@ -13,7 +13,7 @@ use crate::limits::{
     MAX_PREFIXES, MAX_RULES, MAX_SET_PREFIXES, MAX_SET_REFERENCES, MAX_VALUES,
 };
 use crate::model::{
-    proto, Action, AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleSet,
+    proto, AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleAction, RuleSet,
 };
 use crate::raw::{parse_document, RawValue};
 use crate::shadow::shadow_warnings;
@@ -91,7 +91,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Parsed, RuleErrors> {
                     value,
                     None,
                     "default_action",
-                    &[("pass", Action::Pass), ("drop", Action::Drop)],
+                    &[("pass", RuleAction::Pass), ("drop", RuleAction::Drop)],
                 )
             }
             "on_rule_change" => {
@@ -165,7 +165,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Parsed, RuleErrors> {
         return Err(RuleErrors(cx.errors));
     }
     let warnings = shadow_warnings(&rules, origin);
-    let default_action = default_action.unwrap_or(Action::Drop);
+    let default_action = default_action.unwrap_or(RuleAction::Drop);
     Ok(Parsed {
         rules: RuleSet::from_rules(default_action, on_rule_change, rules),
         warnings,
@@ -509,9 +509,9 @@ impl<'a> Context<'a> {
         }
 
         let action_choices = [
-            ("pass", Action::Pass),
-            ("drop", Action::Drop),
-            ("reject", Action::Reject),
+            ("pass", RuleAction::Pass),
+            ("drop", RuleAction::Drop),
+            ("reject", RuleAction::Reject),
         ];
         let action = match find("action") {
             Some(v) => self.keyword(v, rid, "action", &action_choices),
