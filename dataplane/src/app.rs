@@ -221,30 +221,25 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         let (rx, tx) = port
             .queue_pair(QueueId(index as u16))
             .map_err(|e| fail(format!("port: {e}")))?;
-        let worker = Worker {
+        let punt = segment
+            .punt_ring_producer(index)
+            .map_err(|e| fail(format!("shared memory: {e}")))?;
+        let mut worker = Worker::new(
             index,
-            port: port.id().0,
-            rx,
-            tx,
-            pool: Arc::clone(&pool),
+            (rx, tx),
+            Arc::clone(&pool),
             pipeline,
-            stats,
-            punt: segment
-                .punt_ring_producer(index)
-                .map_err(|e| fail(format!("shared memory: {e}")))?,
-            inject: if index == 0 {
-                Some(
-                    segment
-                        .inject_ring_consumer()
-                        .map_err(|e| fail(format!("shared memory: {e}")))?,
-                )
-            } else {
-                None
-            },
-            shared: Arc::clone(&shared),
-            clock: TscClock::new(eal.tsc_hz()),
-            idle_sleep_us: config.worker.idle_sleep_us,
-        };
+            punt,
+            Arc::clone(&shared),
+            TscClock::new(eal.tsc_hz()),
+        )
+        .with_idle_sleep_us(config.worker.idle_sleep_us);
+        if index == 0 {
+            let inject = segment
+                .inject_ring_consumer()
+                .map_err(|e| fail(format!("shared memory: {e}")))?;
+            worker = worker.with_inject(inject);
+        }
         eal.launch_on(*lcore, move || worker.run())
             .map_err(|e| fail(format!("launch worker {index}: {e}")))?;
     }

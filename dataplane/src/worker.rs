@@ -201,22 +201,63 @@ impl Shared {
 }
 
 pub struct Worker {
-    pub index: usize,
-    pub port: u16,
-    pub rx: RxQueue,
-    pub tx: TxQueue,
-    pub pool: Arc<Mempool>,
-    pub pipeline: Pipeline<'static, RuleSnapshot>,
-    pub stats: &'static WorkerStats,
-    pub punt: Producer,
+    index: usize,
+    port: u16,
+    rx: RxQueue,
+    tx: TxQueue,
+    pool: Arc<Mempool>,
+    pipeline: Pipeline<'static, RuleSnapshot>,
+    stats: &'static WorkerStats,
+    punt: Producer,
     /// Worker 0 transmits what the control plane injects.
-    pub inject: Option<Consumer>,
-    pub shared: Arc<Shared>,
-    pub clock: TscClock,
-    pub idle_sleep_us: u32,
+    inject: Option<Consumer>,
+    shared: Arc<Shared>,
+    clock: TscClock,
+    idle_sleep_us: u32,
 }
 
 impl Worker {
+    /// Worker `index` polling its queue pair; it counts into the pipeline's
+    /// stats slot, allocates injected frames from `pool` and punts into
+    /// `punt`. It injects nothing and never sleeps unless told with
+    /// [`Self::with_inject`] and [`Self::with_idle_sleep_us`].
+    pub fn new(
+        index: usize,
+        (rx, tx): (RxQueue, TxQueue),
+        pool: Arc<Mempool>,
+        pipeline: Pipeline<'static, RuleSnapshot>,
+        punt: Producer,
+        shared: Arc<Shared>,
+        clock: TscClock,
+    ) -> Worker {
+        Worker {
+            index,
+            port: rx.port().0,
+            stats: pipeline.stats(),
+            rx,
+            tx,
+            pool,
+            pipeline,
+            punt,
+            inject: None,
+            shared,
+            clock,
+            idle_sleep_us: 0,
+        }
+    }
+
+    /// Transmits what the control plane injects through `inject`.
+    pub fn with_inject(mut self, inject: Consumer) -> Worker {
+        self.inject = Some(inject);
+        self
+    }
+
+    /// Sleeps this long when a run of polls found nothing (0: never).
+    pub fn with_idle_sleep_us(mut self, idle_sleep_us: u32) -> Worker {
+        self.idle_sleep_us = idle_sleep_us;
+        self
+    }
+
     /// Runs until `shared.stop`; returns 0 (the lcore's exit value).
     pub fn run(mut self) -> i32 {
         let mut rx = MbufBurst::<BURST>::new();

@@ -120,6 +120,11 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         })
     }
 
+    /// The worker's counters this pipeline fills.
+    pub fn stats(&self) -> &'s WorkerStats {
+        self.stats
+    }
+
     pub fn firewall(&self) -> &Firewall<C> {
         &self.firewall
     }
