@@ -12,8 +12,7 @@ use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
 use tollgate_pipeline::{Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::message::{Command, Reply, Request, Response};
 use tollgate_shm::{
-    Consumer, Counter, DataplaneState, LinkStatus, PortCounters, Producer, Segment, SegmentAccess,
-    SegmentConfig,
+    Consumer, Counter, DataplaneState, LinkStatus, Producer, Segment, SegmentAccess, SegmentConfig,
 };
 
 use crate::clock::TscClock;
@@ -426,17 +425,7 @@ impl Housekeeping<'_> {
                 speed_mbps: u64::from(link.speed_mbps.unwrap_or(0)),
             });
         }
-        if let Ok(s) = port.stats() {
-            let counters = PortCounters {
-                ipackets: s.ipackets,
-                opackets: s.opackets,
-                ibytes: s.ibytes,
-                obytes: s.obytes,
-                imissed: s.imissed,
-                ierrors: s.ierrors,
-                oerrors: s.oerrors,
-                rx_nombuf: s.rx_nombuf,
-            };
+        if let Ok(counters) = port.stats() {
             let xstats = port.xstats().ok();
             let iter = xstats.iter().flat_map(|x| x.iter());
             self.segment.write_port_stats(&counters, iter);

@@ -519,7 +519,8 @@ fn column<T: Clone>(members: &[(u32, &RuleSpace)], pick: impl Fn(&RuleSpace) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{proto, OnRuleChange, PortRange};
+    use crate::model::{OnRuleChange, PortRange};
+    use tollgate_wire::ipv4::protocol;
     use tollgate_wire::summary::ipv4_mapped;
 
     fn assert_send_sync<T: Send + Sync>() {}
@@ -549,10 +550,10 @@ mod tests {
     #[test]
     fn later_fragments_match_only_rules_without_l4_constraints() {
         let mut port_rule = Rule::any("tcp-80", RuleAction::Pass);
-        port_rule.protocol = Some(proto::TCP);
+        port_rule.protocol = Some(protocol::TCP);
         port_rule.dst_port = Some(vec![PortRange { lo: 80, hi: 80 }]);
         let mut tcp_rule = Rule::any("tcp", RuleAction::Reject);
-        tcp_rule.protocol = Some(proto::TCP);
+        tcp_rule.protocol = Some(protocol::TCP);
         let set = RuleSet::from_rules(
             RuleAction::Drop,
             OnRuleChange::Keep,
@@ -594,10 +595,10 @@ mod tests {
     #[test]
     fn icmp_echo_is_keyed_by_its_family_type() {
         let mut ping = Rule::any("ping", RuleAction::Pass);
-        ping.protocol = Some(proto::ICMP);
+        ping.protocol = Some(protocol::ICMP);
         ping.icmp_type = Some(vec![PortRange { lo: 8, hi: 8 }]);
         let mut ping6 = Rule::any("ping6", RuleAction::Pass);
-        ping6.protocol = Some(proto::ICMPV6);
+        ping6.protocol = Some(protocol::ICMPV6);
         ping6.icmp_type = Some(vec![PortRange { lo: 128, hi: 128 }]);
         let set = RuleSet::from_rules(RuleAction::Drop, OnRuleChange::Keep, vec![ping, ping6]);
         let c = Classifier::compile(&set);
@@ -633,7 +634,7 @@ mod tests {
         let rules: Vec<Rule> = (1..=600u16)
             .map(|p| {
                 let mut r = Rule::any(format!("r{p}"), RuleAction::Pass);
-                r.protocol = Some(proto::TCP);
+                r.protocol = Some(protocol::TCP);
                 r.dst_port = Some(vec![PortRange {
                     lo: p * 50,
                     hi: p * 50,

@@ -74,8 +74,6 @@ pub use limits::{
     MAX_ERRORS, MAX_FILE_BYTES, MAX_ID_BYTES, MAX_PORT_RANGES, MAX_PREFIXES, MAX_RULES,
     MAX_SET_PREFIXES, MAX_SET_REFERENCES, MAX_VALUES, SHADOW_CHECK_BUDGET,
 };
-pub use model::{
-    proto, AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleAction, RuleSet,
-};
+pub use model::{AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleAction, RuleSet};
 pub use parse::{parse, parse_cidr, Parsed};
 pub use space::L4_UNKNOWN;

@@ -7,15 +7,8 @@
 
 use std::fmt;
 use std::sync::Arc;
+use tollgate_wire::ipv4::protocol;
 use tollgate_wire::summary::IpVersion;
-
-/// Protocol numbers the rule language names.
-pub mod proto {
-    pub const ICMP: u8 = 1;
-    pub const TCP: u8 = 6;
-    pub const UDP: u8 = 17;
-    pub const ICMPV6: u8 = 58;
-}
 
 /// What happens to the flow a rule (or the default) decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -242,7 +235,7 @@ impl Rule {
     pub fn applies_to(&self, version: IpVersion) -> bool {
         let proto_ok = !matches!(
             (self.protocol, version),
-            (Some(proto::ICMP), IpVersion::V6) | (Some(proto::ICMPV6), IpVersion::V4)
+            (Some(protocol::ICMP), IpVersion::V6) | (Some(protocol::ICMPV6), IpVersion::V4)
         );
         proto_ok && self.src.has_family(version) && self.dst.has_family(version)
     }

@@ -134,9 +134,10 @@ mod tests {
     use super::*;
     use crate::model::RuleAction;
 
-    use crate::model::{proto, AddrMatch, PortRange};
+    use crate::model::{AddrMatch, PortRange};
     use crate::parse::parse_cidr;
     use proptest::prelude::*;
+    use tollgate_wire::ipv4::protocol;
 
     const POOL: &[&str] = &[
         "0.0.0.0/0",
@@ -170,7 +171,7 @@ mod tests {
         )
             .prop_map(|(p, src, dst, ports)| {
                 let mut r = Rule::any("x", RuleAction::Pass);
-                r.protocol = [None, Some(proto::TCP), Some(proto::UDP)][p];
+                r.protocol = [None, Some(protocol::TCP), Some(protocol::UDP)][p];
                 r.src = src;
                 r.dst = dst;
                 if r.protocol.is_some() {
