@@ -2,8 +2,9 @@
 //!
 //! The firewall asks a classifier about the packet that opens a flow (the
 //! initiator's direction) and nothing else. The trait keeps this crate free
-//! of the rule language; an adapter implements it for the compiled
-//! classifier of `tollgate-rules`.
+//! of the rule language: `tollgate-pipeline`'s `RuleSnapshot` implements it
+//! for the compiled rule set, the one place where the rule language's
+//! enums map onto these.
 
 use tollgate_wire::InnerSummary;
 

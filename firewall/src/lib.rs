@@ -138,7 +138,6 @@ mod listing;
 mod new_flow;
 mod owner;
 mod related;
-mod rules_adapter;
 mod state;
 mod sweep_pace;
 mod table;

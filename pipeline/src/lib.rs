@@ -12,7 +12,8 @@
 //! - `hairpin`: GENEVE from GWLB: decap, steer, firewall, re-encap.
 //! - `reject`: TCP RST / ICMP unreachable built inside the tunnel.
 //! - `punt_limit`: token bucket in front of the punt ring.
-//! - `rules_adapter`: the compiled rule set as the firewall's classifier.
+//! - `rules_adapter`: the compiled rule set as the firewall's classifier
+//!   (the only place the rule language meets the firewall).
 //!
 //! The fast path allocates nothing, takes no lock and makes no syscall:
 //! counters go to the worker's own block in shared memory.
