@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher, Timeouts};
-use tollgate_pipeline::{Action, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
+use tollgate_pipeline::{Disposition, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::{Segment, SegmentConfig};
 
 use crate::frames::{FrameSet, APPLIANCE_IP, APPLIANCE_MAC, GWLB_IP};
@@ -227,7 +227,7 @@ fn counted_burst(
     pipeline: &mut Pipeline<'_, RuleSnapshot>,
     now_ns: u64,
     frames: &mut [(&mut [u8], usize)],
-    actions: &mut [Action],
+    actions: &mut [Disposition],
 ) {
     pipeline.process_burst(now_ns, frames, false, actions);
 }
@@ -288,19 +288,19 @@ impl<'f> Feeder<'f> {
     fn process_with(
         &mut self,
         lens: &[usize; BURST],
-        burst: impl FnOnce(&mut [(&mut [u8], usize)], &mut [Action]),
+        burst: impl FnOnce(&mut [(&mut [u8], usize)], &mut [Disposition]),
     ) -> (u64, u64) {
         let mut batch: [(&mut [u8], usize); BURST] = {
             let mut chunks = self.bufs.chunks_exact_mut(self.buf_len);
             std::array::from_fn(|i| (chunks.next().unwrap_or_default(), lens[i]))
         };
-        let mut actions = [Action::Punt; BURST];
+        let mut actions = [Disposition::Punt; BURST];
         let b0 = rdtsc();
         burst(&mut batch, &mut actions);
         let cycles = rdtsc() - b0;
         let sent = actions
             .iter()
-            .filter(|a| matches!(a, Action::Transmit { .. }))
+            .filter(|a| matches!(a, Disposition::Transmit { .. }))
             .count() as u64;
         (sent, cycles)
     }

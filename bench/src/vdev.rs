@@ -143,22 +143,18 @@ pub fn run(cfg: &VdevRun) -> Result<VdevResult, String> {
         let (rx, tx) = port
             .queue_pair(QueueId(index as u16))
             .map_err(|e| format!("port: {e}"))?;
-        let worker = Worker {
+        let punt = segment
+            .punt_ring_producer(index)
+            .map_err(|e| format!("punt ring: {e}"))?;
+        let worker = Worker::new(
             index,
-            port: port.id().0,
-            rx,
-            tx,
-            pool: Arc::clone(&pool),
+            (rx, tx),
+            Arc::clone(&pool),
             pipeline,
-            stats,
-            punt: segment
-                .punt_ring_producer(index)
-                .map_err(|e| format!("punt ring: {e}"))?,
-            inject: None,
-            shared: Arc::clone(&shared),
-            clock: TscClock::new(tsc_hz),
-            idle_sleep_us: 0,
-        };
+            punt,
+            Arc::clone(&shared),
+            TscClock::new(tsc_hz),
+        );
         eal.launch_on(*lcore, move || worker.run())
             .map_err(|e| format!("launch: {e}"))?;
     }

@@ -24,6 +24,7 @@ use smoltcp::phy::{Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration as SmolDuration, Instant as SmolInstant};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
+use tollgate_wire::ipv4::protocol;
 
 use crate::config::HealthProtocol;
 use crate::health_state::Health;
@@ -497,10 +498,9 @@ impl HealthResponder {
 
 /// The sender of `packet` (IPv4) if it is a TCP SYN without ACK to `port`.
 fn new_syn(packet: &[u8], port: u16) -> Option<IpEndpoint> {
-    const TCP: u8 = 6;
     let header = usize::from(*packet.first()? & 0x0f) * 4;
     let fragment = u16::from_be_bytes([*packet.get(6)?, *packet.get(7)?]) & 0x1fff;
-    if *packet.get(9)? != TCP || fragment != 0 || header < 20 {
+    if *packet.get(9)? != protocol::TCP || fragment != 0 || header < 20 {
         return None;
     }
     let tcp = packet.get(header..header + 20)?;

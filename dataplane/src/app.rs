@@ -12,15 +12,15 @@ use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
 use tollgate_pipeline::{Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::message::{Command, Reply, Request, Response};
 use tollgate_shm::{
-    Consumer, Counter, DataplaneState, LinkStatus, PortCounters, Producer, Segment, SegmentAccess,
-    SegmentConfig,
+    Consumer, Counter, DataplaneState, LinkStatus, Producer, Segment, SegmentAccess, SegmentConfig,
+    ShmError,
 };
 
 use crate::clock::TscClock;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::dpdk::{
-    offload, timers_init, timers_manage, DeviceEvents, Eal, Mempool, Port, PortConfig, QueueId,
-    SocketId,
+    offload, timers_init, timers_manage, DeviceEvents, DpdkError, Eal, Mempool, Port, PortConfig,
+    QueueId, SocketId,
 };
 use crate::flow_pages::{self, FlowSelector};
 use crate::worker::{FlowAnswer, FlowRequest, Shared, Worker, BURST};
@@ -37,17 +37,62 @@ pub const MBUF_DATA_ROOM: u16 = 9216;
 /// DPDK's default headroom in front of the data.
 const MBUF_HEADROOM: u16 = 128;
 
-/// A start-up failure: printed as one line, exit code 1 (2 for config).
-#[derive(Debug)]
-pub struct StartError {
-    pub exit_code: i32,
-    pub message: String,
+/// Why the dataplane could not start (or ended badly): printed as one
+/// line after the program's name, exit code from [`StartError::exit_code`].
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A setting derived from the already validated config that still does
+    /// not work (validation should have refused the file).
+    #[error("{0}")]
+    ConfigDerived(String),
+    #[error("rules {}: cannot read: {source}", path.display())]
+    RulesUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The rule file's problems, one per line.
+    #[error("rules rejected, nothing applied:\n{0}")]
+    RulesRejected(String),
+    #[error("EAL: {0}")]
+    Eal(DpdkError),
+    #[error("EAL: no worker lcores: list at least two lcores (the first is the main lcore), e.g. --lcores=0@0,1@1")]
+    NoWorkerLcores,
+    #[error("port: {0}")]
+    Port(DpdkError),
+    #[error("mempool of {mbufs} mbufs: {source}")]
+    Mempool { mbufs: u32, source: DpdkError },
+    #[error("[shm] group: {0}")]
+    ShmGroup(ShmError),
+    #[error("shared memory: {0}")]
+    SharedMemory(ShmError),
+    #[error("firewall: {0}")]
+    Firewall(tollgate_firewall::ConfigError),
+    #[error("launch worker {index}: {source}")]
+    LaunchWorker { index: usize, source: DpdkError },
+    #[error("--stats-out {}: {source}", path.display())]
+    StatsOut {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the device asked for a reset (RTE_ETH_EVENT_INTR_RESET); restart to reset it")]
+    DeviceReset,
+    #[error("a worker failed; see above")]
+    WorkerFailed,
+    #[error("mbuf leak: {at_start} in use at start, {at_exit} at exit")]
+    MbufLeak { at_start: u32, at_exit: u32 },
 }
 
-fn fail(message: impl Into<String>) -> StartError {
-    StartError {
-        exit_code: 1,
-        message: message.into(),
+impl StartError {
+    /// 2 for a bad config or rule file, 3 when the device asked for a
+    /// reset, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::Config(_) | StartError::RulesRejected(_) => 2,
+            StartError::DeviceReset => 3,
+            _ => 1,
+        }
     }
 }
 
@@ -70,10 +115,7 @@ pub struct Options {
 }
 
 pub fn run(opts: &Options) -> Result<(), StartError> {
-    let config = Config::load(&opts.config).map_err(|e| StartError {
-        exit_code: 2,
-        message: e.to_string(),
-    })?;
+    let config = Config::load(&opts.config)?;
     for warning in config.firewall.warnings() {
         eprintln!("tollgate-dataplane: warning: {warning}");
     }
@@ -85,20 +127,18 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
 
     let mut eal_args = vec!["tollgate-dataplane".to_string()];
     eal_args.extend(config.eal.args.iter().cloned());
-    let eal = Eal::init(&eal_args).map_err(|e| fail(format!("EAL: {e}")))?;
+    let eal = Eal::init(&eal_args).map_err(StartError::Eal)?;
     // Before the port starts: the ENA PMD arms its keep-alive watchdog then.
-    timers_init().map_err(|e| fail(format!("EAL: {e}")))?;
+    timers_init().map_err(StartError::Eal)?;
     let lcores = eal.worker_lcores();
     if lcores.is_empty() {
-        return Err(fail(
-            "EAL: no worker lcores: list at least two lcores (the first is the main lcore), e.g. --lcores=0@0,1@1",
-        ));
+        return Err(StartError::NoWorkerLcores);
     }
     let workers = lcores.len();
 
-    let mut port = Port::by_name(&config.port.device).map_err(|e| fail(format!("port: {e}")))?;
-    let device_events = DeviceEvents::register(&port).map_err(|e| fail(format!("port: {e}")))?;
-    let info = port.info().map_err(|e| fail(format!("port: {e}")))?;
+    let mut port = Port::by_name(&config.port.device).map_err(StartError::Port)?;
+    let device_events = DeviceEvents::register(&port).map_err(StartError::Port)?;
+    let info = port.info().map_err(StartError::Port)?;
     let rss = config.port.rss && workers > 1 && info.supports_rss();
     // Some virtual devices (net_af_packet) refuse jumbo MTUs through ethdev
     // yet carry them when their frame size allows; do not ask for more than
@@ -114,8 +154,8 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         rx_offloads: info.rx_offload_capa & offload::RX_OFFLOAD_IPV4_CKSUM,
         tx_offloads: 0,
     })
-    .map_err(|e| fail(format!("port: {e}")))?;
-    let mac = port.mac_addr().map_err(|e| fail(format!("port: {e}")))?;
+    .map_err(StartError::Port)?;
+    let mac = port.mac_addr().map_err(StartError::Port)?;
 
     let descs = usize::from(config.port.rx_descriptors) + usize::from(config.port.tx_descriptors);
     let mbufs = if config.port.mbufs > 0 {
@@ -131,21 +171,19 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
             MBUF_DATA_ROOM + MBUF_HEADROOM,
             SocketId::ANY,
         )
-        .map_err(|e| fail(format!("mempool of {mbufs} mbufs: {e}")))?,
+        .map_err(|source| StartError::Mempool { mbufs, source })?,
     );
     for q in 0..workers as u16 {
         port.setup_rx_queue(QueueId(q), config.port.rx_descriptors, &pool)
-            .map_err(|e| fail(format!("port: {e}")))?;
+            .map_err(StartError::Port)?;
         port.setup_tx_queue(QueueId(q), config.port.tx_descriptors)
-            .map_err(|e| fail(format!("port: {e}")))?;
+            .map_err(StartError::Port)?;
     }
-    port.start().map_err(|e| fail(format!("port: {e}")))?;
+    port.start().map_err(StartError::Port)?;
     let pool_in_use_at_start = pool.in_use_count();
 
     let shm_access = match &config.shm.group {
-        Some(group) => {
-            SegmentAccess::for_group(group).map_err(|e| fail(format!("[shm] group: {e}")))?
-        }
+        Some(group) => SegmentAccess::for_group(group).map_err(StartError::ShmGroup)?,
         None => SegmentAccess::default(),
     };
     let segment: &'static Segment = Box::leak(Box::new(
@@ -158,7 +196,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
             },
             shm_access,
         )
-        .map_err(|e| fail(format!("shared memory: {e}")))?,
+        .map_err(StartError::SharedMemory)?,
     ));
     segment.set_state(DataplaneState::Starting);
     segment.set_identity(config.appliance.address.octets(), mac);
@@ -166,13 +204,13 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     let shared = Arc::new(Shared::new(workers, config.worker.steer_ring_size));
     let prefixes: Vec<Prefix4> = config
         .gwlb_prefixes()
-        .map_err(fail)?
+        .map_err(StartError::ConfigDerived)?
         .iter()
         .map(|c| Prefix4::new(c.network.octets(), c.prefix_len))
         .collect();
     let health_sources: Vec<Prefix4> = config
         .health_source_prefixes()
-        .map_err(fail)?
+        .map_err(StartError::ConfigDerived)?
         .iter()
         .map(|c| Prefix4::new(c.network.octets(), c.prefix_len))
         .collect();
@@ -181,7 +219,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     let worker_firewall = config
         .firewall
         .per_worker(per_worker_capacity)
-        .map_err(fail)?;
+        .map_err(StartError::ConfigDerived)?;
     let mut generation = 0;
     if let Some(rules) = initial_rules {
         generation = rules.generation;
@@ -202,7 +240,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     for (index, lcore) in lcores.iter().enumerate() {
         let stats = segment
             .worker_stats(index)
-            .map_err(|e| fail(format!("shared memory: {e}")))?;
+            .map_err(StartError::SharedMemory)?;
         let pipeline = Pipeline::new(
             PipelineConfig {
                 appliance_ip: config.appliance.address.octets(),
@@ -221,36 +259,31 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
             },
             stats,
         )
-        .map_err(|e| fail(format!("firewall: {e}")))?;
+        .map_err(StartError::Firewall)?;
         let (rx, tx) = port
             .queue_pair(QueueId(index as u16))
-            .map_err(|e| fail(format!("port: {e}")))?;
-        let worker = Worker {
+            .map_err(StartError::Port)?;
+        let punt = segment
+            .punt_ring_producer(index)
+            .map_err(StartError::SharedMemory)?;
+        let mut worker = Worker::new(
             index,
-            port: port.id().0,
-            rx,
-            tx,
-            pool: Arc::clone(&pool),
+            (rx, tx),
+            Arc::clone(&pool),
             pipeline,
-            stats,
-            punt: segment
-                .punt_ring_producer(index)
-                .map_err(|e| fail(format!("shared memory: {e}")))?,
-            inject: if index == 0 {
-                Some(
-                    segment
-                        .inject_ring_consumer()
-                        .map_err(|e| fail(format!("shared memory: {e}")))?,
-                )
-            } else {
-                None
-            },
-            shared: Arc::clone(&shared),
-            clock: TscClock::new(eal.tsc_hz()),
-            idle_sleep_us: config.worker.idle_sleep_us,
-        };
+            punt,
+            Arc::clone(&shared),
+            TscClock::new(eal.tsc_hz()),
+        )
+        .with_idle_sleep_us(config.worker.idle_sleep_us);
+        if index == 0 {
+            let inject = segment
+                .inject_ring_consumer()
+                .map_err(StartError::SharedMemory)?;
+            worker = worker.with_inject(inject);
+        }
         eal.launch_on(*lcore, move || worker.run())
-            .map_err(|e| fail(format!("launch worker {index}: {e}")))?;
+            .map_err(|source| StartError::LaunchWorker { index, source })?;
     }
     segment.set_state(DataplaneState::Running);
     println!(
@@ -267,10 +300,10 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
         shared: &shared,
         commands: segment
             .command_ring_consumer()
-            .map_err(|e| fail(format!("shared memory: {e}")))?,
+            .map_err(StartError::SharedMemory)?,
         replies: segment
             .reply_ring_producer()
-            .map_err(|e| fail(format!("shared memory: {e}")))?,
+            .map_err(StartError::SharedMemory)?,
         generation,
         link_up: None,
     };
@@ -342,36 +375,34 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     let summary = summarize(segment, pool_in_use_at_start, pool_in_use_at_exit);
     print_summary(&summary);
     if let Some(path) = &opts.stats_out {
-        write_stats(path, &summary)
-            .map_err(|e| fail(format!("--stats-out {}: {e}", path.display())))?;
+        write_stats(path, &summary).map_err(|source| StartError::StatsOut {
+            path: path.clone(),
+            source,
+        })?;
     }
     segment.retire();
     if reset_requested {
-        return Err(StartError {
-            exit_code: 3,
-            message: "the device asked for a reset (RTE_ETH_EVENT_INTR_RESET); restart to reset it"
-                .into(),
-        });
+        return Err(StartError::DeviceReset);
     }
     if worker_failed {
-        return Err(fail("a worker failed; see above"));
+        return Err(StartError::WorkerFailed);
     }
     if pool_in_use_at_exit != pool_in_use_at_start {
-        return Err(fail(format!(
-            "mbuf leak: {pool_in_use_at_start} in use at start, {pool_in_use_at_exit} at exit"
-        )));
+        return Err(StartError::MbufLeak {
+            at_start: pool_in_use_at_start,
+            at_exit: pool_in_use_at_exit,
+        });
     }
     Ok(())
 }
 
 fn load_rules_file(path: &Path) -> Result<Arc<RuleSnapshot>, StartError> {
-    let text = read_rules_file(path)
-        .map_err(|e| fail(format!("rules {}: cannot read: {e}", path.display())))?;
-    let origin = path.display().to_string();
-    let rules = RuleSnapshot::from_text(&text, &origin, 1).map_err(|errors| StartError {
-        exit_code: 2,
-        message: format!("rules rejected, nothing applied:\n{errors}"),
+    let text = read_rules_file(path).map_err(|source| StartError::RulesUnreadable {
+        path: path.to_path_buf(),
+        source,
     })?;
+    let origin = path.display().to_string();
+    let rules = RuleSnapshot::from_text(&text, &origin, 1).map_err(StartError::RulesRejected)?;
     for warning in &rules.warnings {
         eprintln!("tollgate-dataplane: rules: warning: {warning}");
     }
@@ -435,17 +466,7 @@ impl Housekeeping<'_> {
                 speed_mbps: u64::from(link.speed_mbps.unwrap_or(0)),
             });
         }
-        if let Ok(s) = port.stats() {
-            let counters = PortCounters {
-                ipackets: s.ipackets,
-                opackets: s.opackets,
-                ibytes: s.ibytes,
-                obytes: s.obytes,
-                imissed: s.imissed,
-                ierrors: s.ierrors,
-                oerrors: s.oerrors,
-                rx_nombuf: s.rx_nombuf,
-            };
+        if let Ok(counters) = port.stats() {
             let xstats = port.xstats().ok();
             let iter = xstats.iter().flat_map(|x| x.iter());
             self.segment.write_port_stats(&counters, iter);
@@ -658,7 +679,69 @@ fn format_mac(m: [u8; 6]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::read_rules_file;
+    use super::{read_rules_file, StartError};
+    use crate::config::ConfigError;
+
+    #[test]
+    fn start_errors_say_what_failed_and_exit_by_kind() {
+        let config = StartError::Config(ConfigError {
+            file: "/etc/tollgate/dataplane.toml".into(),
+            message: "line 3: unknown field `speed`".into(),
+        });
+        let cases = [
+            (
+                config,
+                2,
+                "config /etc/tollgate/dataplane.toml: line 3: unknown field `speed`",
+            ),
+            (
+                StartError::RulesRejected("rules.toml:5: bad\nrules.toml:9: worse".into()),
+                2,
+                "rules rejected, nothing applied:\nrules.toml:5: bad\nrules.toml:9: worse",
+            ),
+            (
+                StartError::NoWorkerLcores,
+                1,
+                "EAL: no worker lcores: list at least two lcores (the first is the main lcore), e.g. --lcores=0@0,1@1",
+            ),
+            (
+                StartError::DeviceReset,
+                3,
+                "the device asked for a reset (RTE_ETH_EVENT_INTR_RESET); restart to reset it",
+            ),
+            (StartError::WorkerFailed, 1, "a worker failed; see above"),
+            (
+                StartError::MbufLeak {
+                    at_start: 10,
+                    at_exit: 12,
+                },
+                1,
+                "mbuf leak: 10 in use at start, 12 at exit",
+            ),
+            (
+                StartError::RulesUnreadable {
+                    path: "/x/rules.toml".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+                },
+                1,
+                "rules /x/rules.toml: cannot read: gone",
+            ),
+            (
+                StartError::StatsOut {
+                    path: "/x/stats.json".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+                },
+                1,
+                "--stats-out /x/stats.json: denied",
+            ),
+        ];
+        for (err, code, message) in cases {
+            assert_eq!(
+                (err.exit_code(), err.to_string()),
+                (code, message.to_string())
+            );
+        }
+    }
 
     #[test]
     fn a_rule_file_over_the_size_limit_is_refused_unread() {

@@ -23,7 +23,7 @@ fn main() {
         stats_out: args.stats_out,
     };
     if let Err(e) = tollgate_dataplane::app::run(&opts) {
-        eprintln!("tollgate-dataplane: {}", e.message);
-        std::process::exit(e.exit_code);
+        eprintln!("tollgate-dataplane: {e}");
+        std::process::exit(e.exit_code());
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
 use tollgate_firewall::{EvictReason, RefuseReason};
-use tollgate_pipeline::{Action, Pipeline, RuleSnapshot};
+use tollgate_pipeline::{Disposition, Pipeline, RuleSnapshot};
 use tollgate_shm::{Consumer, Counter, PacketMeta, Producer, WorkerStats};
 
 use crate::clock::TscClock;
@@ -201,22 +201,63 @@ impl Shared {
 }
 
 pub struct Worker {
-    pub index: usize,
-    pub port: u16,
-    pub rx: RxQueue,
-    pub tx: TxQueue,
-    pub pool: Arc<Mempool>,
-    pub pipeline: Pipeline<'static, RuleSnapshot>,
-    pub stats: &'static WorkerStats,
-    pub punt: Producer,
+    index: usize,
+    port: u16,
+    rx: RxQueue,
+    tx: TxQueue,
+    pool: Arc<Mempool>,
+    pipeline: Pipeline<'static, RuleSnapshot>,
+    stats: &'static WorkerStats,
+    punt: Producer,
     /// Worker 0 transmits what the control plane injects.
-    pub inject: Option<Consumer>,
-    pub shared: Arc<Shared>,
-    pub clock: TscClock,
-    pub idle_sleep_us: u32,
+    inject: Option<Consumer>,
+    shared: Arc<Shared>,
+    clock: TscClock,
+    idle_sleep_us: u32,
 }
 
 impl Worker {
+    /// Worker `index` polling its queue pair; it counts into the pipeline's
+    /// stats slot, allocates injected frames from `pool` and punts into
+    /// `punt`. It injects nothing and never sleeps unless told with
+    /// [`Self::with_inject`] and [`Self::with_idle_sleep_us`].
+    pub fn new(
+        index: usize,
+        (rx, tx): (RxQueue, TxQueue),
+        pool: Arc<Mempool>,
+        pipeline: Pipeline<'static, RuleSnapshot>,
+        punt: Producer,
+        shared: Arc<Shared>,
+        clock: TscClock,
+    ) -> Worker {
+        Worker {
+            index,
+            port: rx.port().0,
+            stats: pipeline.stats(),
+            rx,
+            tx,
+            pool,
+            pipeline,
+            punt,
+            inject: None,
+            shared,
+            clock,
+            idle_sleep_us: 0,
+        }
+    }
+
+    /// Transmits what the control plane injects through `inject`.
+    pub fn with_inject(mut self, inject: Consumer) -> Worker {
+        self.inject = Some(inject);
+        self
+    }
+
+    /// Sleeps this long when a run of polls found nothing (0: never).
+    pub fn with_idle_sleep_us(mut self, idle_sleep_us: u32) -> Worker {
+        self.idle_sleep_us = idle_sleep_us;
+        self
+    }
+
     /// Runs until `shared.stop`; returns 0 (the lcore's exit value).
     pub fn run(mut self) -> i32 {
         let mut rx = MbufBurst::<BURST>::new();
@@ -309,7 +350,7 @@ impl Worker {
         trash: &mut MbufBurst<BURST>,
     ) {
         let n = rx.len();
-        let mut decided = [Action::Punt; BURST];
+        let mut decided = [Disposition::Punt; BURST];
         {
             let mut frames: [(&mut [u8], usize); BURST] =
                 std::array::from_fn(|_| Default::default());
@@ -324,8 +365,8 @@ impl Worker {
         let mut actions = decided.iter();
         rx.retain_owned(|mut mbuf| {
             // `decided` has an action for each of the n packets.
-            let action = actions.next().copied().unwrap_or(Action::Punt);
-            if let Action::Transmit { len } = action {
+            let action = actions.next().copied().unwrap_or(Disposition::Punt);
+            if let Disposition::Transmit { len } = action {
                 if mbuf.set_data_len(len as usize).is_ok() {
                     tx_bytes += len as u64;
                     return Some(mbuf);
@@ -362,20 +403,22 @@ impl Worker {
 
     /// The actions other than transmit, out of the burst loop.
     #[inline(never)]
-    fn act_other(&mut self, mbuf: Mbuf, action: Action, trash: &mut MbufBurst<BURST>) {
+    fn act_other(&mut self, mbuf: Mbuf, action: Disposition, trash: &mut MbufBurst<BURST>) {
         match action {
-            Action::Punt => {
+            Disposition::Punt => {
                 self.punt(&mbuf);
                 discard(trash, mbuf);
             }
-            Action::Steer { worker } => match self.shared.steer_inbox[worker as usize].push(mbuf) {
-                Ok(()) => self.stats.inc(Counter::Steered),
-                Err(refused) => {
-                    self.stats.inc(Counter::DropSteerRingFull);
-                    discard(trash, refused);
+            Disposition::Steer { worker } => {
+                match self.shared.steer_inbox[worker as usize].push(mbuf) {
+                    Ok(()) => self.stats.inc(Counter::Steered),
+                    Err(refused) => {
+                        self.stats.inc(Counter::DropSteerRingFull);
+                        discard(trash, refused);
+                    }
                 }
-            },
-            Action::Drop(_) | Action::Transmit { .. } => discard(trash, mbuf),
+            }
+            Disposition::Drop(_) | Disposition::Transmit { .. } => discard(trash, mbuf),
         }
     }
 

@@ -190,20 +190,15 @@ fn worker_loop_counts_every_packet_and_frees_every_mbuf() {
             ..FirewallConfig::default()
         },
     };
-    let worker = Worker {
-        index: 0,
-        port: port.id().0,
-        rx,
-        tx,
-        pool: Arc::clone(&pool),
-        pipeline: Pipeline::new(config, stats).unwrap(),
-        stats,
-        punt: segment.punt_ring_producer(0).unwrap(),
-        inject: None,
-        shared: Arc::clone(&shared),
-        clock: TscClock::new(eal.tsc_hz()),
-        idle_sleep_us: 0,
-    };
+    let worker = Worker::new(
+        0,
+        (rx, tx),
+        Arc::clone(&pool),
+        Pipeline::new(config, stats).unwrap(),
+        segment.punt_ring_producer(0).unwrap(),
+        Arc::clone(&shared),
+        TscClock::new(eal.tsc_hz()),
+    );
     eal.launch_on(lcore, move || worker.run()).unwrap();
 
     // Each passed frame comes round twice (hairpinned, then refused as

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use tollgate_firewall::{Action, Firewall, FirewallConfig, OnRuleChange, RuleMatch, Verdict};
+use tollgate_firewall::{Firewall, FirewallConfig, FlowAction, OnRuleChange, RuleMatch, Verdict};
 use tollgate_wire::summary::{ipv4_mapped, tcp_flags, Fragment, IpVersion, L4Summary};
 use tollgate_wire::InnerSummary;
 
@@ -16,7 +16,7 @@ const BURST: usize = 32;
 fn pass_all(_: u64, _: &InnerSummary) -> RuleMatch {
     RuleMatch {
         rule: Some(0),
-        action: Action::Pass,
+        action: FlowAction::Pass,
     }
 }
 

@@ -2,14 +2,15 @@
 //!
 //! The firewall asks a classifier about the packet that opens a flow (the
 //! initiator's direction) and nothing else. The trait keeps this crate free
-//! of the rule language; an adapter implements it for the compiled
-//! classifier of `tollgate-rules`.
+//! of the rule language: `tollgate-pipeline`'s `RuleSnapshot` implements it
+//! for the compiled rule set, the one place where the rule language's
+//! enums map onto these.
 
 use tollgate_wire::InnerSummary;
 
 /// What a rule (or the default action) says about a new flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
+pub enum FlowAction {
     Pass,
     Drop,
     /// Drop and answer the initiator (TCP RST / ICMP unreachable).
@@ -21,7 +22,7 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleMatch {
     pub rule: Option<u32>,
-    pub action: Action,
+    pub action: FlowAction,
 }
 
 /// What a new rule set does to the flows decided under older ones.

@@ -3,7 +3,7 @@
 use tollgate_wire::summary::L4Summary;
 use tollgate_wire::InnerSummary;
 
-use crate::classify::Action;
+use crate::classify::FlowAction;
 use crate::decision::{Decision, DropReason};
 use crate::firewall::{denied_decision, Hit, Tracker};
 use crate::key::Side;
@@ -44,9 +44,9 @@ impl Tracker {
                 let d = if e.flags & flag::FLUSHED != 0 {
                     Decision::drop(DropReason::Flushed)
                 } else if e.flags & flag::REJECT != 0 {
-                    denied_decision(Action::Reject, pkt)
+                    denied_decision(FlowAction::Reject, pkt)
                 } else {
-                    denied_decision(Action::Drop, pkt)
+                    denied_decision(FlowAction::Drop, pkt)
                 };
                 return Hit::Decided(d);
             }

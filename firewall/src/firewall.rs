@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tollgate_wire::summary::{Fragment, L4Summary};
 use tollgate_wire::InnerSummary;
 
-use crate::classify::{Action, Classify, OnRuleChange, RuleMatch};
+use crate::classify::{Classify, FlowAction, OnRuleChange, RuleMatch};
 use crate::clock::Clock;
 use crate::config::{ConfigError, FirewallConfig};
 use crate::decision::{Decision, DropReason, FirewallCounters, Verdict};
@@ -441,12 +441,12 @@ impl Tracker {
         let em = self.table.entry_mut(slot);
         em.rules_epoch = epoch;
         em.rule = m.rule.unwrap_or(crate::table::NO_RULE);
-        if m.action == Action::Pass {
+        if m.action == FlowAction::Pass {
             return Ok(m);
         }
         em.state = FlowState::Denied as u8;
         em.flags &= flag::INITIATOR_A;
-        if m.action == Action::Reject {
+        if m.action == FlowAction::Reject {
             em.flags |= flag::REJECT;
         }
         em.expires = expires;
@@ -458,10 +458,10 @@ impl Tracker {
 
 /// The decision for a packet of a denied flow. Never reject a RST (that
 /// would answer a reset with a reset).
-pub(crate) fn denied_decision(action: Action, pkt: &InnerSummary) -> Decision {
+pub(crate) fn denied_decision(action: FlowAction, pkt: &InnerSummary) -> Decision {
     let is_rst = matches!(pkt.l4, L4Summary::Tcp { flags, .. }
         if flags & tollgate_wire::summary::tcp_flags::RST != 0);
-    let verdict = if action == Action::Reject && !is_rst {
+    let verdict = if action == FlowAction::Reject && !is_rst {
         Verdict::Reject
     } else {
         Verdict::Drop(DropReason::RuleDenied)
@@ -477,9 +477,9 @@ pub(crate) fn denied_decision(action: Action, pkt: &InnerSummary) -> Decision {
 /// messages other than echo).
 fn stateless(m: RuleMatch) -> Decision {
     let verdict = match m.action {
-        Action::Pass => Verdict::Pass,
-        Action::Drop => Verdict::Drop(DropReason::RuleDenied),
-        Action::Reject => Verdict::Reject,
+        FlowAction::Pass => Verdict::Pass,
+        FlowAction::Drop => Verdict::Drop(DropReason::RuleDenied),
+        FlowAction::Reject => Verdict::Reject,
     };
     Decision {
         verdict,

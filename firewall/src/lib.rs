@@ -77,14 +77,14 @@
 //! # Example
 //! ```
 //! use std::sync::Arc;
-//! use tollgate_firewall::{Action, Firewall, FirewallConfig, OnRuleChange, RuleMatch, Verdict};
+//! use tollgate_firewall::{FlowAction, Firewall, FirewallConfig, OnRuleChange, RuleMatch, Verdict};
 //! use tollgate_wire::summary::{ipv4_mapped, tcp_flags, Fragment, IpVersion, L4Summary};
 //! use tollgate_wire::InnerSummary;
 //!
 //! // Allow TCP to port 443; the default action drops the rest.
 //! let rules = |_endpoint: u64, pkt: &InnerSummary| match pkt.l4 {
-//!     L4Summary::Tcp { dst_port: 443, .. } => RuleMatch { rule: Some(0), action: Action::Pass },
-//!     _ => RuleMatch { rule: None, action: Action::Drop },
+//!     L4Summary::Tcp { dst_port: 443, .. } => RuleMatch { rule: Some(0), action: FlowAction::Pass },
+//!     _ => RuleMatch { rule: None, action: FlowAction::Drop },
 //! };
 //! let config = FirewallConfig { capacity: 1024, ..FirewallConfig::default() };
 //! let mut fw = Firewall::new(config).unwrap();
@@ -138,14 +138,13 @@ mod listing;
 mod new_flow;
 mod owner;
 mod related;
-mod rules_adapter;
 mod state;
 mod sweep_pace;
 mod table;
 mod tcp;
 mod window;
 
-pub use classify::{Action, Classify, OnRuleChange, RuleMatch};
+pub use classify::{Classify, FlowAction, OnRuleChange, RuleMatch};
 pub use clock::TICK_NS;
 pub use config::{
     ConfigError, FirewallConfig, Timeouts, GWLB_IDLE_TIMEOUTS, MAX_EXPIRY_LAP, MAX_TIMEOUT,

@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::classify::{Action, Classify};
+use crate::classify::{Classify, FlowAction};
 use crate::firewall::Firewall;
 use crate::key::{FlowKey, Side};
 use crate::state::FlowState;
@@ -18,7 +18,7 @@ pub struct FlowInfo {
     pub state: FlowState,
     /// What happens to the flow's packets: `Pass`, or for a denied flow
     /// `Drop` / `Reject`.
-    pub action: Action,
+    pub action: FlowAction,
     /// The rule that decided it (`None`: the default action, or a flush).
     pub rule: Option<u32>,
     /// Idle time left before it expires.
@@ -98,11 +98,11 @@ impl<C: Classify> Firewall<C> {
             }
             let state = e.state()?;
             let action = if state != FlowState::Denied {
-                Action::Pass
+                FlowAction::Pass
             } else if e.flags & flag::REJECT != 0 {
-                Action::Reject
+                FlowAction::Reject
             } else {
-                Action::Drop
+                FlowAction::Drop
             };
             Some((
                 slot,

@@ -4,7 +4,7 @@
 use tollgate_wire::summary::L4Summary;
 use tollgate_wire::InnerSummary;
 
-use crate::classify::{Action, Classify, RuleMatch};
+use crate::classify::{Classify, FlowAction, RuleMatch};
 use crate::decision::{Decision, DropReason};
 use crate::firewall::{denied_decision, Tracker};
 use crate::key::{reversed_summary, FlowKey, Side};
@@ -131,7 +131,7 @@ impl Tracker {
             Plan::Stateless => {
                 let m = rules.classify(endpoint, pkt);
                 let mut d = match m.action {
-                    Action::Pass => Decision::PASS,
+                    FlowAction::Pass => Decision::PASS,
                     _ => denied_decision(m.action, pkt),
                 };
                 d.rule = m.rule;
@@ -148,9 +148,9 @@ impl Tracker {
         } else {
             (sender, rules.classify(endpoint, pkt))
         };
-        if m.action != Action::Pass && opening.try_reverse {
+        if m.action != FlowAction::Pass && opening.try_reverse {
             let reverse = rules.classify(endpoint, &reversed_summary(pkt));
-            if reverse.action == Action::Pass {
+            if reverse.action == FlowAction::Pass {
                 m = reverse;
                 initiator = sender.other();
             }
@@ -163,7 +163,7 @@ impl Tracker {
             {
                 Ok(claimed) => claimed,
                 Err(refused) => {
-                    let mut d = if m.action == Action::Pass {
+                    let mut d = if m.action == FlowAction::Pass {
                         self.counters.refused[refused as usize] += 1;
                         Decision::drop(refused.drop_reason())
                     } else {
@@ -180,7 +180,7 @@ impl Tracker {
         }
         self.counters.created += 1;
 
-        let state = if m.action == Action::Pass {
+        let state = if m.action == FlowAction::Pass {
             opening.state
         } else {
             FlowState::Denied
@@ -190,7 +190,7 @@ impl Tracker {
             flags |= flag::INITIATOR_A;
         }
         match m.action {
-            Action::Pass => {
+            FlowAction::Pass => {
                 if opening.picked_up {
                     flags |= flag::PICKED_UP;
                     self.counters.picked_up += 1;
@@ -209,8 +209,8 @@ impl Tracker {
                     };
                 }
             }
-            Action::Reject => flags |= flag::REJECT,
-            Action::Drop => {}
+            FlowAction::Reject => flags |= flag::REJECT,
+            FlowAction::Drop => {}
         }
         let expires = self.clock.expiry(self.timeouts_ns[state as usize]);
         let e = self.table.entry_mut(slot);
@@ -220,7 +220,7 @@ impl Tracker {
         e.rule = m.rule.unwrap_or(NO_RULE);
         e.rules_epoch = self.rules_epoch;
         e.expires = expires;
-        if m.action == Action::Pass {
+        if m.action == FlowAction::Pass {
             if let Some(seg) = Segment::of(&pkt.l4) {
                 let (_, w) = self.table.tcp_mut(slot);
                 if opening.picked_up {
@@ -233,7 +233,7 @@ impl Tracker {
         }
 
         let mut d = match m.action {
-            Action::Pass => Decision::PASS,
+            FlowAction::Pass => Decision::PASS,
             _ => denied_decision(m.action, pkt),
         };
         d.rule = m.rule;

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use tollgate_firewall::{
-    Action, DropReason, FirewallConfig, FlowState, Timeouts, Verdict, GWLB_IDLE_TIMEOUTS,
+    DropReason, FirewallConfig, FlowAction, FlowState, Timeouts, Verdict, GWLB_IDLE_TIMEOUTS,
 };
 use tollgate_wire::InnerSummary;
 
@@ -1046,7 +1046,7 @@ fn rows() -> Vec<Row> {
     rows.push(Row {
         name: "reject answers every packet but a rst",
         config: small_config(),
-        rules: || TestRules::new(vec![], Action::Reject),
+        rules: || TestRules::new(vec![], FlowAction::Reject),
         steps: vec![
             send(0, tcp(c, s, SYN, 1, 0, 0), Verdict::Reject, Some(Denied)),
             send(1, tcp(c, s, SYN, 1, 0, 0), Verdict::Reject, Some(Denied)),
@@ -1151,7 +1151,7 @@ fn timeout_rows() -> Vec<TimeoutRow> {
             state: Denied,
             timeout: |t| t.denied,
             setup: vec![syn],
-            rules: || TestRules::new(vec![], Action::Drop),
+            rules: || TestRules::new(vec![], FlowAction::Drop),
         },
     ]
 }

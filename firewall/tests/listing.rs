@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tollgate_firewall::{Action, FlowFilter, FlowState, Prefix, Verdict};
+use tollgate_firewall::{FlowAction, FlowFilter, FlowState, Prefix, Verdict};
 
 fn client() -> Addr {
     (v4(10, 1, 0, 10), 40000)
@@ -29,7 +29,7 @@ fn flows_lists_live_flows_with_their_initiator() {
         (web.state, web.action, web.rule, web.picked_up, web.stale),
         (
             FlowState::TcpEstablished,
-            Action::Pass,
+            FlowAction::Pass,
             Some(0),
             true,
             false
@@ -39,7 +39,7 @@ fn flows_lists_live_flows_with_their_initiator() {
     let dns = flows.iter().find(|f| f.key.endpoint == 2).unwrap();
     assert_eq!(
         (dns.state, dns.action, dns.rule),
-        (FlowState::Denied, Action::Drop, None)
+        (FlowState::Denied, FlowAction::Drop, None)
     );
     let tick = Duration::from_nanos(tollgate_firewall::TICK_NS);
     assert!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::*;
 use proptest::prelude::*;
 use tollgate_firewall::{
-    Action, DropReason, FirewallConfig, FlowFilter, FlowKey, FlowState, OnRuleChange, Prefix,
+    DropReason, FirewallConfig, FlowAction, FlowFilter, FlowKey, FlowState, OnRuleChange, Prefix,
     Prepared, Verdict,
 };
 use tollgate_wire::summary::L4Summary;
@@ -91,8 +91,8 @@ fn rules(n: u8) -> TestRules {
     match n {
         0 => TestRules::pass_all(),
         1 => TestRules::tcp_port(443),
-        2 => TestRules::new(vec![], Action::Drop),
-        _ => TestRules::new(vec![], Action::Reject),
+        2 => TestRules::new(vec![], FlowAction::Drop),
+        _ => TestRules::new(vec![], FlowAction::Reject),
     }
 }
 
@@ -265,7 +265,7 @@ proptest! {
             let simultaneous = before == Some(FlowState::TcpSynSent);
             if bare_syn && d.verdict == Verdict::Pass && !simultaneous {
                 let own = tollgate_firewall::Classify::classify(&rules, EP, &pkt);
-                prop_assert_eq!(own.action, Action::Pass, "{:?}", pkt.l4);
+                prop_assert_eq!(own.action, FlowAction::Pass, "{:?}", pkt.l4);
             }
         }
     }

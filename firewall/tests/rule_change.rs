@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use tollgate_firewall::{Action, DropReason, FlowState, OnRuleChange, Verdict};
+use tollgate_firewall::{DropReason, FlowAction, FlowState, OnRuleChange, Verdict};
 
 fn c() -> Addr {
     (v4(10, 1, 0, 10), 40000)
@@ -37,7 +37,7 @@ fn setup() -> tollgate_firewall::Firewall<TestRules> {
 fn keep_leaves_existing_flows_alone() {
     let mut fw = setup();
     fw.set_rules(
-        Arc::new(TestRules::new(vec![], Action::Drop)),
+        Arc::new(TestRules::new(vec![], FlowAction::Drop)),
         2,
         OnRuleChange::Keep,
     );

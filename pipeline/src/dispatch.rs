@@ -70,7 +70,7 @@ pub struct PipelineConfig {
 /// burst writes one per frame): frame lengths and worker indices fit in
 /// 32 bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum Disposition {
     /// Send the (rewritten) frame, now `len` bytes, on the same port.
     Transmit { len: u32 },
     /// Hand the frame to the control plane (within the punt budget; the
@@ -82,7 +82,7 @@ pub enum Action {
     Drop(Counter),
 }
 
-const _: () = assert!(std::mem::size_of::<Action>() == 8);
+const _: () = assert!(std::mem::size_of::<Disposition>() == 8);
 
 /// One worker's per-packet state: its firewall (flow table) and punt budget.
 pub struct Pipeline<'s, C: Classify> {
@@ -120,6 +120,11 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         })
     }
 
+    /// The worker's counters this pipeline fills.
+    pub fn stats(&self) -> &'s WorkerStats {
+        self.stats
+    }
+
     pub fn firewall(&self) -> &Firewall<C> {
         &self.firewall
     }
@@ -142,8 +147,14 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     /// (tailroom a reply may grow into). `steered` is true when another
     /// worker handed the frame over (it is not steered again).
     #[inline]
-    pub fn process(&mut self, now_ns: u64, buf: &mut [u8], len: usize, steered: bool) -> Action {
-        let mut action = [Action::Punt];
+    pub fn process(
+        &mut self,
+        now_ns: u64,
+        buf: &mut [u8],
+        len: usize,
+        steered: bool,
+    ) -> Disposition {
+        let mut action = [Disposition::Punt];
         self.process_burst(now_ns, &mut [(buf, len)], steered, &mut action);
         action[0]
     }
@@ -157,7 +168,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         buf: &mut [u8],
         len: usize,
         steered: bool,
-    ) -> Action {
+    ) -> Disposition {
         let mut pending = Pending::EMPTY;
         let owned = steered || self.config.workers <= 1;
         let action = match self.dispatch(now_ns, buf, len.min(buf.len()), owned, &mut pending) {
@@ -183,7 +194,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         now_ns: u64,
         frames: &mut [(&mut [u8], usize)],
         steered: bool,
-        actions: &mut [Action],
+        actions: &mut [Disposition],
     ) {
         assert!(actions.len() >= frames.len(), "one action per frame");
         // Always there between bursts (allocates only if a burst never
@@ -199,7 +210,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         // Software pipelined by chunk: parse chunk k and request its
         // entries, then decide chunk k-1, whose entries had chunk k's parse
         // to arrive (est-100k pipeline 127 -> 120 cycles per packet).
-        let mut waiting: Option<(&mut [Frame<'_>], &mut [Action], usize)> = None;
+        let mut waiting: Option<(&mut [Frame<'_>], &mut [Disposition], usize)> = None;
         for (k, (chunk, acts)) in frames
             .chunks_mut(MAX_BURST)
             .zip(actions.chunks_mut(MAX_BURST))
@@ -240,9 +251,9 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         &mut self,
         now_ns: u64,
         chunk: &mut [Frame<'_>],
-        acts: &mut [Action],
+        acts: &mut [Disposition],
         pending: &mut [Pending; MAX_BURST],
-        done: &[Option<Action>; MAX_BURST],
+        done: &[Option<Disposition>; MAX_BURST],
     ) {
         let mut passes = PassTally::default();
         // Once for the chunk: its packets share `now_ns`, and the rules
@@ -265,8 +276,8 @@ impl<'s, C: Classify> Pipeline<'s, C> {
     }
 
     #[inline]
-    fn count_drop(&self, action: Action) -> Action {
-        if let Action::Drop(reason) = action {
+    fn count_drop(&self, action: Disposition) -> Disposition {
+        if let Disposition::Drop(reason) = action {
             self.stats.inc(reason);
         }
         action
@@ -285,7 +296,7 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         len: usize,
         owned: bool,
         out: &mut Pending,
-    ) -> Result<(), Action> {
+    ) -> Result<(), Disposition> {
         if self.express_accepts(&buf[..len]) {
             if let Some(frame) = tollgate_wire::parse_express(&buf[..len]) {
                 return self.express_prepare(&frame, owned, out);
@@ -304,14 +315,14 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         len: usize,
         owned: bool,
         out: &mut Pending,
-    ) -> Result<(), Action> {
+    ) -> Result<(), Disposition> {
         let frame = &mut buf[..len];
         let Ok(eth) = ethernet::Frame::new_checked(&*frame) else {
-            return Err(Action::Drop(Counter::MalformedEthernet));
+            return Err(Disposition::Drop(Counter::MalformedEthernet));
         };
         let dst_mac = eth.dst_addr();
         if dst_mac != self.config.appliance_mac && dst_mac[0] & 1 == 0 {
-            return Err(Action::Drop(Counter::DropNotForUs));
+            return Err(Disposition::Drop(Counter::DropNotForUs));
         }
         match eth.ethertype() {
             EtherType::Ipv4 => {}
@@ -324,26 +335,26 @@ impl<'s, C: Classify> Pipeline<'s, C> {
                     ) {
                         Ok(()) => {
                             self.stats.inc(Counter::ArpReplies);
-                            Action::Transmit { len: len as u32 }
+                            Disposition::Transmit { len: len as u32 }
                         }
-                        Err(reason) => Action::Drop(reason),
+                        Err(reason) => Disposition::Drop(reason),
                     },
                 );
             }
-            _ => return Err(Action::Drop(Counter::DropUnsupportedEthertype)),
+            _ => return Err(Disposition::Drop(Counter::DropUnsupportedEthertype)),
         }
         let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else {
-            return Err(Action::Drop(Counter::MalformedIpv4));
+            return Err(Disposition::Drop(Counter::MalformedIpv4));
         };
         if ip.dst_addr() != self.config.appliance_ip {
-            return Err(Action::Drop(Counter::DropNotForUs));
+            return Err(Disposition::Drop(Counter::DropNotForUs));
         }
         if !ip.verify_checksum() {
-            return Err(Action::Drop(Counter::MalformedIpv4));
+            return Err(Disposition::Drop(Counter::MalformedIpv4));
         }
         // GWLB never fragments; the appliance does not reassemble.
         if ip.is_fragment() {
-            return Err(Action::Drop(Counter::MalformedIpv4));
+            return Err(Disposition::Drop(Counter::MalformedIpv4));
         }
         let ip_header_len = ip.header_len();
         let ip_total_len = usize::from(ip.total_len());
@@ -351,11 +362,11 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         match ip.protocol() {
             ipv4::protocol::UDP => {
                 let Ok(u) = udp::Packet::new_checked(ip.payload()) else {
-                    return Err(Action::Drop(Counter::MalformedUdp));
+                    return Err(Disposition::Drop(Counter::MalformedUdp));
                 };
                 if u.dst_port() == gwlb::GENEVE_UDP_PORT {
                     if !self.config.gwlb_sources.iter().any(|p| p.contains(src)) {
-                        return Err(Action::Drop(Counter::DropSpoofedGeneve));
+                        return Err(Disposition::Drop(Counter::DropSpoofedGeneve));
                     }
                     let udp_start = ethernet::HEADER_LEN + ip_header_len;
                     let frame_len = ethernet::HEADER_LEN + ip_total_len;
@@ -365,9 +376,9 @@ impl<'s, C: Classify> Pipeline<'s, C> {
             ipv4::protocol::ICMP => match icmp_echo::answer(frame, self.config.appliance_mac) {
                 Ok(()) => {
                     self.stats.inc(Counter::IcmpEchoReplies);
-                    return Err(Action::Transmit { len: len as u32 });
+                    return Err(Disposition::Transmit { len: len as u32 });
                 }
-                Err(Some(reason)) => return Err(Action::Drop(reason)),
+                Err(Some(reason)) => return Err(Disposition::Drop(reason)),
                 Err(None) => {}
             },
             _ => {}
@@ -375,12 +386,12 @@ impl<'s, C: Classify> Pipeline<'s, C> {
         // The appliance address serves nothing but GWLB's health checks:
         // anyone else could only spend the punt budget and control's sockets.
         if !self.config.punt_sources.iter().any(|p| p.contains(src)) {
-            return Err(Action::Drop(Counter::PuntSourceNotAllowed));
+            return Err(Disposition::Drop(Counter::PuntSourceNotAllowed));
         }
         if self.punt_budget.take(now_ns) {
-            Err(Action::Punt)
+            Err(Disposition::Punt)
         } else {
-            Err(Action::Drop(Counter::PuntRateLimited))
+            Err(Disposition::Drop(Counter::PuntRateLimited))
         }
     }
 }

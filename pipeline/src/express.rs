@@ -19,7 +19,7 @@ use tollgate_wire::express::{INNER_START, UDP_START};
 use tollgate_wire::summary::summarize_into;
 use tollgate_wire::{express_tcp_fields, ExpressFrame, IpVersion};
 
-use crate::dispatch::{Action, Pipeline, PipelineConfig};
+use crate::dispatch::{Disposition, Pipeline, PipelineConfig};
 use crate::hairpin::{malformed, owner_of, swap_outer, Pending};
 
 impl<C: Classify> Pipeline<'_, C> {
@@ -52,7 +52,7 @@ impl<C: Classify> Pipeline<'_, C> {
         frame: &ExpressFrame,
         owned: bool,
         out: &mut Pending,
-    ) -> Result<(), Action> {
+    ) -> Result<(), Disposition> {
         let key = FlowKey::of_tuple_v4(frame.endpoint_id, &frame.inner);
         if !owned {
             let owner = owner_of(
@@ -60,7 +60,7 @@ impl<C: Classify> Pipeline<'_, C> {
                 self.config.workers,
             );
             if owner != self.config.worker {
-                return Err(Action::Steer {
+                return Err(Disposition::Steer {
                     worker: owner as u32,
                 });
             }
@@ -87,7 +87,7 @@ impl<C: Classify> Pipeline<'_, C> {
         buf: &mut [u8],
         p: &mut Pending,
         passes: &mut PassTally,
-    ) -> Action {
+    ) -> Disposition {
         let passed = times.as_ref().is_some_and(|times| {
             // The TCP fields are read from the frame only for a TCP flow.
             let frame: &[u8] = buf;
@@ -105,7 +105,7 @@ impl<C: Classify> Pipeline<'_, C> {
             passes.bytes += p.frame_len as u64;
             // The frame's outer headers: the express parse saw all of them.
             swap_outer(buf, self.config.appliance_mac);
-            return Action::Transmit {
+            return Disposition::Transmit {
                 len: p.frame_len as u32,
             };
         }
@@ -115,7 +115,7 @@ impl<C: Classify> Pipeline<'_, C> {
         if let Err(e) = summarize_into(inner, IpVersion::V4, &mut p.pkt) {
             // Not reached: the express parse accepts only what the summary
             // accepts. Counted as the general path would count it.
-            return Action::Drop(malformed(e.layer()));
+            return Disposition::Drop(malformed(e.layer()));
         }
         self.hairpin_finish(now_ns, buf, p)
     }

@@ -13,7 +13,7 @@ use tollgate_shm::Counter;
 use tollgate_wire::summary::summarize_into;
 use tollgate_wire::{ethernet, gwlb, ipv4, udp, InnerSummary, Layer};
 
-use crate::dispatch::{Action, Pipeline};
+use crate::dispatch::{Disposition, Pipeline};
 use crate::reject;
 
 /// The drop counter for a codec error found inside the tunnel.
@@ -99,15 +99,15 @@ impl<C: Classify> Pipeline<'_, C> {
         frame_len: usize,
         owned: bool,
         out: &mut Pending,
-    ) -> Result<(), Action> {
+    ) -> Result<(), Disposition> {
         let Ok(datagram) = udp::Packet::new_checked(&buf[udp_start..frame_len]) else {
-            return Err(Action::Drop(Counter::MalformedUdp));
+            return Err(Disposition::Drop(Counter::MalformedUdp));
         };
         let payload_start = udp_start + udp::HEADER_LEN;
         let payload_end = udp_start + usize::from(datagram.len());
         let tunnel = match gwlb::parse_geneve_payload(&buf[payload_start..payload_end]) {
             Ok(t) => t,
-            Err(e) => return Err(Action::Drop(malformed(e.layer()))),
+            Err(e) => return Err(Disposition::Drop(malformed(e.layer()))),
         };
         let inner_start = payload_start + tunnel.inner_offset;
         let inner_end = inner_start + tunnel.inner_len;
@@ -116,7 +116,7 @@ impl<C: Classify> Pipeline<'_, C> {
             tunnel.inner_version,
             &mut out.pkt,
         ) {
-            return Err(Action::Drop(malformed(e.layer())));
+            return Err(Disposition::Drop(malformed(e.layer())));
         }
         let endpoint = tunnel.metadata.endpoint_id;
 
@@ -126,7 +126,7 @@ impl<C: Classify> Pipeline<'_, C> {
                 self.config.workers,
             );
             if owner != self.config.worker {
-                return Err(Action::Steer {
+                return Err(Disposition::Steer {
                     worker: owner as u32,
                 });
             }
@@ -153,7 +153,12 @@ impl<C: Classify> Pipeline<'_, C> {
     ///
     /// [`Firewall::sweep_for_burst`]: tollgate_firewall::Firewall::sweep_for_burst
     #[inline]
-    pub(crate) fn hairpin_finish(&mut self, now_ns: u64, buf: &mut [u8], p: &Pending) -> Action {
+    pub(crate) fn hairpin_finish(
+        &mut self,
+        now_ns: u64,
+        buf: &mut [u8],
+        p: &Pending,
+    ) -> Disposition {
         let decision = self
             .firewall
             .process_swept(now_ns, p.endpoint, &p.pkt, &p.prepared);
@@ -169,7 +174,7 @@ impl<C: Classify> Pipeline<'_, C> {
             }
             Verdict::Drop(reason) => {
                 self.stats.inc(Counter::VerdictDrop);
-                return Action::Drop(firewall_drop(reason));
+                return Disposition::Drop(firewall_drop(reason));
             }
             Verdict::Reject => {
                 self.stats.inc(Counter::VerdictReject);
@@ -179,13 +184,13 @@ impl<C: Classify> Pipeline<'_, C> {
                         set_outer_lengths(buf, p.udp_start, end);
                         end
                     }
-                    Err(_) => return Action::Drop(Counter::DropFirewall),
+                    Err(_) => return Disposition::Drop(Counter::DropFirewall),
                 }
             }
         };
         self.count_endpoint(p.endpoint, 1, len as u64);
         swap_outer(&mut buf[..len], self.config.appliance_mac);
-        Action::Transmit { len: len as u32 }
+        Disposition::Transmit { len: len as u32 }
     }
 
     #[inline]

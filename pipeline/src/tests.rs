@@ -14,10 +14,11 @@ use std::sync::Arc;
 
 use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
 use tollgate_shm::{Counter, EndpointCount, WorkerStats};
+use tollgate_wire::ipv4::protocol;
 use tollgate_wire::summary::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use tollgate_wire::{checksum, icmpv4, icmpv6, ipv4, ipv6, parse_gwlb_frame, tcp, udp};
 
-use crate::{Action, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
+use crate::{Disposition, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use Counter::*;
 
 // ---------------------------------------------------------------------------
@@ -125,10 +126,6 @@ const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
-const PROTO_ICMP: u8 = 1;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-const PROTO_ICMPV6: u8 = 58;
 
 /// Offsets in a frame with a 20-byte outer IPv4 header.
 const OUTER_IP: usize = 14;
@@ -154,19 +151,19 @@ impl Addrs {
 
     fn icmp_protocol(self) -> u8 {
         match self {
-            Addrs::V4(..) => PROTO_ICMP,
-            Addrs::V6(..) => PROTO_ICMPV6,
+            Addrs::V4(..) => protocol::ICMP,
+            Addrs::V6(..) => protocol::ICMPV6,
         }
     }
 
     /// The transport checksum of `l4` (its checksum field is ignored).
     fn l4_checksum(self, protocol: u8, l4: &[u8]) -> u16 {
         match (self, protocol) {
-            (Addrs::V4(s, d), PROTO_TCP) => checksum::tcp_v4(s, d, l4),
-            (Addrs::V4(s, d), PROTO_UDP) => checksum::udp_v4(s, d, l4),
+            (Addrs::V4(s, d), protocol::TCP) => checksum::tcp_v4(s, d, l4),
+            (Addrs::V4(s, d), protocol::UDP) => checksum::udp_v4(s, d, l4),
             (Addrs::V4(..), _) => checksum::icmpv4(l4),
-            (Addrs::V6(s, d), PROTO_TCP) => checksum::tcp_v6(&s, &d, l4),
-            (Addrs::V6(s, d), PROTO_UDP) => checksum::udp_v6(&s, &d, l4),
+            (Addrs::V6(s, d), protocol::TCP) => checksum::tcp_v6(&s, &d, l4),
+            (Addrs::V6(s, d), protocol::UDP) => checksum::udp_v6(&s, &d, l4),
             (Addrs::V6(s, d), _) => checksum::icmpv6(&s, &d, l4),
         }
     }
@@ -228,9 +225,9 @@ fn tcp_packet(
     s.extend_from_slice(&ack.to_be_bytes());
     s.extend_from_slice(&[5 << 4, flags, 0xfa, 0xf0, 0, 0, 0, 0]);
     s.extend_from_slice(&pattern(payload_len));
-    let c = a.l4_checksum(PROTO_TCP, &s);
+    let c = a.l4_checksum(protocol::TCP, &s);
     put16(&mut s, 16, c);
-    a.wrap(PROTO_TCP, &s)
+    a.wrap(protocol::TCP, &s)
 }
 
 fn udp_packet(a: Addrs, (sport, dport): (u16, u16), payload_len: usize) -> Vec<u8> {
@@ -240,9 +237,9 @@ fn udp_packet(a: Addrs, (sport, dport): (u16, u16), payload_len: usize) -> Vec<u
     d.extend_from_slice(&((8 + payload_len) as u16).to_be_bytes());
     d.extend_from_slice(&[0, 0]);
     d.extend_from_slice(&pattern(payload_len));
-    let c = a.l4_checksum(PROTO_UDP, &d);
+    let c = a.l4_checksum(protocol::UDP, &d);
     put16(&mut d, 6, c);
-    a.wrap(PROTO_UDP, &d)
+    a.wrap(protocol::UDP, &d)
 }
 
 /// An ICMP (IPv4) or ICMPv6 (IPv6) message of the given type in its packet.
@@ -360,7 +357,13 @@ impl Outer {
             let c = checksum::udp_v4(self.ip_src, self.ip_dst, &d);
             put16(&mut d, 6, c);
         }
-        let ip = ipv4_packet(self.ip_src, self.ip_dst, PROTO_UDP, &self.ip_options, &d);
+        let ip = ipv4_packet(
+            self.ip_src,
+            self.ip_dst,
+            protocol::UDP,
+            &self.ip_options,
+            &d,
+        );
         ethernet(self.eth_dst, self.eth_src, ETHERTYPE_IPV4, &ip)
     }
 }
@@ -407,7 +410,7 @@ fn tcp_segment_to_appliance(dport: u16, flags: u8) -> Vec<u8> {
         0,
         0,
     );
-    to_appliance(PROTO_TCP, &packet[20..])
+    to_appliance(protocol::TCP, &packet[20..])
 }
 
 fn icmp_to_appliance(icmp_type: u8, payload_len: usize) -> Vec<u8> {
@@ -417,7 +420,7 @@ fn icmp_to_appliance(icmp_type: u8, payload_len: usize) -> Vec<u8> {
         [0xbe, 0xef, 0, 9],
         payload_len,
     );
-    to_appliance(PROTO_ICMP, &packet[20..])
+    to_appliance(protocol::ICMP, &packet[20..])
 }
 
 /// An ARP packet, padded to the 60-byte Ethernet minimum.
@@ -630,7 +633,7 @@ fn run_row(p: &mut Pipeline<'_, RuleSnapshot>, stats: &WorkerStats, row: &Row) {
 
     match &row.expect {
         Expect::Transmit(output) => {
-            let Action::Transmit { len: out_len } = action else {
+            let Disposition::Transmit { len: out_len } = action else {
                 panic!("{what}: want Transmit, got {action:?}");
             };
             let out = &buf[..out_len as usize];
@@ -641,11 +644,11 @@ fn run_row(p: &mut Pipeline<'_, RuleSnapshot>, stats: &WorkerStats, row: &Row) {
         }
         other => {
             let want = match other {
-                Expect::Punt => Action::Punt,
-                Expect::Steer(worker) => Action::Steer {
+                Expect::Punt => Disposition::Punt,
+                Expect::Steer(worker) => Disposition::Steer {
                     worker: *worker as u32,
                 },
-                Expect::Drop(counter) => Action::Drop(*counter),
+                Expect::Drop(counter) => Disposition::Drop(*counter),
                 Expect::Transmit(_) => unreachable!(),
             };
             assert_eq!(action, want, "{what}");
@@ -718,7 +721,7 @@ fn check_icmp_echo_reply(input: &[u8], out: &[u8]) {
     assert_eq!(ip.src_addr(), APPLIANCE_IP);
     assert_eq!(ip.dst_addr(), req.src_addr());
     assert_eq!(ip.ttl(), 64);
-    assert_eq!(ip.protocol(), PROTO_ICMP);
+    assert_eq!(ip.protocol(), protocol::ICMP);
     assert_eq!(ip.total_len(), req.total_len());
     assert!(ip.verify_checksum(), "reply IPv4 checksum");
     let icmp = icmpv4::Packet::new_checked(ip.payload()).expect("reply ICMP parses");
@@ -837,7 +840,7 @@ fn tcp_rst(want: Rst) -> Expect {
     Expect::Transmit(Output::Checked(Box::new(move |input, out| {
         let request = inner_addrs(input);
         let inner = check_reject_outer(input, out);
-        let seg = check_answer_ip(inner, request, PROTO_TCP);
+        let seg = check_answer_ip(inner, request, protocol::TCP);
         let req_ip_len = match request {
             Addrs::V4(..) => 20,
             Addrs::V6(..) => 40,
@@ -871,7 +874,7 @@ fn icmp_prohibited(quote_len: usize) -> Expect {
         let quoted = &inner_of(input)[..quote_len];
         match request {
             Addrs::V4(..) => {
-                let msg = check_answer_ip(inner, request, PROTO_ICMP);
+                let msg = check_answer_ip(inner, request, protocol::ICMP);
                 let m = icmpv4::Packet::new_checked(msg).expect("answer ICMP");
                 assert_eq!((m.msg_type(), m.code()), (3, 13));
                 assert_eq!(m.rest_of_header(), 0);
@@ -879,7 +882,7 @@ fn icmp_prohibited(quote_len: usize) -> Expect {
                 assert!(m.verify_checksum(), "ICMP checksum");
             }
             Addrs::V6(s, d) => {
-                let msg = check_answer_ip(inner, request, PROTO_ICMPV6);
+                let msg = check_answer_ip(inner, request, protocol::ICMPV6);
                 let m = icmpv6::Packet::new_checked(msg).expect("answer ICMPv6");
                 assert_eq!((m.msg_type(), m.code()), (1, 1));
                 assert_eq!(m.rest_of_header(), 0);
@@ -1068,7 +1071,7 @@ fn dispatch_table() {
         .counts(&[(MalformedIcmpv4, 1)]),
         Row::new(
             "ICMP message of 4 bytes",
-            to_appliance(PROTO_ICMP, &[8, 0, 0xf7, 0xff]),
+            to_appliance(protocol::ICMP, &[8, 0, 0xf7, 0xff]),
             Expect::Drop(MalformedIcmpv4),
         )
         .counts(&[(MalformedIcmpv4, 1)]),
@@ -1085,7 +1088,7 @@ fn dispatch_table() {
         Row::new(
             "UDP to the appliance, not GENEVE: punted",
             to_appliance(
-                PROTO_UDP,
+                protocol::UDP,
                 &udp_packet(Addrs::V4(HOST_IP, APPLIANCE_IP), (5353, 53), 12)[20..],
             ),
             Expect::Punt,
@@ -1180,7 +1183,7 @@ fn from_source(frame: &[u8], src: [u8; 4]) -> Vec<u8> {
     let mut f = frame.to_vec();
     f[OUTER_IP + 12..OUTER_IP + 16].copy_from_slice(&src);
     refill_outer_ipv4_checksum(&mut f);
-    if f[OUTER_IP + 9] == PROTO_TCP {
+    if f[OUTER_IP + 9] == protocol::TCP {
         // The TCP checksum covers the addresses; the drop must not depend on
         // a bad one.
         let l4 = OUTER_IP + 20;
@@ -1217,7 +1220,7 @@ fn punts_only_from_health_sources() {
             "UDP from an outsider: not punted",
             from_source(
                 &to_appliance(
-                    PROTO_UDP,
+                    protocol::UDP,
                     &udp_packet(Addrs::V4(outsider, APPLIANCE_IP), (5353, 53), 12)[20..],
                 ),
                 outsider,
@@ -1544,7 +1547,7 @@ fn malformed_tunnel_table() {
                 0,
                 ETHERTYPE_IPV4,
                 &opts,
-                &V4.wrap(PROTO_TCP, &[0; 10]),
+                &V4.wrap(protocol::TCP, &[0; 10]),
             )),
             Expect::Drop(MalformedTcp),
         ),
@@ -1553,7 +1556,12 @@ fn malformed_tunnel_table() {
             {
                 let mut d = vec![0, 1, 0, 2, 0, 30];
                 d.extend_from_slice(&[0; 10]);
-                gw(geneve(0, ETHERTYPE_IPV4, &opts, &V4.wrap(PROTO_UDP, &d)))
+                gw(geneve(
+                    0,
+                    ETHERTYPE_IPV4,
+                    &opts,
+                    &V4.wrap(protocol::UDP, &d),
+                ))
             },
             Expect::Drop(MalformedUdp),
         ),
@@ -1563,7 +1571,7 @@ fn malformed_tunnel_table() {
                 0,
                 ETHERTYPE_IPV4,
                 &opts,
-                &V4.wrap(PROTO_ICMP, &[8, 0, 0, 0]),
+                &V4.wrap(protocol::ICMP, &[8, 0, 0, 0]),
             )),
             Expect::Drop(MalformedIcmpv4),
         ),
@@ -1573,7 +1581,7 @@ fn malformed_tunnel_table() {
                 0,
                 ETHERTYPE_IPV6,
                 &opts,
-                &V6.wrap(PROTO_ICMPV6, &[128, 0, 0, 0]),
+                &V6.wrap(protocol::ICMPV6, &[128, 0, 0, 0]),
             )),
             Expect::Drop(MalformedIcmpv6),
         ),
@@ -1777,7 +1785,7 @@ fn reject_table() {
             gwlb_frame(&ipv4_packet(
                 CLIENT4,
                 SERVER4,
-                PROTO_UDP,
+                protocol::UDP,
                 &[1, 1, 1, 0],
                 &udp_packet(V4, (40000, 514), 30)[20..],
             )),
@@ -2045,8 +2053,8 @@ fn owner_is_symmetric_and_steered_frames_stay() {
             let mut buf = packets[0].clone();
             let len = buf.len();
             let owner = match pipes[0].process(T0, &mut buf, len, false) {
-                Action::Transmit { .. } => 0,
-                Action::Steer { worker: 1 } => 1,
+                Disposition::Transmit { .. } => 0,
+                Disposition::Steer { worker: 1 } => 1,
                 other => panic!("flow {i}: first packet on worker 0 gave {other:?}"),
             };
             owned[owner] += 1;
@@ -2106,19 +2114,19 @@ fn endpoint_counters_count_each_endpoint() {
     assert_eq!(
         sent,
         [
-            Action::Transmit {
+            Disposition::Transmit {
                 len: a1.len() as u32
             },
-            Action::Transmit {
+            Disposition::Transmit {
                 len: b1.len() as u32
             },
-            Action::Transmit {
+            Disposition::Transmit {
                 len: a2.len() as u32
             },
-            Action::Transmit {
+            Disposition::Transmit {
                 len: rst_len as u32
             },
-            Action::Drop(DropRuleDenied),
+            Disposition::Drop(DropRuleDenied),
         ]
     );
     let mut got: Vec<EndpointCount> = stats.endpoints().filter(|e| e.packets > 0).collect();
@@ -2296,7 +2304,7 @@ fn burst_processing_matches_one_at_a_time() {
         if workers == 1 {
             let oow = want
                 .iter()
-                .filter(|(a, _)| *a == Action::Drop(Counter::DropTcpOutOfWindow))
+                .filter(|(a, _)| *a == Disposition::Drop(Counter::DropTcpOutOfWindow))
                 .count();
             assert_eq!(oow, 2, "the two out-of-window segments");
         }
@@ -2305,8 +2313,8 @@ fn burst_processing_matches_one_at_a_time() {
         for frame in &picked_up {
             let i = frames.iter().position(|f| f == frame).expect("in the list");
             let action = want[i].0;
-            let passed = matches!(action, Action::Transmit { .. })
-                || (workers > 1 && matches!(action, Action::Steer { .. }));
+            let passed = matches!(action, Disposition::Transmit { .. })
+                || (workers > 1 && matches!(action, Disposition::Steer { .. }));
             assert!(passed, "workers {workers}, frame {i}: {action:?}");
         }
         let mut many_fast = 0;
@@ -2328,7 +2336,7 @@ fn burst_processing_matches_one_at_a_time() {
                     .zip(lens)
                     .map(|(b, f)| (b.as_mut_slice(), f.len()))
                     .collect();
-                let mut actions = vec![Action::Punt; batch.len()];
+                let mut actions = vec![Disposition::Punt; batch.len()];
                 many.process_burst(T0, &mut batch, false, &mut actions);
                 got.extend(actions);
             }
@@ -2460,7 +2468,9 @@ fn fast_path_makes_no_heap_allocation() {
                 for p in pipes.iter_mut() {
                     buf[..frame.len()].copy_from_slice(frame);
                     let now = T0 + round * 1_000_000;
-                    if let Action::Transmit { .. } = p.process(now, &mut buf, frame.len(), false) {
+                    if let Disposition::Transmit { .. } =
+                        p.process(now, &mut buf, frame.len(), false)
+                    {
                         transmitted += 1;
                     }
                 }

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 use tollgate_rules::{
-    parse, Action, AddrMatch, Cidr, Classifier, OnRuleChange, PortRange, Rule, RuleSet,
+    parse, AddrMatch, Cidr, Classifier, OnRuleChange, PortRange, Rule, RuleAction, RuleSet,
 };
 use tollgate_wire::summary::{ipv4_mapped, Fragment, InnerSummary, IpVersion, L4Summary};
 
@@ -52,9 +52,9 @@ fn random_rule(rng: &mut Rng, i: usize) -> Rule {
     let mut rule = Rule::any(
         format!("r{i}"),
         if rng.chance(50) {
-            Action::Pass
+            RuleAction::Pass
         } else {
-            Action::Drop
+            RuleAction::Drop
         },
     );
     // Every rule is narrow (a destination prefix of /16 or longer, mostly a
@@ -199,7 +199,7 @@ fn main() {
     for n in [10usize, 1_000, 10_000] {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
         let rules: Vec<Rule> = (0..n).map(|i| random_rule(&mut rng, i)).collect();
-        let set = RuleSet::from_rules(Action::Drop, OnRuleChange::Keep, rules);
+        let set = RuleSet::from_rules(RuleAction::Drop, OnRuleChange::Keep, rules);
 
         let text = render(&set);
         let t = Instant::now();

@@ -51,7 +51,7 @@
 //! where it can. ICMP echo is keyed by its family's type (8/0 for IPv4,
 //! 128/129 for IPv6) with code 0.
 
-use crate::model::{Action, Rule, RuleSet};
+use crate::model::{Rule, RuleAction, RuleSet};
 use crate::space::{family_index, merge, Ranges, RuleSpace, Step, L4_UNKNOWN};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -62,14 +62,14 @@ use tollgate_wire::summary::{Fragment, InnerSummary, IpVersion, L4Summary};
 pub struct Match {
     /// Index (file order) of the rule that matched; `None` for the default.
     pub rule: Option<u32>,
-    pub action: Action,
+    pub action: RuleAction,
 }
 
 /// A rule set compiled for lookup. Build off the fast path with [`Classifier::compile`].
 #[derive(Debug, Clone)]
 pub struct Classifier {
-    default_action: Action,
-    actions: Vec<Action>,
+    default_action: RuleAction,
+    actions: Vec<RuleAction>,
     v4: FamilyTable<u32>,
     v6: FamilyTable<u128>,
 }
@@ -154,7 +154,7 @@ impl Classifier {
         }
     }
 
-    pub fn default_action(&self) -> Action {
+    pub fn default_action(&self) -> RuleAction {
         self.default_action
     }
 
@@ -519,7 +519,8 @@ fn column<T: Clone>(members: &[(u32, &RuleSpace)], pick: impl Fn(&RuleSpace) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{proto, OnRuleChange, PortRange};
+    use crate::model::{OnRuleChange, PortRange};
+    use tollgate_wire::ipv4::protocol;
     use tollgate_wire::summary::ipv4_mapped;
 
     fn assert_send_sync<T: Send + Sync>() {}
@@ -548,12 +549,16 @@ mod tests {
 
     #[test]
     fn later_fragments_match_only_rules_without_l4_constraints() {
-        let mut port_rule = Rule::any("tcp-80", Action::Pass);
-        port_rule.protocol = Some(proto::TCP);
+        let mut port_rule = Rule::any("tcp-80", RuleAction::Pass);
+        port_rule.protocol = Some(protocol::TCP);
         port_rule.dst_port = Some(vec![PortRange { lo: 80, hi: 80 }]);
-        let mut tcp_rule = Rule::any("tcp", Action::Reject);
-        tcp_rule.protocol = Some(proto::TCP);
-        let set = RuleSet::from_rules(Action::Drop, OnRuleChange::Keep, vec![port_rule, tcp_rule]);
+        let mut tcp_rule = Rule::any("tcp", RuleAction::Reject);
+        tcp_rule.protocol = Some(protocol::TCP);
+        let set = RuleSet::from_rules(
+            RuleAction::Drop,
+            OnRuleChange::Keep,
+            vec![port_rule, tcp_rule],
+        );
         let c = Classifier::compile(&set);
         let first = L4Summary::Tcp {
             src_port: 9,
@@ -576,7 +581,7 @@ mod tests {
             c.classify(0, &later),
             Match {
                 rule: Some(1),
-                action: Action::Reject
+                action: RuleAction::Reject
             }
         );
         // Even if a summary carried ports on a later fragment, they are not trusted.
@@ -589,13 +594,13 @@ mod tests {
 
     #[test]
     fn icmp_echo_is_keyed_by_its_family_type() {
-        let mut ping = Rule::any("ping", Action::Pass);
-        ping.protocol = Some(proto::ICMP);
+        let mut ping = Rule::any("ping", RuleAction::Pass);
+        ping.protocol = Some(protocol::ICMP);
         ping.icmp_type = Some(vec![PortRange { lo: 8, hi: 8 }]);
-        let mut ping6 = Rule::any("ping6", Action::Pass);
-        ping6.protocol = Some(proto::ICMPV6);
+        let mut ping6 = Rule::any("ping6", RuleAction::Pass);
+        ping6.protocol = Some(protocol::ICMPV6);
         ping6.icmp_type = Some(vec![PortRange { lo: 128, hi: 128 }]);
-        let set = RuleSet::from_rules(Action::Drop, OnRuleChange::Keep, vec![ping, ping6]);
+        let set = RuleSet::from_rules(RuleAction::Drop, OnRuleChange::Keep, vec![ping, ping6]);
         let c = Classifier::compile(&set);
         let echo = |request| L4Summary::IcmpEcho { request, ident: 7 };
         assert_eq!(
@@ -618,7 +623,7 @@ mod tests {
             m,
             Match {
                 rule: None,
-                action: Action::Drop
+                action: RuleAction::Drop
             }
         );
     }
@@ -628,8 +633,8 @@ mod tests {
         // 600 rules with distinct destination ports: 600 distinct stored bitsets of 2 words.
         let rules: Vec<Rule> = (1..=600u16)
             .map(|p| {
-                let mut r = Rule::any(format!("r{p}"), Action::Pass);
-                r.protocol = Some(proto::TCP);
+                let mut r = Rule::any(format!("r{p}"), RuleAction::Pass);
+                r.protocol = Some(protocol::TCP);
                 r.dst_port = Some(vec![PortRange {
                     lo: p * 50,
                     hi: p * 50,
@@ -637,7 +642,7 @@ mod tests {
                 r
             })
             .collect();
-        let set = RuleSet::from_rules(Action::Drop, OnRuleChange::Keep, rules);
+        let set = RuleSet::from_rules(RuleAction::Drop, OnRuleChange::Keep, rules);
         let needed = Classifier::compile(&set).memory_bytes();
         let refused = Classifier::compile_within(&set, 4096);
         assert!(
@@ -686,7 +691,7 @@ mod tests {
     fn one_host_per_rule_is_stored_sparsely() {
         let rules: Vec<Rule> = (0..2000u32)
             .map(|i| {
-                let mut r = Rule::any(format!("h{i}"), Action::Pass);
+                let mut r = Rule::any(format!("h{i}"), RuleAction::Pass);
                 let addr = ipv4_mapped((0x0a00_0000 + i).to_be_bytes());
                 r.dst = crate::model::AddrMatch::Cidrs(
                     vec![crate::model::Cidr {
@@ -700,7 +705,7 @@ mod tests {
             })
             .collect();
         let c = Classifier::compile(&RuleSet::from_rules(
-            Action::Drop,
+            RuleAction::Drop,
             OnRuleChange::Keep,
             rules,
         ));
@@ -722,7 +727,7 @@ mod tests {
     #[test]
     fn empty_rule_set_gives_the_default() {
         let c = Classifier::compile(&RuleSet::from_rules(
-            Action::Pass,
+            RuleAction::Pass,
             OnRuleChange::Flush,
             Vec::new(),
         ));
@@ -742,7 +747,7 @@ mod tests {
             m,
             Match {
                 rule: None,
-                action: Action::Pass
+                action: RuleAction::Pass
             }
         );
     }

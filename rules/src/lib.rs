@@ -34,7 +34,7 @@
 //! dst = "10.0.0.0/8"
 //! dst_port = 443
 //! "#;
-//! use tollgate_rules::{parse, Action, Classifier, Match};
+//! use tollgate_rules::{parse, RuleAction, Classifier, Match};
 //! use tollgate_wire::summary::{ipv4_mapped, Fragment, InnerSummary, IpVersion, L4Summary};
 //!
 //! let parsed = parse(text, "rules.toml").unwrap();
@@ -54,7 +54,7 @@
 //!     total_len: 40,
 //! };
 //! let endpoint = tollgate_rules::parse_endpoint_id("vpce-0123456789abcdef0").unwrap();
-//! assert_eq!(classifier.classify(endpoint, &syn), Match { rule: Some(0), action: Action::Pass });
+//! assert_eq!(classifier.classify(endpoint, &syn), Match { rule: Some(0), action: RuleAction::Pass });
 //! ```
 
 mod classifier;
@@ -74,6 +74,6 @@ pub use limits::{
     MAX_ERRORS, MAX_FILE_BYTES, MAX_ID_BYTES, MAX_PORT_RANGES, MAX_PREFIXES, MAX_RULES,
     MAX_SET_PREFIXES, MAX_SET_REFERENCES, MAX_VALUES, SHADOW_CHECK_BUDGET,
 };
-pub use model::{proto, Action, AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleSet};
+pub use model::{AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleAction, RuleSet};
 pub use parse::{parse, parse_cidr, Parsed};
 pub use space::L4_UNKNOWN;

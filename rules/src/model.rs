@@ -7,31 +7,24 @@
 
 use std::fmt;
 use std::sync::Arc;
+use tollgate_wire::ipv4::protocol;
 use tollgate_wire::summary::IpVersion;
-
-/// Protocol numbers the rule language names.
-pub mod proto {
-    pub const ICMP: u8 = 1;
-    pub const TCP: u8 = 6;
-    pub const UDP: u8 = 17;
-    pub const ICMPV6: u8 = 58;
-}
 
 /// What happens to the flow a rule (or the default) decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
+pub enum RuleAction {
     Pass,
     Drop,
     /// Drop and answer the initiator: TCP RST for TCP, ICMP unreachable otherwise.
     Reject,
 }
 
-impl fmt::Display for Action {
+impl fmt::Display for RuleAction {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(match self {
-            Action::Pass => "pass",
-            Action::Drop => "drop",
-            Action::Reject => "reject",
+            RuleAction::Pass => "pass",
+            RuleAction::Drop => "drop",
+            RuleAction::Reject => "reject",
         })
     }
 }
@@ -204,7 +197,7 @@ pub struct Rule {
     pub id: String,
     /// Line of the rule's `[[rule]]` header in its file (1-based).
     pub line: u32,
-    pub action: Action,
+    pub action: RuleAction,
     /// `None` is "any".
     pub protocol: Option<u8>,
     pub src: AddrMatch,
@@ -221,7 +214,7 @@ pub struct Rule {
 
 impl Rule {
     /// A rule matching every packet, for building rule sets in code.
-    pub fn any(id: impl Into<String>, action: Action) -> Rule {
+    pub fn any(id: impl Into<String>, action: RuleAction) -> Rule {
         Rule {
             id: id.into(),
             line: 0,
@@ -242,7 +235,7 @@ impl Rule {
     pub fn applies_to(&self, version: IpVersion) -> bool {
         let proto_ok = !matches!(
             (self.protocol, version),
-            (Some(proto::ICMP), IpVersion::V6) | (Some(proto::ICMPV6), IpVersion::V4)
+            (Some(protocol::ICMP), IpVersion::V6) | (Some(protocol::ICMPV6), IpVersion::V4)
         );
         proto_ok && self.src.has_family(version) && self.dst.has_family(version)
     }
@@ -251,7 +244,7 @@ impl Rule {
 /// A validated, ordered rule set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSet {
-    default_action: Action,
+    default_action: RuleAction,
     on_rule_change: OnRuleChange,
     rules: Vec<Rule>,
 }
@@ -261,7 +254,7 @@ impl RuleSet {
     /// in the module doc; the classifier stays memory-safe without them but
     /// would then disagree with the documented semantics.
     pub fn from_rules(
-        default_action: Action,
+        default_action: RuleAction,
         on_rule_change: OnRuleChange,
         rules: Vec<Rule>,
     ) -> RuleSet {
@@ -272,7 +265,7 @@ impl RuleSet {
         }
     }
 
-    pub fn default_action(&self) -> Action {
+    pub fn default_action(&self) -> RuleAction {
         self.default_action
     }
 

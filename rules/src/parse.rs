@@ -12,15 +12,14 @@ use crate::limits::{
     values_exceed, MAX_ERRORS, MAX_FILE_BYTES, MAX_ID_BYTES, MAX_NAMES_IN_HINT, MAX_PORT_RANGES,
     MAX_PREFIXES, MAX_RULES, MAX_SET_PREFIXES, MAX_SET_REFERENCES, MAX_VALUES,
 };
-use crate::model::{
-    proto, Action, AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleSet,
-};
+use crate::model::{AddrMatch, Cidr, CidrList, OnRuleChange, PortRange, Rule, RuleAction, RuleSet};
 use crate::raw::{parse_document, RawValue};
 use crate::shadow::shadow_warnings;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::sync::Arc;
+use tollgate_wire::ipv4::protocol;
 use tollgate_wire::summary::{ipv4_mapped, IpVersion};
 use toml::Spanned;
 
@@ -91,7 +90,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Parsed, RuleErrors> {
                     value,
                     None,
                     "default_action",
-                    &[("pass", Action::Pass), ("drop", Action::Drop)],
+                    &[("pass", RuleAction::Pass), ("drop", RuleAction::Drop)],
                 )
             }
             "on_rule_change" => {
@@ -165,7 +164,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Parsed, RuleErrors> {
         return Err(RuleErrors(cx.errors));
     }
     let warnings = shadow_warnings(&rules, origin);
-    let default_action = default_action.unwrap_or(Action::Drop);
+    let default_action = default_action.unwrap_or(RuleAction::Drop);
     Ok(Parsed {
         rules: RuleSet::from_rules(default_action, on_rule_change, rules),
         warnings,
@@ -509,9 +508,9 @@ impl<'a> Context<'a> {
         }
 
         let action_choices = [
-            ("pass", Action::Pass),
-            ("drop", Action::Drop),
-            ("reject", Action::Reject),
+            ("pass", RuleAction::Pass),
+            ("drop", RuleAction::Drop),
+            ("reject", RuleAction::Reject),
         ];
         let action = match find("action") {
             Some(v) => self.keyword(v, rid, "action", &action_choices),
@@ -554,8 +553,8 @@ impl<'a> Context<'a> {
 
         // Cross-field checks, only when the fields themselves are valid.
         if let Some(proto) = protocol {
-            let is_port_proto = matches!(proto, Some(proto::TCP) | Some(proto::UDP));
-            let is_icmp_proto = matches!(proto, Some(proto::ICMP) | Some(proto::ICMPV6));
+            let is_port_proto = matches!(proto, Some(protocol::TCP) | Some(protocol::UDP));
+            let is_icmp_proto = matches!(proto, Some(protocol::ICMP) | Some(protocol::ICMPV6));
             for key in ["src_port", "dst_port"] {
                 if let (Some(v), false) = (find(key), is_port_proto) {
                     let p = protocol_name(proto);
@@ -592,13 +591,13 @@ impl<'a> Context<'a> {
                     family_name(dst)
                 );
                 self.error(span, rid, msg);
-            } else if proto == proto::ICMP && !common.contains(&IpVersion::V4) {
+            } else if proto == protocol::ICMP && !common.contains(&IpVersion::V4) {
                 self.error(
                     span,
                     rid,
                     "protocol icmp is IPv4 only, but the addresses are IPv6 (use icmpv6)".into(),
                 );
-            } else if proto == proto::ICMPV6 && !common.contains(&IpVersion::V6) {
+            } else if proto == protocol::ICMPV6 && !common.contains(&IpVersion::V6) {
                 self.error(
                     span,
                     rid,
@@ -664,10 +663,10 @@ impl<'a> Context<'a> {
         let number = match value.get_ref() {
             RawValue::String(s) => match s.as_str() {
                 "any" => return Some(None),
-                "tcp" => return Some(Some(proto::TCP)),
-                "udp" => return Some(Some(proto::UDP)),
-                "icmp" => return Some(Some(proto::ICMP)),
-                "icmpv6" => return Some(Some(proto::ICMPV6)),
+                "tcp" => return Some(Some(protocol::TCP)),
+                "udp" => return Some(Some(protocol::UDP)),
+                "icmp" => return Some(Some(protocol::ICMP)),
+                "icmpv6" => return Some(Some(protocol::ICMPV6)),
                 s => match s.parse::<i64>() {
                     Ok(n) => n,
                     Err(_) => {
@@ -850,10 +849,10 @@ impl<'a> Context<'a> {
 fn protocol_name(p: Option<u8>) -> String {
     match p {
         None => "any".into(),
-        Some(proto::TCP) => "tcp".into(),
-        Some(proto::UDP) => "udp".into(),
-        Some(proto::ICMP) => "icmp".into(),
-        Some(proto::ICMPV6) => "icmpv6".into(),
+        Some(protocol::TCP) => "tcp".into(),
+        Some(protocol::UDP) => "udp".into(),
+        Some(protocol::ICMP) => "icmp".into(),
+        Some(protocol::ICMPV6) => "icmpv6".into(),
         Some(n) => n.to_string(),
     }
 }

@@ -132,11 +132,12 @@ fn pairwise_reference(rules: &[Rule]) -> Vec<Option<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Action;
+    use crate::model::RuleAction;
 
-    use crate::model::{proto, AddrMatch, PortRange};
+    use crate::model::{AddrMatch, PortRange};
     use crate::parse::parse_cidr;
     use proptest::prelude::*;
+    use tollgate_wire::ipv4::protocol;
 
     const POOL: &[&str] = &[
         "0.0.0.0/0",
@@ -169,8 +170,8 @@ mod tests {
             prop::option::of((1u16..4, 0u16..3)),
         )
             .prop_map(|(p, src, dst, ports)| {
-                let mut r = Rule::any("x", Action::Pass);
-                r.protocol = [None, Some(proto::TCP), Some(proto::UDP)][p];
+                let mut r = Rule::any("x", RuleAction::Pass);
+                r.protocol = [None, Some(protocol::TCP), Some(protocol::UDP)][p];
                 r.src = src;
                 r.dst = dst;
                 if r.protocol.is_some() {
@@ -215,7 +216,7 @@ mod tests {
     fn distinct_hosts_are_checked_without_comparing_every_pair() {
         let rules: Vec<Rule> = (0..4000u32)
             .map(|i| {
-                let mut r = Rule::any(format!("h{i}"), Action::Pass);
+                let mut r = Rule::any(format!("h{i}"), RuleAction::Pass);
                 r.line = i + 1;
                 r.dst = AddrMatch::Cidrs(
                     vec![
@@ -234,7 +235,7 @@ mod tests {
     fn stops_with_a_warning_once_the_budget_is_spent() {
         let rules: Vec<Rule> = (0..10)
             .map(|i| {
-                let mut r = Rule::any(format!("r{i}"), Action::Pass);
+                let mut r = Rule::any(format!("r{i}"), RuleAction::Pass);
                 r.line = i + 1;
                 r.protocol = Some(i as u8);
                 r

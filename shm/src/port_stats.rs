@@ -24,16 +24,25 @@ struct Xstat {
     value: AtomicU64,
 }
 
-/// The basic counters of `rte_eth_stats`.
+/// The basic counters of `rte_eth_stats`, as the dataplane reads them
+/// from the port and publishes them here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct PortCounters {
+    /// Packets received.
     pub ipackets: u64,
+    /// Packets sent.
     pub opackets: u64,
+    /// Bytes received.
     pub ibytes: u64,
+    /// Bytes sent.
     pub obytes: u64,
+    /// Packets the NIC dropped because RX queues were full.
     pub imissed: u64,
+    /// Erroneous received packets.
     pub ierrors: u64,
+    /// Failed transmissions.
     pub oerrors: u64,
+    /// RX mbuf allocation failures.
     pub rx_nombuf: u64,
 }
 

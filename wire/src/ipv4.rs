@@ -31,7 +31,7 @@ const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const FRAG_OFFSET_MASK: u16 = 0x1fff;
 
-/// IP protocol numbers used by this crate.
+/// IP protocol numbers, defined once for the workspace.
 pub mod protocol {
     pub const ICMP: u8 = 1;
     pub const TCP: u8 = 6;

@@ -44,7 +44,5 @@ pub use ids::{LcoreId, PortId, QueueId, SocketId};
 pub use lcore::LcoreExit;
 pub use mbuf::{CksumStatus, Mbuf, MbufError, Segments};
 pub use mempool::Mempool;
-pub use port::{
-    rx_offload_name, tx_offload_name, Link, Port, PortConfig, PortInfo, PortStats, Xstats,
-};
+pub use port::{rx_offload_name, tx_offload_name, Link, Port, PortConfig, PortInfo, Xstats};
 pub use queue::{RxQueue, TxQueue};

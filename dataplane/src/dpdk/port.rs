@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tollgate_ffi as ffi;
+use tollgate_shm::PortCounters;
 
 use super::eal::ensure_running;
 use super::error::{check, DpdkError};
@@ -81,27 +82,6 @@ pub struct Link {
     pub speed_mbps: Option<u32>,
     /// Full duplex.
     pub full_duplex: bool,
-}
-
-/// Basic counters, from `rte_eth_stats_get`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PortStats {
-    /// Packets received.
-    pub ipackets: u64,
-    /// Packets sent.
-    pub opackets: u64,
-    /// Bytes received.
-    pub ibytes: u64,
-    /// Bytes sent.
-    pub obytes: u64,
-    /// Packets the NIC dropped because RX queues were full.
-    pub imissed: u64,
-    /// Erroneous received packets.
-    pub ierrors: u64,
-    /// Failed transmissions.
-    pub oerrors: u64,
-    /// RX mbuf allocation failures.
-    pub rx_nombuf: u64,
 }
 
 /// Extended statistics: names fetched once, values refreshed in place by
@@ -618,13 +598,13 @@ impl Port {
         Ok(())
     }
 
-    /// Basic counters.
-    pub fn stats(&self) -> Result<PortStats, DpdkError> {
+    /// Basic counters, from `rte_eth_stats_get`.
+    pub fn stats(&self) -> Result<PortCounters, DpdkError> {
         let mut s = ffi::rte_eth_stats::default();
         // SAFETY: s is a valid out struct.
         let ret = unsafe { ffi::rte_eth_stats_get(self.id.0, &mut s) };
         check(|| self.op("rte_eth_stats_get"), ret)?;
-        Ok(PortStats {
+        Ok(PortCounters {
             ipackets: s.ipackets,
             opackets: s.opackets,
             ibytes: s.ibytes,

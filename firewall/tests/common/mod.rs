@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tollgate_firewall::{
-    Action, Classify, Decision, Firewall, FirewallConfig, FlowKey, FlowState, OnRuleChange,
+    Classify, Decision, Firewall, FirewallConfig, FlowAction, FlowKey, FlowState, OnRuleChange,
     RuleMatch, Verdict,
 };
 use tollgate_wire::summary::{
@@ -170,19 +170,19 @@ pub struct TestRule {
     pub src: Option<u128>,
     pub dst: Option<u128>,
     pub dst_port: Option<u16>,
-    pub action: Option<Action>,
+    pub action: Option<FlowAction>,
 }
 
 /// A linear rule set (first match wins) that counts its evaluations.
 #[derive(Debug, Default)]
 pub struct TestRules {
     pub rules: Vec<TestRule>,
-    pub default: Option<Action>,
+    pub default: Option<FlowAction>,
     pub evaluations: AtomicU64,
 }
 
 impl TestRules {
-    pub fn new(rules: Vec<TestRule>, default: Action) -> TestRules {
+    pub fn new(rules: Vec<TestRule>, default: FlowAction) -> TestRules {
         TestRules {
             rules,
             default: Some(default),
@@ -191,7 +191,7 @@ impl TestRules {
     }
 
     pub fn pass_all() -> TestRules {
-        TestRules::new(vec![], Action::Pass)
+        TestRules::new(vec![], FlowAction::Pass)
     }
 
     /// Pass TCP to `port`, drop the rest.
@@ -200,10 +200,10 @@ impl TestRules {
             vec![TestRule {
                 protocol: Some(6),
                 dst_port: Some(port),
-                action: Some(Action::Pass),
+                action: Some(FlowAction::Pass),
                 ..TestRule::default()
             }],
-            Action::Drop,
+            FlowAction::Drop,
         )
     }
 
@@ -231,13 +231,13 @@ impl Classify for TestRules {
             if ok {
                 return RuleMatch {
                     rule: Some(i as u32),
-                    action: r.action.unwrap_or(Action::Pass),
+                    action: r.action.unwrap_or(FlowAction::Pass),
                 };
             }
         }
         RuleMatch {
             rule: None,
-            action: self.default.unwrap_or(Action::Drop),
+            action: self.default.unwrap_or(FlowAction::Drop),
         }
     }
 }

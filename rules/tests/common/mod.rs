@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use std::fmt::Write;
-use tollgate_rules::{Action, Match};
+use tollgate_rules::{Match, RuleAction};
 use tollgate_wire::summary::{
     ipv4_mapped, Fragment, InnerSummary, IpVersion, L4Summary, QuotedFlow,
 };
@@ -51,7 +51,7 @@ pub enum AddrItem {
 
 #[derive(Debug, Clone)]
 pub struct ModelRule {
-    pub action: Action,
+    pub action: RuleAction,
     /// None = any; `by_name` renders 6/17/1/58 as names.
     pub protocol: Option<u8>,
     pub by_name: bool,
@@ -66,7 +66,7 @@ pub struct ModelRule {
 
 #[derive(Debug, Clone)]
 pub struct ModelFile {
-    pub default_action: Action,
+    pub default_action: RuleAction,
     pub sets: Vec<Vec<ModelCidr>>,
     pub rules: Vec<ModelRule>,
 }
@@ -104,11 +104,11 @@ fn render_addrs(out: &mut String, key: &str, items: &[AddrItem]) {
     }
 }
 
-fn action_name(a: Action) -> &'static str {
+fn action_name(a: RuleAction) -> &'static str {
     match a {
-        Action::Pass => "pass",
-        Action::Drop => "drop",
-        Action::Reject => "reject",
+        RuleAction::Pass => "pass",
+        RuleAction::Drop => "drop",
+        RuleAction::Reject => "reject",
     }
 }
 
@@ -398,7 +398,7 @@ fn addr_items(n_sets: usize) -> impl Strategy<Value = Option<Vec<AddrItem>>> {
 }
 
 fn rule(n_sets: usize) -> impl Strategy<Value = ModelRule> {
-    let action = prop::sample::select(vec![Action::Pass, Action::Drop, Action::Reject]);
+    let action = prop::sample::select(vec![RuleAction::Pass, RuleAction::Drop, RuleAction::Reject]);
     let protocol =
         prop::option::weighted(0.8, prop::sample::select(vec![6u8, 17, 1, 58, 47, 0, 255]));
     (
@@ -444,7 +444,11 @@ pub fn model_file(max_rules: usize) -> impl Strategy<Value = ModelFile> {
             let n = sets.len();
             prop::collection::vec(rule(n), 0..max_rules).prop_map(move |rules| {
                 let mut file = ModelFile {
-                    default_action: if pass { Action::Pass } else { Action::Drop },
+                    default_action: if pass {
+                        RuleAction::Pass
+                    } else {
+                        RuleAction::Drop
+                    },
                     sets: sets.clone(),
                     rules: Vec::new(),
                 };

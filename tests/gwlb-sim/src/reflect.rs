@@ -83,7 +83,7 @@ pub struct ReflectCounters {
 
 /// What the reflector does with one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum Reflection {
     Send(Vec<u8>),
     Spoofed,
     DroppedByPort,
@@ -92,24 +92,24 @@ pub enum Action {
 }
 
 /// Decides the reflector's answer to one incoming frame (pure, so it is unit-tested).
-pub fn decide(opts: &ReflectOptions, my_mac: [u8; 6], frame: &[u8]) -> Action {
+pub fn decide(opts: &ReflectOptions, my_mac: [u8; 6], frame: &[u8]) -> Reflection {
     if let Some(arp) = Arp::parse(frame) {
         if arp.is_request() && arp.target_ip == opts.appliance {
-            return Action::Send(arp.answer(my_mac).to_frame(arp.sender_mac));
+            return Reflection::Send(arp.answer(my_mac).to_frame(arp.sender_mac));
         }
-        return Action::Ignore;
+        return Reflection::Ignore;
     }
     if frame.len() < OUTER_IP_OFFSET + 20
         || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4
         || frame[0..6] != my_mac
     {
-        return Action::Ignore;
+        return Reflection::Ignore;
     }
     let ip = &frame[OUTER_IP_OFFSET..];
     let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     if dst != opts.appliance {
-        return Action::Ignore;
+        return Reflection::Ignore;
     }
     if ip[9] == PROTO_ICMP && ip[0] == 0x45 && ip.get(20) == Some(&8) {
         let mut reply = wire::hairpin(frame);
@@ -117,19 +117,19 @@ pub fn decide(opts: &ReflectOptions, my_mac: [u8; 6], frame: &[u8]) -> Action {
         let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
         let icmp_end = (OUTER_IP_OFFSET + total).min(reply.len());
         if icmp_end < icmp_start + 8 {
-            return Action::Ignore;
+            return Reflection::Ignore;
         }
         reply[icmp_start] = 0;
         reply[icmp_start + 2..icmp_start + 4].copy_from_slice(&[0, 0]);
         let sum = checksum::checksum(&reply[icmp_start..icmp_end]);
         reply[icmp_start + 2..icmp_start + 4].copy_from_slice(&sum.to_be_bytes());
-        return Action::Send(reply);
+        return Reflection::Send(reply);
     }
     if !verify::is_geneve_reply(frame) {
-        return Action::Ignore;
+        return Reflection::Ignore;
     }
     if !opts.allow.iter().any(|net| net.contains(src)) {
-        return Action::Spoofed;
+        return Reflection::Spoofed;
     }
     let inner = Layout::parse(frame).and_then(|l| InnerView::parse(&frame[l.inner_start..]));
     if let Some(inner) = inner {
@@ -139,17 +139,17 @@ pub fn decide(opts: &ReflectOptions, my_mac: [u8; 6], frame: &[u8]) -> Action {
         if let Some((dst_port, src_port)) = ports {
             if opts.reject_ports.contains(&dst_port) {
                 return match reject::reject_frame(frame) {
-                    Some(reply) => Action::Rejected(reply),
-                    None => Action::DroppedByPort,
+                    Some(reply) => Reflection::Rejected(reply),
+                    None => Reflection::DroppedByPort,
                 };
             }
             let listed = |p: u16| opts.drop_ports.contains(&p) || opts.reject_ports.contains(&p);
             if listed(dst_port) || listed(src_port) {
-                return Action::DroppedByPort;
+                return Reflection::DroppedByPort;
             }
         }
     }
-    Action::Send(wire::hairpin(frame))
+    Reflection::Send(wire::hairpin(frame))
 }
 
 pub fn reflect(opts: ReflectOptions) -> Result<ReflectCounters, String> {
@@ -180,7 +180,7 @@ pub fn reflect(opts: ReflectOptions) -> Result<ReflectCounters, String> {
         let frame = &buf[..len.min(buf.len())];
         let is_arp = Arp::parse(frame).is_some();
         match decide(&opts, socket.mac, frame) {
-            Action::Send(mut reply) => {
+            Reflection::Send(mut reply) => {
                 let geneve = !is_arp && verify::is_geneve_reply(frame);
                 if geneve {
                     counters.hairpinned += 1;
@@ -199,13 +199,13 @@ pub fn reflect(opts: ReflectOptions) -> Result<ReflectCounters, String> {
                     counters.echo_answered += 1;
                 }
             }
-            Action::Rejected(reply) => {
+            Reflection::Rejected(reply) => {
                 socket.send(&reply).map_err(|e| e.to_string())?;
                 counters.rejected += 1;
             }
-            Action::Spoofed => counters.spoofed += 1,
-            Action::DroppedByPort => counters.dropped_by_port += 1,
-            Action::Ignore => counters.ignored += 1,
+            Reflection::Spoofed => counters.spoofed += 1,
+            Reflection::DroppedByPort => counters.dropped_by_port += 1,
+            Reflection::Ignore => counters.ignored += 1,
         }
     }
     Ok(counters)
@@ -254,7 +254,9 @@ mod tests {
     fn hairpins_pass_the_verifier() {
         for frame in frames(Ipv4Addr::new(10, 254, 11, 60)) {
             match decide(&opts(), MINE, &frame) {
-                Action::Send(reply) => assert_eq!(verify::verify_hairpin(&frame, &reply), Ok(())),
+                Reflection::Send(reply) => {
+                    assert_eq!(verify::verify_hairpin(&frame, &reply), Ok(()))
+                }
                 other => panic!("expected a hairpin, got {other:?}"),
             }
         }
@@ -263,7 +265,7 @@ mod tests {
     #[test]
     fn spoofed_sources_get_nothing() {
         for frame in frames(Ipv4Addr::new(10, 254, 11, 61)) {
-            assert_eq!(decide(&opts(), MINE, &frame), Action::Spoofed);
+            assert_eq!(decide(&opts(), MINE, &frame), Reflection::Spoofed);
         }
     }
 
@@ -274,7 +276,7 @@ mod tests {
             Ipv4Addr::new(10, 254, 11, 60),
             Ipv4Addr::new(10, 254, 11, 101),
         );
-        let Action::Send(reply) = decide(&opts(), MINE, &request.to_frame([0xff; 6])) else {
+        let Reflection::Send(reply) = decide(&opts(), MINE, &request.to_frame([0xff; 6])) else {
             panic!("no ARP answer");
         };
         let reply = Arp::parse(&reply).unwrap();
@@ -289,7 +291,7 @@ mod tests {
         );
         assert_eq!(
             decide(&opts(), MINE, &other.to_frame([0xff; 6])),
-            Action::Ignore
+            Reflection::Ignore
         );
     }
 
@@ -299,7 +301,7 @@ mod tests {
         o.drop_ports = vec![443, 80, 22, 8443, 53, 123, 51820, 51821];
         let mut dropped = 0;
         for frame in frames(Ipv4Addr::new(10, 254, 11, 60)) {
-            if decide(&o, MINE, &frame) == Action::DroppedByPort {
+            if decide(&o, MINE, &frame) == Reflection::DroppedByPort {
                 dropped += 1;
             }
         }
@@ -310,7 +312,7 @@ mod tests {
         o.reject_ports = std::mem::take(&mut o.drop_ports);
         let mut rejected = 0;
         for frame in frames(Ipv4Addr::new(10, 254, 11, 60)) {
-            if let Action::Rejected(reply) = decide(&o, MINE, &frame) {
+            if let Reflection::Rejected(reply) = decide(&o, MINE, &frame) {
                 reject::check_reject(&frame, &reply).unwrap();
                 rejected += 1;
             }
