@@ -69,6 +69,8 @@ pub enum StartError {
     SharedMemory(ShmError),
     #[error("firewall: {0}")]
     Firewall(tollgate_firewall::ConfigError),
+    #[error("no OS random source to key the flow hashes: {0}")]
+    NoRandomSource(getrandom::Error),
     #[error("launch worker {index}: {source}")]
     LaunchWorker { index: usize, source: DpdkError },
     #[error("--stats-out {}: {source}", path.display())]
@@ -232,10 +234,7 @@ pub fn run(opts: &Options) -> Result<(), StartError> {
     // its own per worker, all from the OS random source and never logged:
     // a key an outsider could predict (the start time, a constant) would
     // let them aim flows at one worker's buckets.
-    let random_key = || {
-        HashKey::try_random()
-            .map_err(|e| fail(format!("no OS random source to key the flow hashes: {e}")))
-    };
+    let random_key = || HashKey::try_random().map_err(StartError::NoRandomSource);
     let owner_hasher = OwnerHasher::new(random_key()?);
     for (index, lcore) in lcores.iter().enumerate() {
         let stats = segment

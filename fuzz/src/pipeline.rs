@@ -19,7 +19,7 @@
 use std::sync::{Arc, OnceLock};
 
 use tollgate_firewall::{FirewallConfig, HashKey, OwnerHasher};
-use tollgate_pipeline::{Action, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
+use tollgate_pipeline::{Disposition, Pipeline, PipelineConfig, Prefix4, RuleSnapshot};
 use tollgate_shm::{Counter, EndpointCount, WorkerStats};
 
 use crate::frames::{APPLIANCE_IP, APPLIANCE_MAC};
@@ -171,7 +171,7 @@ fn endpoints(stats: &WorkerStats) -> Vec<EndpointCount> {
     e
 }
 
-/// Counters a returned `Action::Drop` names (the pipeline counts each
+/// Counters a returned `Disposition::Drop` names (the pipeline counts each
 /// such drop once, in `count_drop`).
 fn is_drop_reason(c: Counter) -> bool {
     let name = c.desc().name;
@@ -183,7 +183,7 @@ pub fn run(data: &[u8]) {
 }
 
 /// Runs and checks the input; returns the actions (for the tests).
-pub fn check(data: &[u8]) -> Vec<Action> {
+pub fn check(data: &[u8]) -> Vec<Disposition> {
     let mut input = Input::new(data);
     let cfg_byte = input.u8();
     let (worker, workers) = match cfg_byte & 3 {
@@ -245,7 +245,7 @@ pub fn check(data: &[u8]) -> Vec<Action> {
             .iter_mut()
             .map(|r| (r.buf.as_mut_slice(), r.len))
             .collect();
-        let mut got = vec![Action::Punt; frames.len()];
+        let mut got = vec![Disposition::Punt; frames.len()];
         burst.process_burst(now, &mut frames, steered, &mut got);
         drop(frames);
         for (i, ((want_action, want_buf), (action, r))) in
@@ -267,7 +267,7 @@ pub fn check(data: &[u8]) -> Vec<Action> {
 
     for (i, ((action, r), original)) in actions.iter().zip(&records).zip(&originals).enumerate() {
         match *action {
-            Action::Transmit { len } => {
+            Disposition::Transmit { len } => {
                 let len = len as usize;
                 assert!(
                     (14..=r.buf.len()).contains(&len),
@@ -275,7 +275,7 @@ pub fn check(data: &[u8]) -> Vec<Action> {
                     r.buf.len()
                 );
             }
-            Action::Steer { worker: to } => {
+            Disposition::Steer { worker: to } => {
                 assert!(!steered, "frame {i}: a steered frame steered again");
                 assert!(
                     (to as usize) < workers && to as usize != worker,
@@ -283,8 +283,8 @@ pub fn check(data: &[u8]) -> Vec<Action> {
                 );
                 assert!(r.buf == *original, "frame {i}: steered frame changed");
             }
-            Action::Punt => assert!(r.buf == *original, "frame {i}: punted frame changed"),
-            Action::Drop(reason) => {
+            Disposition::Punt => assert!(r.buf == *original, "frame {i}: punted frame changed"),
+            Disposition::Drop(reason) => {
                 assert!(is_drop_reason(reason), "frame {i}: dropped as {reason:?}");
                 assert!(
                     r.buf == *original,
@@ -294,7 +294,10 @@ pub fn check(data: &[u8]) -> Vec<Action> {
         }
     }
     for &c in Counter::ALL.iter().filter(|&&c| is_drop_reason(c)) {
-        let returned = actions.iter().filter(|a| **a == Action::Drop(c)).count() as u64;
+        let returned = actions
+            .iter()
+            .filter(|a| **a == Disposition::Drop(c))
+            .count() as u64;
         assert_eq!(stats.get(c), returned, "{c:?}: counted vs returned drops");
     }
     assert_eq!(

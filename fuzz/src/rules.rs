@@ -8,7 +8,8 @@
 //! types (and one past them). Time is bounded by the fuzzer's timeout: an
 //! input that trips it is reported as a hang.
 
-use tollgate_rules::{proto, AddrMatch, Classifier, Match, PortRange, Rule, RuleSet, MAX_RULES};
+use tollgate_rules::{AddrMatch, Classifier, Match, PortRange, Rule, RuleSet, MAX_RULES};
+use tollgate_wire::ipv4::protocol as proto;
 use tollgate_wire::summary::{ipv4_mapped, Fragment, InnerSummary, IpVersion, L4Summary};
 
 /// The classifier's memory budget here: well below the dataplane's, so

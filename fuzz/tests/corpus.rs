@@ -90,14 +90,14 @@ fn seeds_exercise_the_targets() {
 /// without one), local replies and punts, steering.
 #[test]
 fn pipeline_seeds_reach_their_paths() {
-    use tollgate_pipeline::Action;
+    use tollgate_pipeline::Disposition;
     let seeds: std::collections::HashMap<String, Vec<u8>> = tollgate_fuzz::seeds::seeds("pipeline")
         .into_iter()
         .collect();
     let actions = |name: &str| tollgate_fuzz::pipeline::check(&seeds[name]);
-    let transmits = |a: &[Action]| {
+    let transmits = |a: &[Disposition]| {
         a.iter()
-            .filter(|a| matches!(a, Action::Transmit { .. }))
+            .filter(|a| matches!(a, Disposition::Transmit { .. }))
             .count()
     };
     let conversation = actions("conversation");
@@ -112,7 +112,7 @@ fn pipeline_seeds_reach_their_paths() {
     assert!(transmits(&no_room) < transmits(&rejects), "{no_room:?}");
     let local = actions("local");
     assert!(
-        transmits(&local) == 2 && local.contains(&Action::Punt),
+        transmits(&local) == 2 && local.contains(&Disposition::Punt),
         "{local:?}"
     );
     // The flow is one worker's: the other steers it there.
@@ -120,9 +120,9 @@ fn pipeline_seeds_reach_their_paths() {
         actions("conversation_2_workers"),
         actions("conversation_worker_1"),
     ];
-    let steers = |a: &[Action]| {
+    let steers = |a: &[Disposition]| {
         a.iter()
-            .filter(|a| matches!(a, Action::Steer { .. }))
+            .filter(|a| matches!(a, Disposition::Steer { .. }))
             .count()
     };
     assert_eq!(steers(&two[0]) + steers(&two[1]), two[0].len(), "{two:?}");
