@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) MINUTES=$2; shift 2 ;;
     --json) JSON_OUT=$2; shift 2 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^#   scripts\/soak.sh/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: $0 --minutes N [--json PATH]" >&2; exit 2 ;;
   esac
 done
@@ -211,6 +211,7 @@ take_sample() {
   read -r pdp pcp <"$prev.who"
   read -r dp cp <"$cur.who"
   # A new dataplane is a new segment: every dataplane counter starts over.
+  rm -f "$WORK/metrics-$((SAMPLE - 2)).txt" "$WORK/metrics-$((SAMPLE - 2)).txt.who"
   [ "$pdp" = "$dp" ] || return 0
   awk -v t="$t" -v control_restarted=$([ "$pcp" = "$cp" ] && echo 0 || echo 1) '
     NR == FNR { before[$1] = $2; next }
