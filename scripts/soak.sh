@@ -94,21 +94,7 @@ icmp_echo = 3
 TOML
 )" >"$WORK/dataplane.toml"
 sed -i "s/^flow_capacity = .*/flow_capacity = $CAPACITY/" "$WORK/dataplane.toml"
-cat >"$WORK/control.toml" <<TOML
-[shm]
-name = "$SHM_NAME"
-[rules]
-file = "$WORK/rules.toml"
-[api]
-socket = "$CTL_SOCK"
-[health]
-protocol = "http"
-port = 80
-path = "/healthz"
-heartbeat_timeout_ms = 1000
-[metrics]
-listen = "127.0.0.1:$METRICS_PORT"
-TOML
+control_config http "heartbeat_timeout_ms = 1000" >"$WORK/control.toml"
 
 phase "start: ${MINUTES} min, flow_capacity $CAPACITY, $RATE frames/s in ${SEGMENT_SECONDS}s segments"
 start_dataplane "$WORK/dataplane.toml"

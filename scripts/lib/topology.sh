@@ -83,6 +83,28 @@ ${1:-}
 TOML
 }
 
+# control_config [PROTOCOL [HEALTH_LINES]]: a control config for this
+# topology on stdout: the rules in $WORK/rules.toml, the API on $CTL_SOCK,
+# GWLB's checks (PROTOCOL, default http) on port 80 at /healthz with the
+# extra [health] lines HEALTH_LINES, metrics on 127.0.0.1:$METRICS_PORT
+# when METRICS_PORT is set.
+control_config() {
+  cat <<TOML
+[shm]
+name = "$SHM_NAME"
+[rules]
+file = "$WORK/rules.toml"
+[api]
+socket = "$CTL_SOCK"
+[health]
+protocol = "${1:-http}"
+port = 80
+path = "/healthz"
+${2:-}
+TOML
+  [ -z "${METRICS_PORT:-}" ] || printf '[metrics]\nlisten = "127.0.0.1:%s"\n' "$METRICS_PORT"
+}
+
 # start_dataplane CONFIG: starts it in the appliance namespace, waits for ready.
 start_dataplane() {
   local config=$1 logf="$WORK/dataplane.log"

@@ -26,27 +26,10 @@ cp "$ROOT/configs/rules.demo.toml" "$WORK/rules.toml"
 RULES_FILE="$WORK/rules.toml" dataplane_config >"$WORK/dataplane.toml"
 start_dataplane "$WORK/dataplane.toml"
 
-# control_config PROTOCOL DRAIN_SECONDS: a control config for this topology.
-control_config() {
-  cat <<TOML
-[shm]
-name = "$SHM_NAME"
-[rules]
-file = "$WORK/rules.toml"
-[api]
-socket = "$CTL_SOCK"
-[health]
-protocol = "$1"
-port = 80
-path = "/healthz"
-heartbeat_timeout_ms = 1000
-drain_seconds = $2
-[metrics]
-listen = "127.0.0.1:$METRICS_PORT"
-TOML
-}
-control_config http 2 >"$WORK/control-http.toml"
-control_config tcp 0 >"$WORK/control-tcp.toml"
+control_config http "heartbeat_timeout_ms = 1000
+drain_seconds = 2" >"$WORK/control-http.toml"
+control_config tcp "heartbeat_timeout_ms = 1000
+drain_seconds = 0" >"$WORK/control-tcp.toml"
 
 # http_check: the status code a GWLB HTTP check gets (000: no answer in 2 s).
 http_check() {

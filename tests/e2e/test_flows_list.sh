@@ -21,17 +21,7 @@ RULES_FILE="$WORK/rules.toml" dataplane_config >"$WORK/dataplane.toml"
 # Room for every flow without eviction.
 sed -i 's/^flow_capacity = .*/flow_capacity = 262144/' "$WORK/dataplane.toml"
 start_dataplane "$WORK/dataplane.toml"
-cat >"$WORK/control.toml" <<TOML
-[shm]
-name = "$SHM_NAME"
-[rules]
-file = "$WORK/rules.toml"
-[api]
-socket = "$CTL_SOCK"
-[health]
-protocol = "tcp"
-port = 80
-TOML
+control_config tcp >"$WORK/control.toml"
 start_control "$WORK/control.toml"
 
 log "filling the table: $FLOWS concurrent UDP flows"

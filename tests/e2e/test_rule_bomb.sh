@@ -14,20 +14,7 @@ topology_up
 cp "$ROOT/configs/rules.demo.toml" "$WORK/rules.toml"
 RULES_FILE="$WORK/rules.toml" dataplane_config >"$WORK/dataplane.toml"
 start_dataplane "$WORK/dataplane.toml"
-cat >"$WORK/control.toml" <<TOML
-[shm]
-name = "$SHM_NAME"
-[rules]
-file = "$WORK/rules.toml"
-[api]
-socket = "$CTL_SOCK"
-[health]
-protocol = "http"
-port = 80
-path = "/healthz"
-[metrics]
-listen = "127.0.0.1:$METRICS_PORT"
-TOML
+control_config >"$WORK/control.toml"
 start_control "$WORK/control.toml"
 generation() { ctl --json rules show | jq -er '.applied_generation'; }
 before=$(generation)
