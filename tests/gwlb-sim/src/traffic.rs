@@ -88,8 +88,14 @@ impl SizePlan {
 pub struct Rng(u64);
 
 impl Rng {
+    /// Every seed its own sequence: the seed goes through splitmix64
+    /// (xorshift's state must not be zero, and `seed | 1` made 2k and
+    /// 2k + 1 the same run).
     pub fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)).max(1))
     }
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
@@ -574,6 +580,17 @@ pub fn make_tag(run_nonce: u16, seq: u32) -> [u8; TAG_LEN] {
 
 #[cfg(test)]
 mod tests {
+    use super::Rng;
+
+    #[test]
+    fn neighbouring_seeds_give_different_runs() {
+        for seed in [0u64, 2, 1 << 40, u64::MAX - 1] {
+            let (mut a, mut b) = (Rng::new(seed), Rng::new(seed + 1));
+            let (xa, xb): (Vec<u64>, Vec<u64>) = (0..4).map(|_| (a.next(), b.next())).unzip();
+            assert_ne!(xa, xb, "seeds {seed} and {}", seed + 1);
+        }
+    }
+
     use super::*;
     use crate::checksum;
     use crate::verify::{read_tag, Layout};
