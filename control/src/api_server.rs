@@ -5,7 +5,6 @@
 //! constants), so an idle, trickling or oversized client only loses its own
 //! request.
 
-use std::ffi::CString;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -24,30 +23,7 @@ pub type ApiCall = (ApiRequest, Sender<ApiResponse>);
 
 /// The group id for `name`.
 fn group_id(name: &str) -> Result<libc::gid_t, String> {
-    let c = CString::new(name).map_err(|_| format!("api.group {name:?}: contains NUL"))?;
-    let mut group: libc::group = libc::group {
-        gr_name: std::ptr::null_mut(),
-        gr_passwd: std::ptr::null_mut(),
-        gr_gid: 0,
-        gr_mem: std::ptr::null_mut(),
-    };
-    let mut buf = vec![0 as libc::c_char; 16384];
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and buf's length is passed;
-    // getgrnam_r writes only into group and buf.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            c.as_ptr(),
-            &mut group,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return Err(format!("api.group {name:?}: no such group"));
-    }
-    Ok(group.gr_gid)
+    tollgate_shm::group_id(name).map_err(|_| format!("api.group {name:?}: no such group"))
 }
 
 /// Creates the socket (and its directory), refusing if another control

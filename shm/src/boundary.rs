@@ -32,30 +32,8 @@ pub struct SegmentAccess {
 impl SegmentAccess {
     /// Access for the owner and members of the group called `name`.
     pub fn for_group(name: &str) -> Result<SegmentAccess> {
-        let no_such = || ShmError::NoSuchGroup {
-            name: name.to_string(),
-        };
-        let c = CString::new(name).map_err(|_| no_such())?;
-        // SAFETY: all-zero is a valid `group` (null pointers, gid 0).
-        let mut group: libc::group = unsafe { std::mem::zeroed() };
-        let mut buf = vec![0 as libc::c_char; 16384];
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call and buf's length is
-        // passed; getgrnam_r writes only into group, buf and result.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                c.as_ptr(),
-                &mut group,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc != 0 || result.is_null() {
-            return Err(no_such());
-        }
         Ok(SegmentAccess {
-            group: Some(group.gr_gid),
+            group: Some(group_id(name)?),
         })
     }
 
@@ -66,6 +44,34 @@ impl SegmentAccess {
             0o600
         }
     }
+}
+
+/// The id of the group called `name` (for the segment's and the control
+/// socket's group access).
+pub fn group_id(name: &str) -> Result<u32> {
+    let no_such = || ShmError::NoSuchGroup {
+        name: name.to_string(),
+    };
+    let c = CString::new(name).map_err(|_| no_such())?;
+    // SAFETY: all-zero is a valid `group` (null pointers, gid 0).
+    let mut group: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16384];
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and buf's length is
+    // passed; getgrnam_r writes only into group, buf and result.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            c.as_ptr(),
+            &mut group,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() {
+        return Err(no_such());
+    }
+    Ok(group.gr_gid)
 }
 
 const MFD_CLOEXEC: libc::c_uint = 0x0001;

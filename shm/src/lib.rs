@@ -53,7 +53,7 @@ mod segment;
 mod seqlock;
 mod worker_stats;
 
-pub use boundary::SegmentAccess;
+pub use boundary::{group_id, SegmentAccess};
 pub use clock::{monotonic_ns, realtime_ns};
 pub use counter::{Counter, CounterDesc, MetricKind, COUNTER_SCHEMA};
 pub use error::{Result, ShmError};
