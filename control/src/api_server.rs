@@ -202,20 +202,7 @@ mod tests {
                 .contains("no such group")
         );
 
-        let (tx, rx) = mpsc::channel::<ApiCall>();
-        let counters = Arc::default();
-        std::thread::spawn(move || serve(listener, tx, Duration::from_secs(2), counters));
-        // The "service": answers drain requests, ignores the rest.
-        std::thread::spawn(move || {
-            for (request, reply) in rx {
-                if request == ApiRequest::Drain {
-                    let _ = reply.send(ApiResponse::Draining {
-                        draining: true,
-                        attached: false,
-                    });
-                }
-            }
-        });
+        super::abuse_tests::serve_stand_in(listener, Duration::from_secs(2));
         let t = Duration::from_secs(5);
         assert_eq!(
             call(&path, &ApiRequest::Drain, t).unwrap(),

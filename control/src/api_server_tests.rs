@@ -11,10 +11,20 @@ use std::time::Instant;
 fn start(dir: &Path) -> (std::path::PathBuf, Arc<ServerCounters>) {
     let path = dir.join("control.sock");
     let listener = bind(&path, None).unwrap();
+    let counters = serve_stand_in(listener, Duration::from_secs(1));
+    (path, counters)
+}
+
+/// Serves `listener` (answers waited for `answer_within`) for a stand-in
+/// service that answers `drain` at once and never answers the rest.
+pub(super) fn serve_stand_in(
+    listener: UnixListener,
+    answer_within: Duration,
+) -> Arc<ServerCounters> {
     let (tx, rx) = mpsc::channel::<ApiCall>();
     let counters = Arc::new(ServerCounters::default());
     let served = counters.clone();
-    std::thread::spawn(move || serve(listener, tx, Duration::from_secs(1), served));
+    std::thread::spawn(move || serve(listener, tx, answer_within, served));
     std::thread::spawn(move || {
         for (request, reply) in rx {
             if request == ApiRequest::Drain {
@@ -25,7 +35,7 @@ fn start(dir: &Path) -> (std::path::PathBuf, Arc<ServerCounters>) {
             }
         }
     });
-    (path, counters)
+    counters
 }
 
 fn drained(path: &Path, timeout: Duration) -> ApiResponse {
