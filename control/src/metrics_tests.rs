@@ -387,3 +387,91 @@ fn no_rule_set_gives_a_scrape_prometheus_refuses() {
         refused.get()
     );
 }
+
+/// Backticked names in README's reference section: a trailing `{label}` (one
+/// word) is dropped, `{a,b}` inside a name expanded, a trailing `*` kept as a prefix;
+/// without `tollgate_` and `_total`.
+fn readme_reference_names() -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("## Drop reasons and metrics")
+        .expect("README has no reference section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut names = Vec::new();
+    for token in section.split('`').skip(1).step_by(2) {
+        let token = match token.strip_suffix('}').and_then(|t| t.rsplit_once('{')) {
+            Some((name, label)) if !label.contains(',') => name,
+            _ => token,
+        };
+        let mut expanded = vec![String::new()];
+        let mut rest = token;
+        while let Some(open) = rest.find('{') {
+            let close = open + rest[open..].find('}').expect("unclosed brace");
+            expanded = expanded
+                .iter()
+                .flat_map(|p| {
+                    rest[open + 1..close]
+                        .split(',')
+                        .map(move |alt| format!("{p}{}{alt}", &rest[..open]))
+                })
+                .collect();
+            rest = &rest[close + 1..];
+        }
+        for name in expanded.into_iter().map(|p| p + rest) {
+            let name = name.strip_prefix("tollgate_").unwrap_or(&name);
+            names.push(name.strip_suffix("_total").unwrap_or(name).to_owned());
+        }
+    }
+    names
+}
+
+#[test]
+fn readme_reference_explains_every_family_and_drop_reason() {
+    let dp = segment("readme");
+    dp.set_state(DataplaneState::Running);
+    dp.publish_rules(1, 0, &["r"]).unwrap();
+    dp.write_port_stats(&PortCounters::default(), [("pps_allowance_exceeded", 1)]);
+    let published = Published {
+        segment: Some(dp.clone()),
+        ..Published::default()
+    };
+    let text = render(&published, &Config::default());
+    let names = readme_reference_names();
+    let covered = |short: &str| {
+        names.iter().any(|n| match n.strip_suffix('*') {
+            Some(prefix) => short.starts_with(prefix),
+            None => n == short,
+        })
+    };
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert!(families.len() > 30, "{families:?}");
+    for family in families {
+        let short = family.strip_prefix("tollgate_").unwrap();
+        let short = short.strip_suffix("_total").unwrap_or(short);
+        assert!(
+            covered(short),
+            "README's reference does not explain {family}"
+        );
+    }
+    let readme = include_str!("../../README.md");
+    for counter in Counter::ALL {
+        let desc = counter.desc();
+        if desc.name != "tollgate_dropped_packets_total" {
+            continue;
+        }
+        for (key, value) in desc.labels {
+            let named = match *key {
+                "reason" => names.iter().any(|n| n == value),
+                _ => {
+                    readme.contains(&format!(" {value},")) || readme.contains(&format!(" {value})"))
+                }
+            };
+            assert!(named, "README's drop reasons do not name {key}={value}");
+        }
+    }
+}
